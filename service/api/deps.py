@@ -1,0 +1,67 @@
+"""Typed FastAPI dependencies: the runtime, the stores, and the caller's identity by scope."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from service.auth import Identity, Scope
+from service.errors import Forbidden, Unauthorized
+from service.runtime import Runtime
+from service.store import ExperimentStore
+
+__all__ = ["AdminDep", "ClientDep", "ExperimentsDep", "RuntimeDep", "identity"]
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def get_experiments(runtime: RuntimeDep) -> ExperimentStore:
+    return runtime.experiments
+
+
+ExperimentsDep = Annotated[ExperimentStore, Depends(get_experiments)]
+
+
+def _presented_key(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            return token.strip()
+    return request.headers.get("x-api-key") or None
+
+
+def identity(request: Request, scope: Scope) -> Identity:
+    """Resolve the caller's key and check it carries ``scope`` (401 / 403 otherwise)."""
+    secret = _presented_key(request)
+    if secret is None:
+        raise Unauthorized(
+            "missing API key: send 'Authorization: Bearer <key>'",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    runtime: Runtime = request.app.state.runtime
+    who = runtime.keyring.resolve(secret)
+    if who is None:
+        raise Unauthorized("unknown API key", headers={"WWW-Authenticate": "Bearer"})
+    if who.scope != scope:
+        raise Forbidden(f"this endpoint needs a key with scope {scope!r}; yours is {who.scope!r}")
+    return who
+
+
+def require_admin(request: Request) -> Identity:
+    return identity(request, "admin")
+
+
+def require_client(request: Request) -> Identity:
+    return identity(request, "client")
+
+
+AdminDep = Annotated[Identity, Depends(require_admin)]
+ClientDep = Annotated[Identity, Depends(require_client)]

@@ -1,0 +1,77 @@
+"""Turn every failure into the JSON error shape; never a stack trace."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from service.api.responses import JSON
+from service.errors import SharpenServiceError, Unavailable, field_error
+
+__all__ = ["install_error_handlers"]
+
+log = logging.getLogger("sharpen.api")
+
+_STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_failed",
+    429: "rate_limited",
+    503: "unavailable",
+}
+
+
+def _field(loc: tuple[int | str, ...]) -> str:
+    parts = list(loc)
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        parts = parts[1:] or parts
+    return ".".join(str(p) for p in parts) or "body"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(SharpenServiceError)
+    async def _service_error(_: Request, exc: SharpenServiceError) -> JSON:
+        return JSON(exc.body(), status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSON:
+        details = []
+        for err in exc.errors():
+            message = str(err.get("msg", "invalid"))
+            if err.get("type") == "json_invalid":
+                message = "body is not valid JSON"
+            details.append(field_error(_field(tuple(err.get("loc", ()))), message))
+        body = {
+            "error": {"code": "validation_failed", "message": "invalid request", "details": details}
+        }
+        return JSON(body, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSON:
+        code = _STATUS_CODES.get(exc.status_code, "error")
+        body = {"error": {"code": code, "message": str(exc.detail), "details": []}}
+        return JSON(body, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RedisConnectionError)
+    @app.exception_handler(RedisTimeoutError)
+    async def _redis_down(_: Request, exc: Exception) -> JSON:
+        log.warning("redis unavailable: %s", exc)
+        err = Unavailable("storage is unavailable; retry later", retry_after_s=1)
+        return JSON(err.body(), status_code=err.status, headers=err.headers)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSON:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        body = {"error": {"code": "internal", "message": "internal error", "details": []}}
+        return JSON(body, status_code=500)

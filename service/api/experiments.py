@@ -1,0 +1,116 @@
+"""Experiments: create, list, read, edit drafts, lifecycle actions (admin scope)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, Body, Query
+from pydantic import BaseModel, Field
+
+from service.api.deps import AdminDep, ExperimentsDep
+from service.errors import ValidationFailed, field_error
+from service.spec import ExperimentRecord, ExperimentSpec, check_spec
+from service.spec.examples import FRAUD_V7
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1/experiments", tags=["experiments"])
+
+_ERRORS: dict[int | str, dict[str, str]] = {
+    401: {"description": "Missing or unknown API key"},
+    403: {"description": "Key lacks the admin scope"},
+    404: {"description": "No such experiment"},
+    409: {"description": "Not allowed in the current status"},
+    422: {"description": "Invalid spec; `error.details` names each field at fault"},
+}
+
+SpecBody = Body(openapi_examples={"fraud-v7": {"summary": "Fraud v7 vs v6", "value": FRAUD_V7}})
+
+
+class ExperimentList(BaseModel):
+    experiments: list[ExperimentRecord]
+
+
+class ActionBody(BaseModel):
+    variant: str | None = Field(default=None, description="For ship: the variant to ship.")
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=ExperimentRecord,
+    responses=_ERRORS,
+    summary="Create a draft experiment from a spec",
+)
+async def create_experiment(
+    who: AdminDep, store: ExperimentsDep, spec: ExperimentSpec = SpecBody
+) -> ExperimentRecord:
+    return await store.create(check_spec(spec), actor=who.name)
+
+
+@router.get("", response_model=ExperimentList, responses=_ERRORS, summary="List experiments")
+async def list_experiments(
+    _: AdminDep,
+    store: ExperimentsDep,
+    status: Literal["draft", "running", "shipped", "rolled_back", "stopped"] | None = Query(
+        default=None
+    ),
+    layer: str | None = Query(default=None, max_length=64),
+) -> ExperimentList:
+    records = await store.list(status=status)
+    if layer is not None:
+        records = [r for r in records if r.spec.layer == layer]
+    return ExperimentList(experiments=records)
+
+
+@router.get(
+    "/{key}",
+    response_model=ExperimentRecord,
+    responses=_ERRORS,
+    summary="One experiment: spec, status, version, audit",
+)
+async def get_experiment(_: AdminDep, store: ExperimentsDep, key: str) -> ExperimentRecord:
+    return await store.get(key)
+
+
+@router.put(
+    "/{key}",
+    response_model=ExperimentRecord,
+    responses=_ERRORS,
+    summary="Edit a draft (a running or ended experiment answers 409)",
+)
+async def update_experiment(
+    who: AdminDep, store: ExperimentsDep, key: str, spec: ExperimentSpec = SpecBody
+) -> ExperimentRecord:
+    if spec.key != key:
+        raise ValidationFailed(
+            "the spec's key must match the URL", [field_error("key", f"expected {key!r}")]
+        )
+    return await store.update_spec(check_spec(spec), actor=who.name)
+
+
+def _action_route(action: Literal["start", "stop", "ship", "rollback"]) -> None:
+    async def act(
+        who: AdminDep, store: ExperimentsDep, key: str, body: ActionBody | None = None
+    ) -> ExperimentRecord:
+        detail = {"reason": body.reason} if body and body.reason else {}
+        return await store.transition(
+            key, action, who.name, variant=body.variant if body else None, detail=detail
+        )
+
+    router.add_api_route(
+        f"/{{key}}/{action}",
+        act,
+        methods=["POST"],
+        response_model=ExperimentRecord,
+        responses=_ERRORS,
+        summary=f"Lifecycle: {action}",
+        name=f"{action}_experiment",
+    )
+
+
+_action_route("start")
+_action_route("stop")
+_action_route("ship")
+_action_route("rollback")

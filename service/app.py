@@ -1,0 +1,89 @@
+"""The application factory: ``create_app(settings)`` builds an app with its own lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from service import __version__
+from service.api import routers
+from service.api.errors import install_error_handlers
+from service.api.limits import BodySizeLimit
+from service.auth import KeyRing
+from service.runtime import Runtime
+from service.settings import Settings
+from service.store import ExperimentStore, RedisSettings, close, connect
+
+__all__ = ["ComponentFactory", "create_app"]
+
+log = logging.getLogger("sharpen")
+
+ComponentFactory = Callable[[Runtime], None]
+"""Adds background components to a runtime before they are started (see ``_components``)."""
+
+_LARGE_BODY_PREFIXES = ("/v1/events", "/v1/models/", "/v1/backtest", "/v1/analyze")
+
+
+def _components(runtime: Runtime) -> None:
+    """Register the background parts each feature needs; each one owns its own module."""
+    for factory in _component_factories():
+        factory(runtime)
+
+
+def _component_factories() -> list[ComponentFactory]:
+    return []
+
+
+def create_app(settings: Settings, keyring: KeyRing | None = None) -> FastAPI:
+    """Build the service for ``settings``. ``settings.redis_url`` must be set by now."""
+    if settings.redis_url is None:
+        raise ValueError("create_app needs settings.redis_url (sharpen serve starts one)")
+    ring = keyring or KeyRing.from_config(settings.admin_keys, settings.client_keys)
+    redis_settings = RedisSettings(url=settings.redis_url, cluster=settings.redis_cluster)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        redis = await connect(redis_settings)
+        runtime = Runtime(
+            settings=settings, keyring=ring, redis=redis, experiments=ExperimentStore(redis)
+        )
+        app.state.runtime = runtime
+        _components(runtime)
+        started = []
+        try:
+            for component in runtime.components:
+                await component.start()
+                started.append(component)
+            yield
+        finally:
+            for component in reversed(started):
+                try:
+                    await component.stop()
+                except Exception:
+                    log.exception("stopping %r failed", component)
+            await close(redis)
+
+    app = FastAPI(
+        title="sharpen",
+        version=__version__,
+        summary="Online experimentation for refining production ML models",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.add_middleware(
+        BodySizeLimit,
+        default=settings.max_body_bytes,
+        large=settings.max_events_body_bytes,
+        large_prefixes=_LARGE_BODY_PREFIXES,
+    )
+    for router in routers():
+        app.include_router(router)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for ``uvicorn --factory service.app:app_from_env`` (settings from SHARPEN_*)."""
+    return create_app(Settings())

@@ -1,0 +1,28 @@
+"""The ``sharpen`` command line."""
+
+from __future__ import annotations
+
+import typer
+
+from service.cli import experiments
+from service.cli.serve import serve
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="sharpen",
+    help="Online experimentation for refining production ML models.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+app.command("serve")(serve)
+app.command("apply")(experiments.apply)
+app.command("list")(experiments.list_experiments)
+app.command("get")(experiments.get)
+for _action in ("start", "stop", "ship", "rollback"):
+    app.command(_action)(experiments.lifecycle(_action))
+
+
+def main() -> None:
+    app()

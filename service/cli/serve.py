@@ -1,0 +1,112 @@
+"""``sharpen serve``: the API (and, by default, the worker) with embedded Redis when needed."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import typer
+import uvicorn
+from pydantic import ValidationError
+from rich.console import Console
+
+from service.auth import generate_key
+from service.cli._http import dev_keys_path, fail, load_dev_keys
+from service.embedded import EmbeddedRedis, EmbeddedRedisError
+from service.settings import Settings
+
+__all__ = ["load_settings", "serve"]
+
+console = Console()
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment plus CLI overrides; one clear line per wrong value."""
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors(include_url=False):
+            field = ".".join(str(p) for p in err["loc"]) or "settings"
+            env = f"SHARPEN_{field.upper()}" if err["loc"] else "settings"
+            lines.append({"field": env, "message": err["msg"].removeprefix("Value error, ")})
+        fail("invalid settings", lines)
+
+
+def _dev_keys(data_dir: Path) -> dict[str, str]:
+    keys = load_dev_keys(data_dir)
+    if not keys:
+        keys = {"admin": generate_key("admin"), "client": generate_key("client")}
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path = dev_keys_path(data_dir)
+        path.write_text(json.dumps(keys))
+        path.chmod(0o600)
+    return keys
+
+
+def serve(
+    host: str = typer.Option(None, help="Bind address [SHARPEN_HOST, default 127.0.0.1]"),
+    port: int = typer.Option(None, help="Port [SHARPEN_PORT, default 8000]"),
+    dev: bool = typer.Option(False, "--dev", help="Make local API keys and print them"),
+    redis_url: str = typer.Option(None, help="[SHARPEN_REDIS_URL]; unset: embedded Redis"),
+    data_dir: Path = typer.Option(None, help="[SHARPEN_DATA_DIR, default ./.sharpen]"),
+    no_worker: bool = typer.Option(False, "--no-worker", help="Do not run the worker in-process"),
+    log_level: str = typer.Option("info", help="debug, info, warning, error"),
+) -> None:
+    """Run the service. Without a Redis URL it starts a private redis-server (AOF on)."""
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    overrides: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "redis_url": redis_url,
+        "data_dir": data_dir,
+    }
+    if dev:
+        overrides["dev"] = True
+    if no_worker:
+        overrides["run_worker"] = False
+    settings = load_settings(**overrides)
+    if settings.dev:
+        keys = _dev_keys(settings.data_dir)
+        settings = settings.model_copy(
+            update={
+                "admin_keys": [*settings.admin_keys, f"dev-admin={keys['admin']}"],
+                "client_keys": [*settings.client_keys, f"dev-client={keys['client']}"],
+            }
+        )
+        console.print(
+            f"[bold]dev mode[/]: local API keys (also in {dev_keys_path(settings.data_dir)})"
+        )
+        console.print(f"  admin key:  {keys['admin']}")
+        console.print(f"  client key: {keys['client']}")
+    embedded: EmbeddedRedis | None = None
+    if settings.redis_url is None:
+        try:
+            embedded = EmbeddedRedis(settings.data_dir / "redis")
+            embedded.start()
+        except EmbeddedRedisError as exc:
+            fail(str(exc))
+        console.print(
+            f"embedded redis-server pid {embedded.pid} on {embedded.url} "
+            f"(AOF in {embedded.data_dir})"
+        )
+        settings = settings.model_copy(update={"redis_url": embedded.url})
+        os.environ["SHARPEN_REDIS_URL"] = embedded.url  # for an in-process worker's children
+
+    from service.app import create_app
+
+    try:
+        app = create_app(settings)
+        console.print(f"sharpen on http://{settings.host}:{settings.port} (docs at /docs)")
+        uvicorn.run(
+            app, host=settings.host, port=settings.port, log_level=log_level, access_log=False
+        )
+    finally:
+        if embedded is not None:
+            embedded.stop()
+            console.print("embedded redis-server stopped")

@@ -1,0 +1,97 @@
+"""The service's exception hierarchy; each maps to one HTTP status and the JSON error shape.
+
+SharpenServiceError
+├── BadRequest              400
+├── Unauthorized            401
+├── Forbidden               403
+├── NotFound                404
+├── Conflict                409
+├── PayloadTooLarge         413
+├── ValidationFailed        422  (details name every field at fault)
+├── RateLimited             429
+└── Unavailable             503  (Redis unreachable; carries Retry-After)
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+__all__ = [
+    "BadRequest",
+    "Conflict",
+    "FieldError",
+    "Forbidden",
+    "NotFound",
+    "PayloadTooLarge",
+    "RateLimited",
+    "SharpenServiceError",
+    "Unauthorized",
+    "Unavailable",
+    "ValidationFailed",
+    "field_error",
+]
+
+FieldError = dict[str, Any]
+
+
+def field_error(field: str, message: str, **extra: Any) -> FieldError:
+    """One entry of ``error.details``: the dotted path of the field at fault and why."""
+    return {"field": field, "message": message, **extra}
+
+
+class SharpenServiceError(Exception):
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "internal"
+
+    def __init__(
+        self,
+        message: str,
+        details: list[FieldError] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or []
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"code": self.code, "message": self.message, "details": self.details}}
+
+
+class BadRequest(SharpenServiceError):
+    status, code = 400, "bad_request"
+
+
+class Unauthorized(SharpenServiceError):
+    status, code = 401, "unauthorized"
+
+
+class Forbidden(SharpenServiceError):
+    status, code = 403, "forbidden"
+
+
+class NotFound(SharpenServiceError):
+    status, code = 404, "not_found"
+
+
+class Conflict(SharpenServiceError):
+    status, code = 409, "conflict"
+
+
+class PayloadTooLarge(SharpenServiceError):
+    status, code = 413, "payload_too_large"
+
+
+class ValidationFailed(SharpenServiceError):
+    status, code = 422, "validation_failed"
+
+
+class RateLimited(SharpenServiceError):
+    status, code = 429, "rate_limited"
+
+
+class Unavailable(SharpenServiceError):
+    status, code = 503, "unavailable"
+
+    def __init__(self, message: str, retry_after_s: int = 1) -> None:
+        super().__init__(message, headers={"Retry-After": str(retry_after_s)})

@@ -1,0 +1,34 @@
+"""What one running app holds: settings, the Redis client, the stores and background parts.
+
+Built by :func:`service.app.create_app`'s lifespan and kept on ``app.state.runtime``;
+nothing here is a module-level singleton.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from service.auth import KeyRing
+from service.settings import Settings
+from service.store import ExperimentStore, RedisClient
+
+__all__ = ["Component", "Runtime"]
+
+
+class Component(Protocol):
+    """A background part started and stopped with the app (buffers, workers, watchers)."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    keyring: KeyRing
+    redis: RedisClient
+    experiments: ExperimentStore
+    components: list[Component] = field(default_factory=list)
+    extras: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,80 @@
+"""Service settings, read from ``SHARPEN_*`` environment variables and validated at start-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+__all__ = ["Settings"]
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Everything the service can be configured with. Unsafe values are refused by name."""
+
+    model_config = SettingsConfigDict(env_prefix="SHARPEN_", extra="ignore", frozen=True)
+
+    redis_url: str | None = Field(
+        default=None,
+        description="redis:// or rediss:// URL; unset means an embedded redis-server child.",
+    )
+    redis_cluster: bool = Field(default=False, description="Treat redis_url as a Redis Cluster.")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    data_dir: Path = Path(".sharpen")
+    dev: bool = False
+    admin_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    client_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    max_body_bytes: int = Field(default=1 << 20, ge=1024)
+    max_events_body_bytes: int = Field(default=8 << 20, ge=1024)
+
+    exposure_flush_interval_s: float = Field(default=0.005, gt=0, le=5)
+    exposure_buffer_max: int = Field(default=100_000, ge=100)
+    event_dedup_window_s: int = Field(default=3600, ge=1)
+    idempotency_window_s: int = Field(default=86_400, ge=1)
+    config_poll_interval_s: float = Field(default=0.5, gt=0, le=30)
+    monitor_interval_s: float = Field(default=15.0, gt=0)
+    aggregator_block_ms: int = Field(default=200, ge=1, le=60_000)
+    run_worker: bool = True
+    admin_rate_limit_per_s: float = Field(default=50.0, gt=0)
+
+    @field_validator("admin_keys", "client_keys", mode="before")
+    @classmethod
+    def _csv(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("admin_keys", "client_keys")
+    @classmethod
+    def _strong_keys(cls, keys: list[str]) -> list[str]:
+        for entry in keys:
+            secret = entry.split("=", 1)[1] if "=" in entry else entry
+            if len(secret) < 8:
+                raise ValueError("every API key must be at least 8 characters long")
+        return keys
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return url or None
+
+    @model_validator(mode="after")
+    def _keys_or_dev(self) -> Settings:
+        if not self.dev and not (self.admin_keys and self.client_keys):
+            raise ValueError(
+                "no API keys: set SHARPEN_ADMIN_KEYS and SHARPEN_CLIENT_KEYS "
+                "(comma-separated, optionally name=key), or run `sharpen serve --dev`"
+            )
+        if self.redis_cluster and self.redis_url is None:
+            raise ValueError("SHARPEN_REDIS_CLUSTER=true needs SHARPEN_REDIS_URL")
+        return self

@@ -1,0 +1,33 @@
+"""Experiment specs: models, validation, lifecycle."""
+
+from __future__ import annotations
+
+from service.spec.lifecycle import ACTIONS, ENDED, Action, Status, next_status
+from service.spec.models import (
+    Analysis,
+    ExperimentSpec,
+    GuardrailPolicy,
+    Impact,
+    Metric,
+    Variant,
+)
+from service.spec.record import AuditEntry, ExperimentRecord
+from service.spec.validation import check_spec, parse_spec
+
+__all__ = [
+    "ACTIONS",
+    "ENDED",
+    "Action",
+    "Analysis",
+    "AuditEntry",
+    "ExperimentRecord",
+    "ExperimentSpec",
+    "GuardrailPolicy",
+    "Impact",
+    "Metric",
+    "Status",
+    "Variant",
+    "check_spec",
+    "next_status",
+    "parse_spec",
+]

@@ -1,0 +1,115 @@
+"""Pydantic models of the experiment spec (YAML for people, JSON on the wire)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+__all__ = [
+    "KEY_PATTERN",
+    "NAME_PATTERN",
+    "Analysis",
+    "ExperimentSpec",
+    "GuardrailPolicy",
+    "Impact",
+    "Metric",
+    "Variant",
+]
+
+KEY_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"
+
+Key = Annotated[str, StringConstraints(pattern=KEY_PATTERN)]
+Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
+Text = Annotated[str, StringConstraints(max_length=4000)]
+TargetValue = str | int | float | bool
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Variant(_Model):
+    key: Key
+    weight: float = Field(gt=0, le=1_000_000)
+    payload: dict[str, Any] = Field(default_factory=dict)
+
+
+class Impact(_Model):
+    value_per_unit: float
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "USD"
+
+
+class Metric(_Model):
+    name: Name
+    kind: Literal["mean", "proportion", "ratio"]
+    value: Name | None = Field(
+        default=None, description="Event value summed per unit (mean, proportion)."
+    )
+    numerator: Name | None = None
+    denominator: Name | None = None
+    covariate: Name | None = Field(
+        default=None, description="Pre-period covariate name in events' `covariates` (CUPED)."
+    )
+    role: Literal["primary", "guardrail", "secondary"] = "secondary"
+    direction: Literal["increase", "decrease"] = "increase"
+    mde: float | None = Field(default=None, gt=0, le=10, description="Relative (0.05 = 5%).")
+    margin: float | None = Field(default=None, gt=0, le=10, description="Relative (0.02 = 2%).")
+    baseline_mean: float | None = None
+    baseline_sd: float | None = Field(default=None, gt=0)
+
+
+class Analysis(_Model):
+    alpha: float = Field(default=0.05, gt=0, le=0.5)
+    power: float = Field(default=0.8, ge=0.5, lt=1)
+    design: Literal["group_sequential", "fixed", "always_valid"] = "group_sequential"
+    looks: int = Field(default=14, ge=1, le=200)
+    min_days: int = Field(default=14, ge=0, le=365)
+    expected_daily_units: float | None = Field(default=None, gt=0)
+    correction: Literal["holm", "bh", "none"] = "holm"
+
+
+class GuardrailPolicy(_Model):
+    auto_rollback: bool = False
+
+
+class ExperimentSpec(_Model):
+    key: Key
+    description: Text = ""
+    hypothesis: Text = ""
+    lever: Literal["data", "features", "architecture", "serving"] | None = None
+    impact: Impact | None = None
+    unit: Name = "user"
+    salt: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = None
+    variants: list[Variant] = Field(min_length=2, max_length=20)
+    baseline: Key
+    traffic: float = Field(default=1.0, gt=0, le=1)
+    targeting: dict[Name, list[TargetValue]] = Field(default_factory=dict, max_length=20)
+    layer: Key | None = None
+    layer_share: float = Field(
+        default=1.0, gt=0, le=1, description="Share of the layer's unit space reserved."
+    )
+    holdout: float = Field(default=0.0, ge=0, lt=1, description="Share of the global holdout.")
+    segments: list[Name] = Field(default_factory=list, max_length=10)
+    metrics: list[Metric] = Field(min_length=1, max_length=50)
+    analysis: Analysis = Field(default_factory=Analysis)
+    guardrails: GuardrailPolicy = Field(default_factory=GuardrailPolicy)
+    webhooks: list[Annotated[str, StringConstraints(pattern=r"^https?://", max_length=2000)]] = (
+        Field(default_factory=list, max_length=5)
+    )
+
+    @property
+    def hash_salt(self) -> str:
+        return self.salt or self.key
+
+    @property
+    def primary(self) -> Metric:
+        return next(m for m in self.metrics if m.role == "primary")
+
+    @property
+    def per_request(self) -> bool:
+        return self.unit == "request"
+
+    def variant_keys(self) -> list[str]:
+        return [v.key for v in self.variants]

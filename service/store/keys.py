@@ -1,0 +1,94 @@
+"""Every Redis key sharpen uses is built here.
+
+Per-experiment keys carry the ``{experiment}`` hash tag, so every Lua script that
+touches one experiment stays inside one Redis Cluster slot.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "PREFIX",
+    "aggregates",
+    "audit",
+    "config_channel",
+    "config_version",
+    "event_ids",
+    "events_stream",
+    "experiment",
+    "experiments_index",
+    "exposed_units",
+    "exposures_stream",
+    "idempotency",
+    "layer",
+    "lease",
+    "looks",
+    "spec_versions",
+    "tag",
+]
+
+PREFIX = "sharpen"
+
+
+def tag(experiment_key: str) -> str:
+    """The prefix of every key of one experiment: ``sharpen:{key}``."""
+    return f"{PREFIX}:{{{experiment_key}}}"
+
+
+def experiment(key: str) -> str:
+    return f"{tag(key)}:exp"
+
+
+def audit(key: str) -> str:
+    return f"{tag(key)}:audit"
+
+
+def spec_versions(key: str) -> str:
+    return f"{tag(key)}:versions"
+
+
+def events_stream(key: str) -> str:
+    return f"{tag(key)}:events"
+
+
+def exposures_stream(key: str) -> str:
+    return f"{tag(key)}:exposures"
+
+
+def exposed_units(key: str, version: int) -> str:
+    return f"{tag(key)}:exposed:v{version}"
+
+
+def event_ids(key: str) -> str:
+    return f"{tag(key)}:event-ids"
+
+
+def idempotency(key: str, idempotency_key: str) -> str:
+    return f"{tag(key)}:idem:{idempotency_key}"
+
+
+def aggregates(key: str) -> str:
+    return f"{tag(key)}:agg"
+
+
+def looks(key: str) -> str:
+    return f"{tag(key)}:looks"
+
+
+def lease(key: str, purpose: str) -> str:
+    return f"{tag(key)}:lease:{purpose}"
+
+
+def experiments_index() -> str:
+    return f"{PREFIX}:experiments"
+
+
+def layer(name: str) -> str:
+    return f"{PREFIX}:layer:{{{name}}}"
+
+
+def config_version() -> str:
+    return f"{PREFIX}:config:version"
+
+
+def config_channel() -> str:
+    return f"{PREFIX}:config"
