@@ -40,6 +40,7 @@ __all__ = [
     "hash_key",
     "hasher_for",
     "threshold",
+    "unit_hash",
     "weight_boundaries",
 ]
 
@@ -102,6 +103,11 @@ def hasher_for(version: int) -> Hasher:
 def hash_key(salt: str, unit_id: str) -> str:
     """The string that is hashed: ``f"{salt}:{unit_id}"``."""
     return f"{salt}:{unit_id}"
+
+
+def unit_hash(salt: str, unit_id: str, *, seed: int, version: int = 1) -> int:
+    """Unsigned 32-bit hash of ``f"{salt}:{unit_id}"`` under ``seed`` and hash ``version``."""
+    return hasher_for(version)(hash_key(salt, unit_id), seed)
 
 
 def bucket(salt: str, unit_id: str, *, seed: int, version: int = 1) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final, Literal, get_args
 
@@ -60,7 +60,7 @@ class Assignment:
 
     experiment: str
     variant: str | None
-    payload: Mapping[str, Any]
+    payload: Mapping[str, Any] = field(hash=False)
     in_experiment: bool
     reason: str
 

@@ -1,0 +1,83 @@
+"""Bounded buffers and the batches cut from them."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Generic, Literal, TypeVar
+
+__all__ = ["Batch", "BoundedBuffer", "Kind"]
+
+T = TypeVar("T")
+Kind = Literal["exposures", "events"]
+
+
+class BoundedBuffer(Generic[T]):
+    """A FIFO that refuses (and counts) items once ``max_size`` are waiting.
+
+    ``add`` is safe from any thread and costs one ``len`` and one ``append``;
+    a single consumer takes batches with ``take``.
+    """
+
+    __slots__ = ("_drop_lock", "_items", "dropped", "max_size")
+
+    def __init__(self, max_size: int) -> None:
+        if max_size < 1:
+            raise ValueError(f"max_buffer must be >= 1 (got {max_size!r})")
+        self.max_size = max_size
+        self.dropped = 0
+        self._items: deque[T] = deque()
+        self._drop_lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def add(self, item: T) -> bool:
+        """Queue ``item``; ``False`` (and one more drop counted) when full."""
+        if len(self._items) >= self.max_size:
+            self.drop(1)
+            return False
+        self._items.append(item)
+        return True
+
+    def drop(self, count: int) -> None:
+        with self._drop_lock:
+            self.dropped += count
+
+    def take(self, limit: int) -> list[T]:
+        """Remove and return up to ``limit`` of the oldest items."""
+        items = self._items
+        out: list[T] = []
+        try:
+            for _ in range(min(limit, len(items))):
+                out.append(items.popleft())
+        except IndexError:  # raced with another consumer
+            pass
+        return out
+
+    def clear(self) -> int:
+        """Drop everything still waiting; return how many items that was."""
+        count = 0
+        while True:
+            try:
+                self._items.popleft()
+            except IndexError:
+                return count
+            count += 1
+
+
+@dataclass(slots=True)
+class Batch:
+    """One upload: its body and the ``Idempotency-Key`` kept across retries."""
+
+    kind: Kind
+    size: int
+    body: dict[str, Any]
+    idempotency_key: str = field(default_factory=lambda: uuid.uuid4().hex)
+    failures: int = 0
+
+    @property
+    def path(self) -> str:
+        return f"/v1/{self.kind}"

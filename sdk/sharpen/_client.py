@@ -1,0 +1,309 @@
+"""The synchronous client: local evaluation, background polling and uploads."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import threading
+import time
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Self
+
+import httpx
+
+from sharpen._batching import Batch
+from sharpen._config import Config
+from sharpen._core import ClientCore, Mode, Settings, logger
+from sharpen._exceptions import ClientClosedError, TransportError
+from sharpen._models import EMPTY_PAYLOAD, Assignment
+from sharpen._retry import RetryPolicy
+from sharpen._stats import ClientStats
+from sharpen._version import __version__
+from sharpen._wire import ASSIGN_PATH, CONFIG_PATH, assign_body
+
+__all__ = ["Client"]
+
+_USER_AGENT = f"sharpen-python/{__version__}"
+
+
+class Client:
+    """Assign units to variants and report outcomes to a sharpen service.
+
+    In ``local`` mode (the default) the config is fetched once at construction
+    (waiting at most ``timeout`` seconds; failure is not fatal), refreshed in
+    the background every ``poll_interval`` seconds with ``If-None-Match``, and
+    every :meth:`assign` is evaluated in-process.  ``remote`` mode asks
+    ``POST /v1/assign`` and falls back to local evaluation on any failure.
+
+    Exposures and :meth:`track` events are uploaded by a background thread in
+    batches of ``max_batch`` (or every ``flush_interval`` seconds), retried
+    with backoff; at most ``max_buffer`` of each wait in memory, the rest are
+    dropped and counted in :attr:`stats`.  Use it as a context manager, or
+    call :meth:`close`, so that what is queued gets sent.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        mode: Mode = "local",
+        timeout: float = 2.0,
+        transport: httpx.BaseTransport | None = None,
+        poll_interval: float | None = 30.0,
+        flush_interval: float = 5.0,
+        max_batch: int = 500,
+        max_buffer: int = 100_000,
+        exposure_cache: int = 100_000,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        settings = Settings(
+            api_key=api_key,
+            mode=mode,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            flush_interval=flush_interval,
+            max_batch=max_batch,
+            max_buffer=max_buffer,
+            exposure_cache=exposure_cache,
+            retry=retry,
+        )
+        self._settings = settings
+        self._core = ClientCore(settings, _USER_AGENT)
+        self._http = httpx.Client(
+            base_url=base_url,
+            headers=self._core.headers,
+            timeout=settings.timeout,
+            transport=transport,
+        )
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._first_load = threading.Event()
+        self._send_lock = threading.Lock()
+        self._close_lock = threading.Lock()
+        self._closed = False
+        self._close_deadline = 0.0
+        self._core.wake = self._wake.set
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        if settings.mode == "remote":
+            self._pool = concurrent.futures.ThreadPoolExecutor(
+                max_workers=8, thread_name_prefix="sharpen-assign"
+            )
+        self._poller = threading.Thread(target=self._poll_loop, name="sharpen-config", daemon=True)
+        self._sender = threading.Thread(target=self._send_loop, name="sharpen-sender", daemon=True)
+        self._poller.start()
+        self._sender.start()
+        self._first_load.wait(settings.timeout)
+
+    # --- public API ---------------------------------------------------------------
+
+    def assign(
+        self,
+        experiment: str,
+        unit_id: str,
+        attributes: Mapping[str, object] | None = None,
+        *,
+        default: str | None = None,
+    ) -> Assignment:
+        """The variant of ``unit_id`` in ``experiment``; never raises.
+
+        ``attributes`` feed targeting.  ``default`` is the variant served when
+        the experiment is unknown or no config was ever loaded (reasons
+        ``unknown_experiment`` and ``fallback``).
+        """
+        core = self._core
+        try:
+            if self._pool is None:
+                return core.assign_local(experiment, unit_id, attributes, default)
+            return self._assign_remote(experiment, unit_id, attributes, default)
+        except Exception as exc:  # assign must never raise
+            logger.exception("sharpen: assign(%r) failed unexpectedly: %r", experiment, exc)
+            return Assignment(experiment, default, EMPTY_PAYLOAD, False, "fallback")
+
+    def track(
+        self,
+        experiment: str,
+        unit_id: str,
+        values: Mapping[str, float],
+        *,
+        attributes: Mapping[str, object] | None = None,
+        timestamp: object = None,
+        event_id: str | None = None,
+        variant: str | None = None,
+        covariates: Mapping[str, float] | None = None,
+    ) -> str:
+        """Queue an outcome event for ``POST /v1/events``; return its ``event_id``.
+
+        ``variant`` defaults to the unit's local assignment (``None`` when the
+        unit is not in the experiment: the service then decides).
+        ``timestamp`` is a datetime (naive = UTC), epoch seconds or an
+        ISO-8601 string, default now.  Raises :class:`InvalidEventError` for
+        values the service would reject; a full buffer drops (and counts) it.
+        """
+        return self._core.queue_event(
+            experiment,
+            unit_id,
+            values,
+            attributes=attributes,
+            timestamp=timestamp,
+            event_id=event_id,
+            variant=variant,
+            covariates=covariates,
+        )
+
+    def refresh(self) -> bool:
+        """Fetch the config now; ``True`` if it changed, ``False`` on 304.
+
+        Raises :class:`TransportError`, :class:`HTTPStatusError` or
+        :class:`ConfigError`; the current config is kept on failure.
+        """
+        if self._closed:
+            raise ClientClosedError("refresh() after close()")
+        try:
+            response = self._http.get(CONFIG_PATH, headers=self._core.config_headers())
+        except httpx.HTTPError as exc:
+            raise TransportError(
+                f"GET {CONFIG_PATH} failed: {exc!r}", request=_request(exc)
+            ) from exc
+        return self._core.apply_config(response)
+
+    def flush(self, timeout: float | None = 10.0) -> bool:
+        """Send everything queued now; ``True`` when nothing is left pending.
+
+        Waits at most about ``timeout`` seconds (``None``: until the retries
+        are exhausted).
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if not self._send_lock.acquire(timeout=-1 if timeout is None else timeout):
+            return False
+        try:
+            self._drain(deadline)
+        finally:
+            self._send_lock.release()
+        return self._core.pending() == 0
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop polling, send what is queued (for at most ``timeout`` s), release resources."""
+        with self._close_lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._close_deadline = time.monotonic() + timeout
+        self._core.closed = True
+        self._stop.set()
+        self._wake.set()
+        deadline = self._close_deadline
+        self._poller.join(max(deadline - time.monotonic(), 0.0))
+        self.flush(max(deadline - time.monotonic(), 0.0))
+        self._sender.join(max(deadline - time.monotonic(), 0.0))
+        self._core.abandon_pending()
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+        self._http.close()
+
+    @property
+    def stats(self) -> ClientStats:
+        """A snapshot of the client's counters."""
+        return self._core.stats()
+
+    @property
+    def config(self) -> Config | None:
+        """The config in use, ``None`` until one was loaded."""
+        return self._core.config
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # --- internals ----------------------------------------------------------------
+
+    def _assign_remote(
+        self,
+        experiment: str,
+        unit_id: str,
+        attributes: Mapping[str, object] | None,
+        default: str | None,
+    ) -> Assignment:
+        assert self._pool is not None
+        core = self._core
+        future = None
+        try:
+            body = assign_body(experiment, unit_id, attributes)
+            future = self._pool.submit(self._http.post, ASSIGN_PATH, json=body)
+            response = future.result(timeout=self._settings.timeout)
+            return core.remote_result(response, experiment, default)
+        except Exception as exc:  # any failure falls back
+            if future is not None:
+                future.cancel()
+            core.remote_failed(experiment, exc)
+            return core.assign_local(experiment, unit_id, attributes, default)
+
+    def _poll_loop(self) -> None:
+        interval = self._settings.poll_interval
+        while True:
+            try:
+                self.refresh()
+            except ClientClosedError:
+                return
+            except Exception as exc:  # keep polling
+                self._core.config_failed(exc)
+            finally:
+                self._first_load.set()
+            if interval is None:
+                return
+            # +-10% jitter so that a fleet does not poll in lockstep.
+            if self._stop.wait(interval * self._core.rng.uniform(0.9, 1.1)):
+                return
+
+    def _send_loop(self) -> None:
+        interval = self._settings.flush_interval
+        while not self._stop.is_set():
+            self._wake.wait(interval)
+            self._wake.clear()
+            if self._stop.is_set():
+                return  # close() flushes with its own deadline
+            with self._send_lock:
+                self._drain(None)
+
+    def _drain(self, deadline: float | None) -> None:
+        while True:
+            batches = self._core.next_batches()
+            if not batches:
+                return
+            for batch in batches:
+                self._send(batch, deadline)
+
+    def _send(self, batch: Batch, deadline: float | None) -> None:
+        core = self._core
+        headers = {"Idempotency-Key": batch.idempotency_key}
+        while True:
+            response: httpx.Response | None = None
+            error: BaseException | None = None
+            try:
+                response = self._http.post(batch.path, json=batch.body, headers=headers)
+            except Exception as exc:  # network errors are retried
+                error = exc
+            if deadline is None and self._stop.is_set():
+                deadline = self._close_deadline
+            time_left = None if deadline is None else deadline - time.monotonic()
+            delay = core.after_attempt(batch, response, error, time_left=time_left)
+            if delay is None:
+                return
+            if deadline is None:
+                self._stop.wait(delay)
+            else:
+                time.sleep(delay)
+
+
+def _request(exc: httpx.HTTPError) -> httpx.Request | None:
+    try:
+        return exc.request
+    except RuntimeError:
+        return None

@@ -1,0 +1,335 @@
+"""State and decisions shared by :class:`Client` and :class:`AsyncClient`.
+
+Everything here is free of I/O: the clients own the HTTP calls, threads and
+tasks, and ask this core what to send, how to read each answer and whether to
+retry.  So the sync and async clients behave the same by construction.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from typing import Any, Literal
+
+import httpx
+
+from sharpen._batching import Batch, BoundedBuffer
+from sharpen._canonical import canonical
+from sharpen._config import Config, ExperimentConfig, parse_config
+from sharpen._evaluation import assign_from_config, evaluate
+from sharpen._exceptions import ConfigError, HTTPStatusError
+from sharpen._models import EMPTY_PAYLOAD, Assignment
+from sharpen._retry import RetryPolicy, classify, parse_retry_after
+from sharpen._stats import ClientStats, Counters
+from sharpen._wire import (
+    ExposureRecord,
+    auth_headers,
+    event_body,
+    exposure_body,
+    parse_assign_response,
+)
+
+__all__ = ["ClientCore", "Mode", "Settings"]
+
+logger = logging.getLogger("sharpen")
+
+Mode = Literal["local", "remote"]
+
+
+class Settings:
+    """Validated client settings (``ValueError`` naming the bad argument)."""
+
+    __slots__ = (
+        "api_key",
+        "exposure_cache",
+        "flush_interval",
+        "max_batch",
+        "max_buffer",
+        "mode",
+        "poll_interval",
+        "retry",
+        "timeout",
+    )
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        mode: str,
+        timeout: float,
+        poll_interval: float | None,
+        flush_interval: float,
+        max_batch: int,
+        max_buffer: int,
+        exposure_cache: int,
+        retry: RetryPolicy | None,
+    ) -> None:
+        if not isinstance(api_key, str) or not api_key:
+            raise ValueError("api_key must be a non-empty string")
+        if mode not in ("local", "remote"):
+            raise ValueError(f"mode must be 'local' or 'remote' (got {mode!r})")
+        if not timeout > 0:
+            raise ValueError(f"timeout must be > 0 seconds (got {timeout!r})")
+        if poll_interval is not None and not poll_interval > 0:
+            raise ValueError(f"poll_interval must be > 0 seconds or None (got {poll_interval!r})")
+        if not flush_interval > 0:
+            raise ValueError(f"flush_interval must be > 0 seconds (got {flush_interval!r})")
+        if max_batch < 1:
+            raise ValueError(f"max_batch must be >= 1 (got {max_batch!r})")
+        if max_buffer < max_batch:
+            raise ValueError(f"max_buffer must be >= max_batch (got {max_buffer!r})")
+        if exposure_cache < 0:
+            raise ValueError(f"exposure_cache must be >= 0 (got {exposure_cache!r})")
+        self.api_key = api_key
+        self.mode: Mode = "remote" if mode == "remote" else "local"
+        self.timeout = float(timeout)
+        self.poll_interval = poll_interval
+        self.flush_interval = float(flush_interval)
+        self.max_batch = max_batch
+        self.max_buffer = max_buffer
+        self.exposure_cache = exposure_cache
+        self.retry = retry or RetryPolicy()
+
+
+class ClientCore:
+    """Config, buffers, counters and the retry decisions of one client."""
+
+    def __init__(self, settings: Settings, user_agent: str) -> None:
+        self.settings = settings
+        self.headers = auth_headers(settings.api_key, user_agent)
+        self.config: Config | None = None
+        self.exposures: BoundedBuffer[ExposureRecord] = BoundedBuffer(settings.max_buffer)
+        self.events: BoundedBuffer[dict[str, Any]] = BoundedBuffer(settings.max_buffer)
+        self.counters = Counters()
+        self.rng = random.Random()
+        self.closed = False
+        self.wake: Callable[[], None] = _nothing
+        self._max_batch = settings.max_batch
+        self._cache_size = settings.exposure_cache
+        self._seen: set[tuple[str, int, str, str]] = set()
+
+    # --- assignment -----------------------------------------------------------
+
+    def assign_local(
+        self,
+        experiment: str,
+        unit_id: object,
+        attributes: Mapping[str, object] | None,
+        default: str | None,
+    ) -> Assignment:
+        """Evaluate in-process; queue an exposure when the unit is in the experiment."""
+        config = self.config
+        if config is None:
+            return Assignment(experiment, default, EMPTY_PAYLOAD, False, "fallback")
+        entry = config.experiments.get(experiment)
+        if entry is None:
+            return Assignment(experiment, default, EMPTY_PAYLOAD, False, "unknown_experiment")
+        if type(unit_id) is not str:
+            unit_id = canonical(unit_id)
+        result = evaluate(entry, unit_id, attributes)  # type: ignore[arg-type]
+        if result.in_experiment:
+            self._expose(entry, unit_id, result.variant)  # type: ignore[arg-type]
+        return result
+
+    def _expose(self, entry: ExperimentConfig, unit_id: str, variant: str) -> None:
+        if self._cache_size:
+            # The analysis counts a unit from its first exposure: repeats of
+            # the same (experiment, version, variant, unit) are not resent.
+            seen_key = (entry.key, entry.version, variant, unit_id)
+            seen = self._seen
+            if seen_key in seen:
+                return
+            if len(seen) >= self._cache_size:
+                seen.clear()
+            if self.exposures.add((entry.key, unit_id, variant, entry.version, time.time())):
+                seen.add(seen_key)
+        else:
+            self.exposures.add((entry.key, unit_id, variant, entry.version, time.time()))
+        if len(self.exposures) >= self._max_batch:
+            self.wake()
+
+    def remote_result(
+        self, response: httpx.Response, experiment: str, default: str | None
+    ) -> Assignment:
+        """The assignment in a ``POST /v1/assign`` answer; raises when unusable."""
+        if response.status_code != 200:
+            raise HTTPStatusError(
+                f"POST /v1/assign answered {response.status_code}", response=response
+            )
+        result = parse_assign_response(response.json(), experiment)
+        if result.variant is None and default is not None:
+            result = replace(result, variant=default)
+        return result
+
+    def remote_failed(self, experiment: str, error: BaseException) -> None:
+        self.counters.add("remote_errors")
+        logger.warning(
+            "sharpen: remote assign of %r failed (%r); evaluating locally", experiment, error
+        )
+
+    # --- tracking -------------------------------------------------------------
+
+    def queue_event(
+        self,
+        experiment: str,
+        unit_id: object,
+        values: object,
+        *,
+        attributes: Mapping[str, object] | None,
+        timestamp: object,
+        event_id: str | None,
+        variant: str | None,
+        covariates: object,
+    ) -> str:
+        """Validate and queue one outcome event; return its ``event_id``."""
+        if variant is None and self.config is not None:
+            unit = canonical(unit_id)
+            if unit:
+                assigned = assign_from_config(self.config, experiment, unit, attributes)
+                variant = assigned.variant if assigned.in_experiment else None
+        event = event_body(
+            experiment=experiment,
+            unit_id=unit_id,
+            values=values,
+            variant=variant,
+            attributes=attributes,
+            timestamp=timestamp,
+            event_id=event_id,
+            covariates=covariates,
+        )
+        if self.closed:
+            self.events.drop(1)
+            logger.warning("sharpen: track() after close(); event %s dropped", event["event_id"])
+        elif self.events.add(event) and len(self.events) >= self._max_batch:
+            self.wake()
+        return str(event["event_id"])
+
+    # --- batching and retries ---------------------------------------------------
+
+    def pending(self) -> int:
+        return len(self.exposures) + len(self.events)
+
+    def next_batches(self) -> list[Batch]:
+        """Up to one batch of each kind, oldest items first."""
+        batches = []
+        records = self.exposures.take(self._max_batch)
+        if records:
+            batches.append(Batch("exposures", len(records), exposure_body(records)))
+        events = self.events.take(self._max_batch)
+        if events:
+            batches.append(Batch("events", len(events), {"events": events}))
+        return batches
+
+    def after_attempt(
+        self,
+        batch: Batch,
+        response: httpx.Response | None,
+        error: BaseException | None,
+        *,
+        time_left: float | None = None,
+    ) -> float | None:
+        """Count a finished batch and return ``None``, or the delay before its retry.
+
+        ``time_left`` (seconds, when closing) gives up rather than wait past it.
+        """
+        retry_after = None
+        if response is not None:
+            outcome = classify(response.status_code)
+            if outcome != "retry":
+                self._finish(batch, outcome, response)
+                return None
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            reason = f"HTTP {response.status_code}"
+        else:
+            reason = repr(error)
+        batch.failures += 1
+        policy = self.settings.retry
+        delay = policy.delay(batch.failures, retry_after, self.rng)
+        if batch.failures >= policy.max_attempts or (time_left is not None and delay > time_left):
+            logger.warning(
+                "sharpen: giving up on %d %s after %d attempts (%s)",
+                batch.size,
+                batch.kind,
+                batch.failures,
+                reason,
+            )
+            self._finish(batch, "failed", None)
+            return None
+        self.counters.add("retries")
+        return delay
+
+    def _finish(self, batch: Batch, outcome: str, response: httpx.Response | None) -> None:
+        self.counters.add(f"{batch.kind}_{outcome}", batch.size)
+        if outcome == "sent" and batch.kind == "events" and response is not None:
+            try:
+                duplicates = response.json().get("duplicates", 0)
+            except (ValueError, AttributeError):
+                duplicates = 0
+            if isinstance(duplicates, int) and not isinstance(duplicates, bool):
+                self.counters.add("events_duplicates", duplicates)
+        elif outcome == "rejected" and response is not None:
+            logger.warning(
+                "sharpen: service rejected %d %s: HTTP %d %s",
+                batch.size,
+                batch.kind,
+                response.status_code,
+                response.text[:500],
+            )
+
+    def abandon_pending(self) -> None:
+        """Count everything still queued as dropped (after the close deadline)."""
+        self.exposures.drop(self.exposures.clear())
+        self.events.drop(self.events.clear())
+
+    # --- config -------------------------------------------------------------------
+
+    def config_headers(self) -> dict[str, str]:
+        config = self.config
+        if config is not None and config.etag:
+            return {"If-None-Match": config.etag}
+        return {}
+
+    def apply_config(self, response: httpx.Response) -> bool:
+        """Install the config of a ``GET /v1/config`` answer; ``True`` if it changed.
+
+        304 keeps the current config.  Raises :class:`HTTPStatusError` or
+        :class:`ConfigError` (the current config is kept then too).
+        """
+        if response.status_code == 304 and self.config is not None:
+            self.counters.add("config_not_modified")
+            return False
+        if response.status_code != 200:
+            raise HTTPStatusError(
+                f"GET /v1/config answered {response.status_code}", response=response
+            )
+        try:
+            document = response.json()
+        except ValueError:
+            raise ConfigError("GET /v1/config: body is not JSON") from None
+        config = parse_config(document, etag=response.headers.get("ETag"))
+        for key, why in config.skipped.items():
+            logger.warning("sharpen: skipping malformed experiment %r: %s", key, why)
+        self.config = config
+        self.counters.add("config_loads")
+        return True
+
+    def config_failed(self, error: BaseException) -> None:
+        self.counters.add("config_errors")
+        logger.warning("sharpen: config refresh failed: %r", error)
+
+    def stats(self) -> ClientStats:
+        config = self.config
+        return self.counters.snapshot(
+            config_skipped_entries=len(config.skipped) if config is not None else 0,
+            exposures_pending=len(self.exposures),
+            exposures_dropped=self.exposures.dropped,
+            events_pending=len(self.events),
+            events_dropped=self.events.dropped,
+        )
+
+
+def _nothing() -> None:
+    return None

@@ -1,0 +1,176 @@
+"""The HTTP contract with the service: paths, headers and body shapes."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from sharpen._canonical import canonical
+from sharpen._exceptions import InvalidEventError
+from sharpen._models import Assignment, freeze
+
+__all__ = [
+    "ASSIGN_PATH",
+    "CONFIG_PATH",
+    "EVENTS_PATH",
+    "EXPOSURES_PATH",
+    "ExposureRecord",
+    "assign_body",
+    "auth_headers",
+    "event_body",
+    "exposure_body",
+    "iso_timestamp",
+    "parse_assign_response",
+]
+
+CONFIG_PATH: Final = "/v1/config"
+ASSIGN_PATH: Final = "/v1/assign"
+EVENTS_PATH: Final = "/v1/events"
+EXPOSURES_PATH: Final = "/v1/exposures"
+
+ExposureRecord = tuple[str, str, str, int, float]
+"""``(experiment, unit_id, variant, version, epoch seconds)``, cheap to queue."""
+
+
+def auth_headers(api_key: str, user_agent: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {api_key}", "User-Agent": user_agent}
+
+
+def iso_timestamp(epoch_seconds: float) -> str:
+    """ISO-8601 UTC with millisecond precision and a ``Z``: ``2024-05-01T12:00:00.123Z``."""
+    moment = datetime.fromtimestamp(epoch_seconds, UTC)
+    return moment.isoformat(timespec="milliseconds").removesuffix("+00:00") + "Z"
+
+
+def exposure_body(records: list[ExposureRecord]) -> dict[str, Any]:
+    return {
+        "exposures": [
+            {
+                "experiment": experiment,
+                "unit_id": unit_id,
+                "variant": variant,
+                "version": version,
+                "timestamp": iso_timestamp(ts),
+            }
+            for experiment, unit_id, variant, version, ts in records
+        ]
+    }
+
+
+def assign_body(
+    experiment: str, unit_id: str, attributes: Mapping[str, object] | None
+) -> dict[str, Any]:
+    return {"experiment": experiment, "unit_id": unit_id, "attributes": dict(attributes or {})}
+
+
+def parse_assign_response(body: object, experiment: str) -> Assignment:
+    """The :class:`Assignment` in a ``POST /v1/assign`` answer (``ValueError`` if malformed)."""
+    if not isinstance(body, Mapping):
+        raise ValueError("assign response is not an object")
+    variant = body.get("variant")
+    payload = body.get("payload") or {}
+    in_experiment = body.get("in_experiment")
+    reason = body.get("reason")
+    if variant is not None and not isinstance(variant, str):
+        raise ValueError(f"assign response: variant {variant!r} is not a string")
+    if not isinstance(payload, Mapping):
+        raise ValueError("assign response: payload is not an object")
+    if not isinstance(in_experiment, bool):
+        raise ValueError("assign response: in_experiment is not a boolean")
+    if not isinstance(reason, str):
+        raise ValueError("assign response: reason is not a string")
+    returned = body.get("experiment", experiment)
+    if returned != experiment:
+        raise ValueError(f"assign response is for experiment {returned!r}")
+    return Assignment(experiment, variant, freeze(payload), in_experiment, reason)
+
+
+# --- outcome events ---------------------------------------------------------
+
+
+def _numbers(field: str, values: object, *, allow_empty: bool) -> dict[str, float]:
+    if not isinstance(values, Mapping):
+        raise InvalidEventError("must be a mapping of name -> number", field=field)
+    if not values and not allow_empty:
+        raise InvalidEventError("must hold at least one value", field=field)
+    out: dict[str, float] = {}
+    for name, value in values.items():
+        if not isinstance(name, str) or not name:
+            raise InvalidEventError(f"name {name!r} is not a non-empty string", field=field)
+        if isinstance(value, bool):
+            value = int(value)
+        if not isinstance(value, int | float) or not math.isfinite(value):
+            raise InvalidEventError(f"{name!r} = {value!r} is not a finite number", field=field)
+        out[name] = value
+    return out
+
+
+def _non_finite(value: object) -> bool:
+    return isinstance(value, float) and not math.isfinite(value)
+
+
+def _timestamp(value: object) -> str:
+    if value is None:
+        return iso_timestamp(datetime.now(UTC).timestamp())
+    if isinstance(value, datetime):
+        # A naive datetime is taken as UTC: servers log in UTC.
+        moment = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        return iso_timestamp(moment.timestamp())
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return iso_timestamp(float(value))
+    if isinstance(value, str):
+        try:
+            return _timestamp(datetime.fromisoformat(value))
+        except ValueError:
+            pass
+    raise InvalidEventError(
+        f"{value!r} is not a datetime, epoch seconds or ISO-8601 string", field="timestamp"
+    )
+
+
+def event_body(
+    *,
+    experiment: str,
+    unit_id: object,
+    values: object,
+    variant: str | None,
+    attributes: Mapping[str, object] | None,
+    timestamp: object,
+    event_id: str | None,
+    covariates: object,
+) -> dict[str, Any]:
+    """One validated event of a ``POST /v1/events`` body; raises :class:`InvalidEventError`."""
+    if not isinstance(experiment, str) or not experiment:
+        raise InvalidEventError(f"{experiment!r} is not a non-empty string", field="experiment")
+    unit = canonical(unit_id)
+    if not unit:
+        raise InvalidEventError(f"{unit_id!r} is not a non-empty id", field="unit_id")
+    if event_id is None:
+        event_id = uuid.uuid4().hex
+    elif not isinstance(event_id, str) or not event_id:
+        raise InvalidEventError(f"{event_id!r} is not a non-empty string", field="event_id")
+    if variant is not None and not isinstance(variant, str):
+        raise InvalidEventError(f"{variant!r} is not a string", field="variant")
+    attrs: dict[str, object] = {}
+    if attributes is not None:
+        if not isinstance(attributes, Mapping):
+            raise InvalidEventError("must be a mapping", field="attributes")
+        for name, value in attributes.items():
+            if value is not None and (canonical(value) is None or _non_finite(value)):
+                raise InvalidEventError(f"{name!r} = {value!r} is not a scalar", field="attributes")
+            attrs[str(name)] = value
+    event: dict[str, Any] = {
+        "event_id": event_id,
+        "experiment": experiment,
+        "unit_id": unit,
+        "variant": variant,
+        "timestamp": _timestamp(timestamp),
+        "values": _numbers("values", values, allow_empty=False),
+        "attributes": attrs,
+    }
+    if covariates is not None:
+        event["covariates"] = _numbers("covariates", covariates, allow_empty=True)
+    return event
