@@ -80,6 +80,10 @@ class EmbeddedRedis:
         return f"redis://127.0.0.1:{self.port}/0"
 
     @property
+    def pid_file(self) -> Path:
+        return self.data_dir / "redis.pid"
+
+    @property
     def pid(self) -> int | None:
         return self.process.pid if self.process else None
 
@@ -116,6 +120,7 @@ class EmbeddedRedis:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as sock:
                     sock.sendall(b"PING\r\n")
                     if sock.recv(64).startswith(b"+PONG"):
+                        self.pid_file.write_text(str(self.process.pid))
                         log.info("embedded redis-server pid %d on %s", self.process.pid, self.url)
                         return
             except OSError:
@@ -126,6 +131,7 @@ class EmbeddedRedis:
 
     def stop(self, timeout_s: float = 10.0) -> None:
         process, self.process = self.process, None
+        self.pid_file.unlink(missing_ok=True)
         if process is None or process.poll() is not None:
             return
         process.terminate()  # SIGTERM: redis fsyncs the AOF and exits

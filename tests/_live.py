@@ -43,8 +43,10 @@ class LiveServer:
             "warning",
         ]
         args = [a.replace("{port}", str(self.port)) for a in args]
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(args, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                args, env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

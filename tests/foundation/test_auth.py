@@ -1,0 +1,73 @@
+"""Every endpoint under /v1: no key → 401, unknown key → 401, the other scope's key → 403."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service.app import create_app
+from service.auth import KeyRing
+from service.settings import Settings
+from tests.conftest import ADMIN, CLIENT, make_settings
+
+
+def _v1_routes() -> list[tuple[str, str]]:
+    schema = create_app(make_settings("redis://127.0.0.1:1/0")).openapi()
+    found: list[tuple[str, str]] = []
+    for route, operations in schema["paths"].items():
+        if route.startswith("/v1/"):
+            path = re.sub(r"\{[^}]+\}", "fraud-v7", route)
+            found.extend((method.upper(), path) for method in sorted(operations))
+    return found
+
+
+ROUTES = _v1_routes()
+
+
+@pytest.mark.parametrize(("method", "path"), ROUTES, ids=[f"{m} {p}" for m, p in ROUTES])
+def test_scopes(api: TestClient, method: str, path: str) -> None:
+    missing = api.request(method, path, json={})
+    assert missing.status_code == 401, missing.text
+    assert missing.json()["error"]["code"] == "unauthorized"
+    unknown = api.request(method, path, json={}, headers={"Authorization": "Bearer nope-nope"})
+    assert unknown.status_code == 401
+    statuses = {
+        scope: api.request(method, path, json={}, headers=headers).status_code
+        for scope, headers in (("admin", ADMIN), ("client", CLIENT))
+    }
+    assert sorted(statuses.values()).count(403) == 1, statuses
+    forbidden = next(s for s, code in statuses.items() if code == 403)
+    body = api.request(method, path, json={}, headers=ADMIN if forbidden == "admin" else CLIENT)
+    assert body.json()["error"]["code"] == "forbidden"
+
+
+def test_experiments_need_admin(api: TestClient) -> None:
+    assert api.get("/v1/experiments", headers=CLIENT).status_code == 403
+    assert api.get("/v1/experiments", headers=ADMIN).status_code == 200
+
+
+def test_x_api_key_header_is_accepted(api: TestClient) -> None:
+    response = api.get("/v1/experiments", headers={"X-API-Key": "test-admin-key-0001"})
+    assert response.status_code == 200
+
+
+def test_keyring_keeps_no_plaintext() -> None:
+    ring = KeyRing.from_config(["ops=super-secret-admin"], ["plain-client-key"])
+    assert "super-secret-admin" not in repr(ring.__dict__)
+    who = ring.resolve("super-secret-admin")
+    assert who is not None and (who.name, who.scope) == ("ops", "admin")
+    client = ring.resolve("plain-client-key")
+    assert client is not None and (client.name, client.scope) == ("client-1", "client")
+    assert ring.resolve("super-secret-admin ") is None
+
+
+def test_settings_refuse_to_start_without_keys() -> None:
+    with pytest.raises(ValueError, match="SHARPEN_ADMIN_KEYS"):
+        Settings(redis_url="redis://x:1/0")
+    with pytest.raises(ValueError, match="at least 8 characters"):
+        Settings(redis_url="redis://x:1/0", admin_keys=["short"], client_keys=["long-enough"])
+    with pytest.raises(ValueError, match="redis://"):
+        Settings(redis_url="http://x", dev=True)
+    assert Settings(dev=True).redis_url is None
