@@ -134,7 +134,8 @@ class Client:
     ) -> str:
         """Queue an outcome event for ``POST /v1/events``; return its ``event_id``.
 
-        ``variant`` defaults to the unit's local assignment (``None`` when the
+        ``variant`` defaults to what this client recently served the unit,
+        else to its local evaluation with ``attributes`` (``None`` when the
         unit is not in the experiment: the service then decides).
         ``timestamp`` is a datetime (naive = UTC), epoch seconds or an
         ISO-8601 string, default now.  Raises :class:`InvalidEventError` for

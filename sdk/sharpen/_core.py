@@ -109,7 +109,7 @@ class ClientCore:
         self.wake: Callable[[], None] = _nothing
         self._max_batch = settings.max_batch
         self._cache_size = settings.exposure_cache
-        self._seen: set[tuple[str, int, str, str]] = set()
+        self._seen: dict[tuple[str, str], tuple[int, str]] = {}
 
     # --- assignment -----------------------------------------------------------
 
@@ -137,19 +137,26 @@ class ClientCore:
     def _expose(self, entry: ExperimentConfig, unit_id: str, variant: str) -> None:
         if self._cache_size:
             # The analysis counts a unit from its first exposure: repeats of
-            # the same (experiment, version, variant, unit) are not resent.
-            seen_key = (entry.key, entry.version, variant, unit_id)
+            # the same (experiment, unit) -> (version, variant) are not resent.
+            seen_key = (entry.key, unit_id)
+            seen_value = (entry.version, variant)
             seen = self._seen
-            if seen_key in seen:
+            if seen.get(seen_key) == seen_value:
                 return
             if len(seen) >= self._cache_size:
                 seen.clear()
-            if self.exposures.add((entry.key, unit_id, variant, entry.version, time.time())):
-                seen.add(seen_key)
+            if not self.exposures.add((entry.key, unit_id, variant, entry.version, time.time())):
+                return
+            seen[seen_key] = seen_value
         else:
             self.exposures.add((entry.key, unit_id, variant, entry.version, time.time()))
         if len(self.exposures) >= self._max_batch:
             self.wake()
+
+    def recent_variant(self, experiment: str, unit_id: str) -> str | None:
+        """The variant recently served to ``unit_id`` in ``experiment``, if remembered."""
+        seen = self._seen.get((experiment, unit_id))
+        return None if seen is None else seen[1]
 
     def remote_result(
         self, response: httpx.Response, experiment: str, default: str | None
@@ -185,9 +192,11 @@ class ClientCore:
         covariates: object,
     ) -> str:
         """Validate and queue one outcome event; return its ``event_id``."""
-        if variant is None and self.config is not None:
-            unit = canonical(unit_id)
-            if unit:
+        unit = canonical(unit_id)
+        if variant is None and unit:
+            # What this process served the unit wins; else evaluate it now.
+            variant = self.recent_variant(experiment, unit)
+            if variant is None and self.config is not None:
                 assigned = assign_from_config(self.config, experiment, unit, attributes)
                 variant = assigned.variant if assigned.in_experiment else None
         event = event_body(
