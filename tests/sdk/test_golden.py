@@ -103,6 +103,7 @@ def test_evaluation_cases(case: dict[str, Any]) -> None:
     }
     for draw, value in buckets.items():
         draw_salt, seed = seeds[draw]
+        assert draw_salt is not None
         assert bucket(draw_salt, case["unit_id"], seed=seed) == value, draw
 
 
