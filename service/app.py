@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from service import __version__
 from service.api import routers
+from service.api.assign import AssignFastPath
 from service.api.errors import install_error_handlers
 from service.api.limits import BodySizeLimit
 from service.auth import KeyRing
@@ -34,7 +35,9 @@ def _components(runtime: Runtime) -> None:
 
 
 def _component_factories() -> list[ComponentFactory]:
-    return []
+    from service.assignment import add_assignment
+
+    return [add_assignment]
 
 
 def create_app(settings: Settings, keyring: KeyRing | None = None) -> FastAPI:
@@ -79,6 +82,8 @@ def create_app(settings: Settings, keyring: KeyRing | None = None) -> FastAPI:
         large=settings.max_events_body_bytes,
         large_prefixes=_LARGE_BODY_PREFIXES,
     )
+    # Outermost: POST /v1/assign answers without FastAPI's per-request machinery.
+    app.add_middleware(AssignFastPath, max_body_bytes=settings.max_body_bytes)
     for router in routers():
         app.include_router(router)
     return app

@@ -7,11 +7,14 @@ nothing here is a module-level singleton.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from service.auth import KeyRing
 from service.settings import Settings
 from service.store import ExperimentStore, RedisClient
+
+if TYPE_CHECKING:
+    from service.assignment import Assigner
 
 __all__ = ["Component", "Runtime"]
 
@@ -32,3 +35,4 @@ class Runtime:
     experiments: ExperimentStore
     components: list[Component] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
+    assigner: Assigner | None = None

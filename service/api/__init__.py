@@ -9,6 +9,6 @@ __all__ = ["routers"]
 
 def routers() -> list[APIRouter]:
     """Every router of the v1 API, in documentation order."""
-    from service.api import experiments, health
+    from service.api import assign, config, experiments, exposures, health
 
-    return [experiments.router, health.router]
+    return [experiments.router, assign.router, exposures.router, config.router, health.router]

@@ -6,12 +6,21 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from service.auth import Identity, Scope
+from service.assignment import Assigner
+from service.auth import Identity, KeyRing, Scope
 from service.errors import Forbidden, Unauthorized
 from service.runtime import Runtime
 from service.store import ExperimentStore
 
-__all__ = ["AdminDep", "ClientDep", "ExperimentsDep", "RuntimeDep", "identity"]
+__all__ = [
+    "AdminDep",
+    "AssignerDep",
+    "ClientDep",
+    "ExperimentsDep",
+    "RuntimeDep",
+    "check_key",
+    "identity",
+]
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -29,6 +38,15 @@ def get_experiments(runtime: RuntimeDep) -> ExperimentStore:
 ExperimentsDep = Annotated[ExperimentStore, Depends(get_experiments)]
 
 
+def get_assigner(runtime: RuntimeDep) -> Assigner:
+    if runtime.assigner is None:
+        raise RuntimeError("assignment is not wired: add_assignment is not a component factory")
+    return runtime.assigner
+
+
+AssignerDep = Annotated[Assigner, Depends(get_assigner)]
+
+
 def _presented_key(request: Request) -> str | None:
     header = request.headers.get("authorization")
     if header:
@@ -40,14 +58,18 @@ def _presented_key(request: Request) -> str | None:
 
 def identity(request: Request, scope: Scope) -> Identity:
     """Resolve the caller's key and check it carries ``scope`` (401 / 403 otherwise)."""
-    secret = _presented_key(request)
+    runtime: Runtime = request.app.state.runtime
+    return check_key(runtime.keyring, _presented_key(request), scope)
+
+
+def check_key(keyring: KeyRing, secret: str | None, scope: Scope) -> Identity:
+    """The identity of a presented ``secret`` if it carries ``scope`` (401 / 403 otherwise)."""
     if secret is None:
         raise Unauthorized(
             "missing API key: send 'Authorization: Bearer <key>'",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    runtime: Runtime = request.app.state.runtime
-    who = runtime.keyring.resolve(secret)
+    who = keyring.resolve(secret)
     if who is None:
         raise Unauthorized("unknown API key", headers={"WWW-Authenticate": "Bearer"})
     if who.scope != scope:

@@ -1,0 +1,74 @@
+"""``GET /v1/config`` (client scope): what the SDK needs to evaluate locally, with an ETag."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from service.api.deps import AssignerDep, ClientDep
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1", tags=["assignment"])
+
+_CONFIG_EXAMPLE = {
+    "etag": "3f1c9a0b7e2d4c6a8b0e1f2a",
+    "hash_version": 1,
+    "experiments": {
+        "fraud-v7": {
+            "key": "fraud-v7",
+            "version": 1,
+            "status": "running",
+            "salt": "fraud-v7",
+            "hash_version": 1,
+            "variants": [
+                {"key": "baseline", "weight": 50, "payload": {"model": "fraud-v6"}},
+                {"key": "candidate", "weight": 50, "payload": {"model": "fraud-v7"}},
+            ],
+            "baseline": "baseline",
+            "shipped_variant": None,
+            "traffic": 1.0,
+            "targeting": {"country": ["US", "CA"]},
+            "layer": None,
+            "layer_range": None,
+            "holdout": 0.0,
+        }
+    },
+}
+
+
+def _matches(if_none_match: str, etag: str) -> bool:
+    """RFC 9110 weak comparison against a list of entity tags (or ``*``)."""
+    for candidate in if_none_match.split(","):
+        tag = candidate.strip()
+        if tag == "*":
+            return True
+        if tag.startswith("W/"):
+            tag = tag[2:]
+        if tag.strip('"') == etag:
+            return True
+    return False
+
+
+@router.get(
+    "/config",
+    summary="The SDK config: every running and ended experiment (no drafts)",
+    response_model=None,
+    responses={
+        200: {
+            "description": "The config document; `ETag` header set",
+            "content": {"application/json": {"example": _CONFIG_EXAMPLE}},
+        },
+        304: {"description": "Unchanged since the `If-None-Match` ETag"},
+        401: {"description": "Missing or unknown API key"},
+        403: {"description": "Key lacks the client scope"},
+        503: {"description": "Config not loaded yet"},
+    },
+)
+async def get_config(request: Request, _: ClientDep, assigner: AssignerDep) -> Response:
+    config = assigner.config()
+    headers = {"ETag": f'"{config.etag}"', "Cache-Control": "no-cache"}
+    condition = request.headers.get("if-none-match")
+    if condition is not None and _matches(condition, config.etag):
+        return Response(status_code=304, headers=headers)
+    return Response(config.body, media_type="application/json", headers=headers)
