@@ -43,6 +43,22 @@ class Settings(BaseSettings):
     idempotency_window_s: int = Field(default=86_400, ge=1)
     config_poll_interval_s: float = Field(default=0.5, gt=0, le=30)
     monitor_interval_s: float = Field(default=15.0, gt=0)
+    # Guardrail monitor, Prometheus metrics, webhooks (service/monitor, service/metrics.py).
+    monitor_lease_ttl_s: float | None = Field(
+        default=None, gt=0, description="Monitor lease per experiment; default 3 x the interval."
+    )
+    metrics_segment_values_max: int = Field(
+        default=10, ge=1, le=1000, description="Segment label values per attribute; more: other."
+    )
+    metrics_ended_retention_s: int = Field(
+        default=3600, ge=0, description="Guardrail series of an ended experiment stay this long."
+    )
+    webhook_urls: Annotated[list[str], NoDecode] = Field(default_factory=list, max_length=20)
+    webhook_secret: str | None = Field(default=None, description="HMAC-SHA256 key of webhooks.")
+    webhook_timeout_s: float = Field(default=5.0, gt=0, le=120)
+    webhook_max_attempts: int = Field(default=6, ge=1, le=30)
+    webhook_backoff_s: float = Field(default=0.5, gt=0, le=600)
+    webhook_queue_max: int = Field(default=1000, ge=1, le=1_000_000)
     aggregator_block_ms: int = Field(default=200, ge=1, le=60_000)
     run_worker: bool = True
     admin_rate_limit_per_s: float = Field(default=50.0, gt=0)
@@ -67,6 +83,32 @@ class Settings(BaseSettings):
         if url is not None and not url.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return url or None
+
+    @field_validator("webhook_urls", mode="before")
+    @classmethod
+    def _webhook_csv(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("webhook_urls")
+    @classmethod
+    def _webhook_scheme(cls, urls: list[str]) -> list[str]:
+        for url in urls:
+            if not url.startswith(("http://", "https://")) or len(url) > 2000:
+                raise ValueError(f"{url[:100]!r} is not an http:// or https:// URL")
+        return urls
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret_strong(cls, secret: str | None) -> str | None:
+        if secret is not None and len(secret) < 16:
+            raise ValueError("the webhook secret must be at least 16 characters long")
+        return secret or None
+
+    @model_validator(mode="after")
+    def _webhooks_signed(self) -> Settings:
+        if self.webhook_urls and self.webhook_secret is None:
+            raise ValueError("SHARPEN_WEBHOOK_URLS needs SHARPEN_WEBHOOK_SECRET: bodies are signed")
+        return self
 
     @model_validator(mode="after")
     def _keys_or_dev(self) -> Settings:

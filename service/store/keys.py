@@ -19,9 +19,14 @@ __all__ = [
     "exposed_units",
     "exposures_stream",
     "idempotency",
+    "journal_entries",
+    "journal_lines",
+    "journal_order",
     "layer",
     "lease",
     "looks",
+    "metrics_snapshot",
+    "notified",
     "spec_versions",
     "tag",
 ]
@@ -92,3 +97,33 @@ def config_version() -> str:
 
 def config_channel() -> str:
     return f"{PREFIX}:config"
+
+
+def metrics_snapshot(key: str) -> str:
+    """The monitor's latest Prometheus view of one experiment (guardrails, SRM, units)."""
+    return f"{tag(key)}:metrics"
+
+
+def notified(key: str) -> str:
+    """Fingerprints of the alerts already sent for one experiment (webhooks once each)."""
+    return f"{tag(key)}:notified"
+
+
+def _journal(name: str) -> str:
+    # One hash tag for the journal's keys, so its Lua scripts stay in one cluster slot.
+    return f"{PREFIX}:{{journal}}:{name}"
+
+
+def journal_entries() -> str:
+    """Experiment key -> its journal entry (JSON), kept forever."""
+    return _journal("entries")
+
+
+def journal_order() -> str:
+    """Experiment keys in the order they ended."""
+    return _journal("order")
+
+
+def journal_lines() -> str:
+    """Model line -> its current baseline (the last shipped variant), JSON."""
+    return _journal("lines")
