@@ -1,0 +1,338 @@
+"""Group-sequential testing: Lan-DeMets boundaries at the information actually observed.
+
+Boundaries are two-sided and symmetric on the z scale. At look k with information
+fraction t_k the boundary c_k solves
+
+    P_0(|Z_j| < c_j for j < k, |Z_k| >= c_k) = alpha(t_k) - alpha(t_{k-1}),
+
+by recursive numerical integration (see `_recursion`). Because each boundary depends
+only on the looks up to it, the looks may be irregular and their number need not be
+fixed in advance. The final look spends all the alpha that is left.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+from scipy import optimize, special
+
+from service.stats._recursion import Density, crossing, density_at, propagate
+from service.stats._results import clean
+from service.stats._spending import Spending
+
+Z_CAP = 8.5
+"""Boundaries are capped here: crossing beyond it has probability < 1e-16."""
+RESOLUTION = 40
+"""Grid points per standard deviation of the score in the recursion."""
+
+
+def _check_fractions(fractions: Sequence[float]) -> tuple[float, ...]:
+    ts = tuple(float(t) for t in fractions)
+    if not ts:
+        raise ValueError("at least one look is needed")
+    previous = 0.0
+    for t in ts:
+        if not (t > previous and t <= 1.0):
+            raise ValueError(
+                f"information fractions must increase strictly within (0, 1], got {ts}"
+            )
+        previous = t
+    return ts
+
+
+@dataclass(frozen=True, slots=True)
+class _State:
+    bounds: tuple[float, ...]
+    density: Density | None
+    spent: float
+    t: float
+
+
+def _solve_look(state: _State, t: float, target: float, resolution: int) -> _State:
+    """Add one look that spends `target` alpha (under the null)."""
+    sigma = math.sqrt(t - state.t)
+    root_t = math.sqrt(t)
+    prev = state.density
+    c = _solve_boundary(prev, root_t, sigma, target)
+    up, lo = crossing(prev, c * root_t, sigma, 0.0)
+    density = propagate(prev, c * root_t, t, sigma, 0.0, resolution)
+    return _State((*state.bounds, c), density, state.spent + up + lo, t)
+
+
+def _solve_boundary(prev: Density | None, root_t: float, sigma: float, target: float) -> float:
+    """The z boundary c with P(cross at this look) = target: safeguarded Newton on logs."""
+
+    def cross(c: float) -> float:
+        up, lo = crossing(prev, c * root_t, sigma, 0.0)
+        return up + lo
+
+    if target <= 0.0 or cross(Z_CAP) >= target:
+        return Z_CAP
+    if cross(0.0) <= target:
+        return 0.0
+    log_target = math.log(target)
+    lo_c, hi_c = 0.0, Z_CAP
+    # Ignoring earlier looks can only make the crossing likelier: start above the root.
+    c = min(float(-special.ndtri(min(target, 1.0) / 2.0)), Z_CAP)
+    for _ in range(60):
+        p = cross(c)
+        if p <= 0.0:
+            hi_c = c
+            c = 0.5 * (lo_c + hi_c)
+            continue
+        h = math.log(p) - log_target
+        if h > 0:
+            lo_c = c
+        else:
+            hi_c = c
+        b = c * root_t
+        dens = density_at(prev, np.array([b, -b]), sigma, 0.0)
+        slope = -root_t * float(dens[0] + dens[1]) / p
+        step = h / slope if slope < 0 else math.inf
+        if abs(step) < 1e-11:
+            return c - step
+        new_c = c - step
+        if not lo_c < new_c < hi_c:
+            new_c = 0.5 * (lo_c + hi_c)
+            if hi_c - lo_c < 1e-11:
+                return new_c
+        c = new_c
+    return c
+
+
+_START = _State((), None, 0.0, 0.0)
+
+
+@lru_cache(maxsize=1024)
+def _prefix(
+    fractions: tuple[float, ...], alpha: float, spending: Spending, resolution: int
+) -> _State:
+    # Memoised by prefix: a new look costs one step, not a rerun of all looks.
+    state = _prefix(fractions[:-1], alpha, spending, resolution) if len(fractions) > 1 else _START
+    t = fractions[-1]
+    return _solve_look(state, t, max(spending.cumulative(t, alpha) - state.spent, 0.0), resolution)
+
+
+def _boundaries(
+    fractions: tuple[float, ...], alpha: float, spending: Spending, final: bool, resolution: int
+) -> tuple[float, ...]:
+    for k in range(1, len(fractions)):  # fill the cache oldest first: no deep recursion
+        _prefix(fractions[:k], alpha, spending, resolution)
+    if not final or fractions[-1] >= 1.0:
+        return _prefix(fractions, alpha, spending, resolution).bounds
+    state = _prefix(fractions[:-1], alpha, spending, resolution) if len(fractions) > 1 else _START
+    return _solve_look(state, fractions[-1], max(alpha - state.spent, 0.0), resolution).bounds
+
+
+def lan_demets_boundaries(
+    fractions: Sequence[float],
+    alpha: float = 0.05,
+    spending: Spending | None = None,
+    *,
+    final: bool = False,
+    resolution: int = RESOLUTION,
+) -> tuple[float, ...]:
+    """Two-sided z boundaries for looks at the given information fractions.
+
+    `fractions` increase strictly within (0, 1]. With `final=True` the last look spends
+    all remaining alpha even if its fraction is below 1 (a fraction of 1 always does).
+    Results are memoised, so repeated analyses of the same looks are cheap.
+    """
+    return _boundaries(
+        _check_fractions(fractions), float(alpha), spending or Spending(), final, resolution
+    )
+
+
+def crossing_probabilities(
+    fractions: Sequence[float],
+    boundaries: Sequence[float],
+    drift: float = 0.0,
+    *,
+    resolution: int = RESOLUTION,
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-look probabilities of first crossing the upper and the lower boundary.
+
+    `drift` is the expected z at information fraction 1 (E[Z_k] = drift sqrt(t_k)).
+    """
+    ts = _check_fractions(fractions)
+    if len(boundaries) != len(ts):
+        raise ValueError("one boundary per look is needed")
+    prev: Density | None = None
+    t_prev = 0.0
+    upper: list[float] = []
+    lower: list[float] = []
+    for t, c in zip(ts, boundaries, strict=True):
+        sigma = math.sqrt(t - t_prev)
+        shift = drift * (t - t_prev)
+        b = float(c) * math.sqrt(t)
+        up, lo = crossing(prev, b, sigma, shift)
+        upper.append(up)
+        lower.append(lo)
+        prev = propagate(prev, b, t, sigma, shift, resolution)
+        t_prev = t
+    return tuple(upper), tuple(lower)
+
+
+P_VALUE_RESOLUTION = 10
+"""A coarser grid for the p-value search (relative error about 1e-3)."""
+
+
+def _fresh_boundaries(
+    fractions: tuple[float, ...], alpha: float, spending: Spending, final: bool
+) -> tuple[float, ...]:
+    state = _START
+    for k, t in enumerate(fractions):
+        last = k == len(fractions) - 1
+        cumulative = alpha if final and last else spending.cumulative(t, alpha)
+        state = _solve_look(state, t, max(cumulative - state.spent, 0.0), P_VALUE_RESOLUTION)
+    return state.bounds
+
+
+def repeated_p_value(
+    z_values: Sequence[float],
+    fractions: Sequence[float],
+    spending: Spending | None = None,
+    *,
+    final: bool = False,
+    crossed_at: float | None = None,
+) -> float:
+    """Smallest alpha at which some look so far would have crossed its boundary.
+
+    P(p <= alpha at any look) <= alpha, and p <= alpha exactly when a boundary at
+    level alpha has been crossed, so it agrees with the test's verdict. `crossed_at`
+    (optional) is an alpha already known to be crossed (or not: pass it as negative)
+    to narrow the search.
+    """
+    spend = spending or Spending()
+    ts = _check_fractions(fractions)
+    zs = [abs(z) if math.isfinite(z) else 0.0 for z in z_values]
+    if max(zs, default=0.0) <= 0.0:
+        return 1.0
+
+    def margin(log_alpha: float) -> float:
+        bounds = _fresh_boundaries(ts, math.exp(log_alpha), spend, final)
+        return max(z - c for z, c in zip(zs, bounds, strict=True))
+
+    lo, hi = math.log(1e-15), math.log(1.0 - 1e-12)
+    if crossed_at is not None:
+        if crossed_at > 0:
+            hi = math.log(crossed_at)
+        else:
+            lo = math.log(-crossed_at)
+    if margin(lo) >= 0.0:
+        return math.exp(lo)
+    if margin(hi) < 0.0:
+        return 1.0 if crossed_at is None or crossed_at < 0 else math.exp(hi)
+    return math.exp(optimize.brentq(margin, lo, hi, xtol=2e-3))
+
+
+@dataclass(frozen=True, slots=True)
+class SequentialLook:
+    """One look: information fraction, z statistic, boundary, crossed or not."""
+
+    information: float
+    z: float
+    boundary: float
+    crossed: bool
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "information": self.information,
+            "z": clean(self.z),
+            "boundary": clean(self.boundary),
+            "crossed": self.crossed,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class GroupSequentialResult:
+    """The looks so far with their boundaries; the verdict is the first crossing."""
+
+    looks: tuple[SequentialLook, ...]
+    alpha: float
+    spending: Spending
+    first_crossing: int | None
+    p_value: float
+
+    @property
+    def crossed(self) -> bool:
+        return self.first_crossing is not None
+
+    @property
+    def z(self) -> float:
+        return self.looks[-1].z
+
+    @property
+    def boundary(self) -> float:
+        """Boundary at the latest look (that of the last usable look if it was skipped)."""
+        usable = [look.boundary for look in self.looks if math.isfinite(look.boundary)]
+        return usable[-1] if usable else math.nan
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "alpha": self.alpha,
+            "spending": self.spending.kind,
+            "crossed": self.crossed,
+            "first_crossing": self.first_crossing,
+            "p_value": self.p_value,
+            "looks": [look.to_dict() for look in self.looks],
+        }
+
+
+def group_sequential_test(
+    z_values: Sequence[float],
+    fractions: Sequence[float],
+    alpha: float = 0.05,
+    spending: Spending | None = None,
+    *,
+    final: bool = False,
+    with_p_value: bool = True,
+) -> GroupSequentialResult:
+    """Test the z statistics of the looks so far (oldest first) against LD boundaries.
+
+    `fractions` are the looks' information fractions; values above 1 are capped. A
+    look that adds no information over an earlier one (same capped fraction) is tested
+    against that look's boundary and spends no new alpha. A look with a NaN z
+    (degenerate data) or no information is skipped. The last look spends all that is
+    left when `final` is set or its fraction reaches 1.
+    """
+    if len(z_values) != len(fractions) or not z_values:
+        raise ValueError("one z value per look, at least one look")
+    spend = spending or Spending()
+    schedule: list[float] = []
+    slots: list[int | None] = []
+    for z, t in zip(z_values, fractions, strict=True):
+        t = min(float(t), 1.0)
+        if not math.isfinite(z) or not t > 0:
+            slots.append(None)
+        elif schedule and t <= schedule[-1] + 1e-9:
+            slots.append(len(schedule) - 1)
+        else:
+            schedule.append(t)
+            slots.append(len(schedule) - 1)
+    is_final = final or min(float(fractions[-1]), 1.0) >= 1.0 - 1e-9
+    bounds = lan_demets_boundaries(schedule, alpha, spend, final=is_final) if schedule else ()
+    looks: list[SequentialLook] = []
+    first: int | None = None
+    slot_z = [0.0] * len(schedule)
+    for i, (z, t, slot) in enumerate(zip(z_values, fractions, slots, strict=True)):
+        bound = bounds[slot] if slot is not None else math.nan
+        crossed = slot is not None and abs(z) >= bound
+        if slot is not None:
+            slot_z[slot] = max(slot_z[slot], abs(z))
+        if crossed and first is None:
+            first = i
+        looks.append(SequentialLook(min(float(t), 1.0), float(z), bound, crossed))
+    p = math.nan
+    if with_p_value:
+        p = 1.0
+        if schedule:
+            hint = alpha if first is not None else -alpha
+            p = repeated_p_value(slot_z, schedule, spend, final=is_final, crossed_at=hint)
+        # Keep the p-value and the verdict consistent despite grid error in the search.
+        p = min(p, alpha) if first is not None else max(p, alpha * (1 + 1e-9))
+    return GroupSequentialResult(tuple(looks), alpha, spend, first, p)
