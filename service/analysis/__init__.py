@@ -1,0 +1,39 @@
+"""Performance analysis of a production model: where it fails, and which lever to pull.
+
+Pure functions over numpy arrays (numpy, scipy, statsmodels only; no I/O). Records
+come in the stored shape (see :mod:`service.store.records`): dicts with
+``record_id``, ``timestamp`` (epoch seconds), ``prediction``, ``label``,
+``confidence``, ``attributes``, ``features``, ``flags`` and ``error_category``.
+
+Definitions: a record is evaluated when it has a label; it is an error when the
+model gave no prediction or the predicted class differs from the label. Scored
+binary models (fractional scores in [0, 1], binary labels) predict
+``score >= threshold`` and are scored by log loss; label models by 0-1 loss.
+Rates carry Wilson intervals; rows with fewer than ``min_support`` labelled
+records are flagged ``low_support``. Slices: :mod:`service.analysis._slices`.
+Levers: :mod:`service.analysis.taxonomy`. Reference ranges:
+:mod:`service.analysis._reference`. Backtests: :mod:`service.analysis.backtest`.
+"""
+
+from __future__ import annotations
+
+from service.analysis._frame import Frame, build_frame, normalise
+from service.analysis._names import FLAGS, LEVERS, Flag, Lever
+from service.analysis._reference import FeatureRange, Reference, build_reference, out_of_range
+from service.analysis._report import AnalysisParams, analyze
+
+__all__ = [
+    "FLAGS",
+    "LEVERS",
+    "AnalysisParams",
+    "FeatureRange",
+    "Flag",
+    "Frame",
+    "Lever",
+    "Reference",
+    "analyze",
+    "build_frame",
+    "build_reference",
+    "normalise",
+    "out_of_range",
+]
