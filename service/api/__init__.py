@@ -9,6 +9,28 @@ __all__ = ["routers"]
 
 def routers() -> list[APIRouter]:
     """Every router of the v1 API, in documentation order."""
-    from service.api import assign, config, experiments, exposures, health
+    from service.api import (
+        assign,
+        config,
+        events,
+        experiments,
+        exposures,
+        health,
+        journal,
+        metrics,
+        models,
+        results,
+    )
 
-    return [experiments.router, assign.router, exposures.router, config.router, health.router]
+    return [
+        experiments.router,
+        results.router,
+        assign.router,
+        exposures.router,
+        events.router,
+        config.router,
+        models.router,
+        journal.router,
+        metrics.router,
+        health.router,
+    ]

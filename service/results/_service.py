@@ -1,0 +1,43 @@
+"""Results and plans of stored experiments (reads Redis through the stores)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from service.results._build import build_results
+from service.results._plan import spec_plan
+from service.runtime import Runtime
+from service.store.aggregates import AggregateStore
+
+__all__ = ["experiment_plan", "experiment_results"]
+
+
+def _aggregates(runtime: Runtime) -> AggregateStore:
+    if runtime.aggregates is None:
+        runtime.aggregates = AggregateStore(runtime.redis)
+    return runtime.aggregates
+
+
+async def experiment_results(
+    runtime: Runtime, key: str, now: float | None = None
+) -> dict[str, Any]:
+    """The results document (DESIGN.md, "Results") of experiment ``key``."""
+    record = await runtime.experiments.get(key)
+    cells = await _aggregates(runtime).read(key, [m.name for m in record.spec.metrics])
+    return build_results(record, cells, time.time() if now is None else now)
+
+
+async def experiment_plan(runtime: Runtime, key: str, now: float | None = None) -> dict[str, Any]:
+    """The power analysis of ``key``: at expected traffic, or observed traffic once running."""
+    record = await runtime.experiments.get(key)
+    observed: float | None = None
+    if record.started_at is not None:
+        end = record.ended_at or (time.time() if now is None else now)
+        days = (end - record.started_at) / 86_400
+        if days >= 1 / 24:
+            cells = await _aggregates(runtime).read(key, [record.spec.primary.name])
+            total = sum(cells.units(None).values())
+            observed = total / days if total else None
+    plan = spec_plan(record.spec, observed)
+    return {"experiment": key, "status": record.status, **plan}
