@@ -127,7 +127,7 @@ def test_numbers_match_numpy_and_scipy() -> None:
     counts = [res["units"]["control"], res["units"]["treatment"]]
     assert res["srm"]["chi_square_p"] == pytest.approx(sps.chisquare(counts).pvalue, rel=1e-9)
     assert res["srm"]["ok"] is True
-    segs = {tuple(r["segment"].items())[0][1] for r in res["metrics"] if r["segment"]}
+    segs = {next(iter(r["segment"].values())) for r in res["metrics"] if r["segment"]}
     assert segs == set(COUNTRIES)
 
 
