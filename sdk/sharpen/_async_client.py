@@ -266,7 +266,7 @@ class AsyncClient:
         return True
 
     async def _drain(self, deadline: float | None) -> None:
-        while True:
+        while deadline is None or time.monotonic() < deadline:
             batches = self._core.next_batches()
             if not batches:
                 return

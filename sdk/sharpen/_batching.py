@@ -18,28 +18,29 @@ class BoundedBuffer(Generic[T]):
     """A FIFO that refuses (and counts) items once ``max_size`` are waiting.
 
     ``add`` is safe from any thread and costs one ``len`` and one ``append``;
-    a single consumer takes batches with ``take``.
+    a single consumer takes batches with ``take``.  ``items`` is the deque
+    itself, for a hot path that inlines ``add`` (and calls ``drop`` when full).
     """
 
-    __slots__ = ("_drop_lock", "_items", "dropped", "max_size")
+    __slots__ = ("_drop_lock", "dropped", "items", "max_size")
 
     def __init__(self, max_size: int) -> None:
         if max_size < 1:
             raise ValueError(f"max_buffer must be >= 1 (got {max_size!r})")
         self.max_size = max_size
         self.dropped = 0
-        self._items: deque[T] = deque()
+        self.items: deque[T] = deque()
         self._drop_lock = threading.Lock()
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self.items)
 
     def add(self, item: T) -> bool:
         """Queue ``item``; ``False`` (and one more drop counted) when full."""
-        if len(self._items) >= self.max_size:
+        if len(self.items) >= self.max_size:
             self.drop(1)
             return False
-        self._items.append(item)
+        self.items.append(item)
         return True
 
     def drop(self, count: int) -> None:
@@ -48,7 +49,7 @@ class BoundedBuffer(Generic[T]):
 
     def take(self, limit: int) -> list[T]:
         """Remove and return up to ``limit`` of the oldest items."""
-        items = self._items
+        items = self.items
         out: list[T] = []
         try:
             for _ in range(min(limit, len(items))):
@@ -62,7 +63,7 @@ class BoundedBuffer(Generic[T]):
         count = 0
         while True:
             try:
-                self._items.popleft()
+                self.items.popleft()
             except IndexError:
                 return count
             count += 1

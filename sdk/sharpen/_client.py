@@ -274,7 +274,7 @@ class Client:
                 self._drain(None)
 
     def _drain(self, deadline: float | None) -> None:
-        while True:
+        while deadline is None or time.monotonic() < deadline:
             batches = self._core.next_batches()
             if not batches:
                 return

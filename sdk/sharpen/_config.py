@@ -95,6 +95,7 @@ class ExperimentConfig:
     traffic_threshold: int = field(init=False, repr=False, compare=False)
     holdout_threshold: int = field(init=False, repr=False, compare=False)
     key_prefix: str = field(init=False, repr=False, compare=False)
+    gated: bool = field(init=False, repr=False, compare=False)
     layer_prefix: str | None = field(init=False, repr=False, compare=False)
     targeting_items: tuple[tuple[str, frozenset[str]], ...] = field(
         init=False, repr=False, compare=False
@@ -142,8 +143,12 @@ class ExperimentConfig:
         setattr_("salt", salt)
         setattr_("hasher", hasher)
         setattr_("boundaries", boundaries)
-        setattr_("traffic_threshold", threshold(self.traffic))
-        setattr_("holdout_threshold", threshold(self.holdout))
+        traffic_threshold = threshold(self.traffic)
+        holdout_threshold = threshold(self.holdout)
+        setattr_("traffic_threshold", traffic_threshold)
+        setattr_("holdout_threshold", holdout_threshold)
+        gated = bool(self.targeting) or self.layer is not None
+        setattr_("gated", gated or holdout_threshold > 0 or traffic_threshold < BUCKETS)
         setattr_("key_prefix", salt + ":")
         setattr_("layer_prefix", None if self.layer is None else self.layer + ":")
         setattr_("targeting_items", tuple(self.targeting.items()))

@@ -36,6 +36,8 @@ __all__ = ["ClientCore", "Mode", "Settings"]
 
 logger = logging.getLogger("sharpen")
 
+_now = time.time
+
 Mode = Literal["local", "remote"]
 
 
@@ -108,8 +110,14 @@ class ClientCore:
         self.closed = False
         self.wake: Callable[[], None] = _nothing
         self._max_batch = settings.max_batch
+        self._wake_at = settings.max_batch - 1
+        self._max_buffer = settings.max_buffer
+        self._pending_exposures = self.exposures.items
         self._cache_size = settings.exposure_cache
-        self._seen: dict[tuple[str, str], tuple[int, str]] = {}
+        # experiment key -> (its config, unit id -> variant last exposed, its
+        # version): one lookup per assign finds all three.  Swapped whole when
+        # the config changes.
+        self._live: dict[str, tuple[ExperimentConfig, dict[str, str], int]] = {}
 
     # --- assignment -----------------------------------------------------------
 
@@ -120,43 +128,43 @@ class ClientCore:
         attributes: Mapping[str, object] | None,
         default: str | None,
     ) -> Assignment:
-        """Evaluate in-process; queue an exposure when the unit is in the experiment."""
-        config = self.config
-        if config is None:
-            return Assignment(experiment, default, EMPTY_PAYLOAD, False, "fallback")
-        entry = config.experiments.get(experiment)
-        if entry is None:
-            return Assignment(experiment, default, EMPTY_PAYLOAD, False, "unknown_experiment")
+        """Evaluate in-process; queue an exposure when the unit is in the experiment.
+
+        This is the hot path of local mode: the exposure queueing is inlined
+        (one dict lookup when the unit was already exposed, else one tuple
+        appended to a deque) and everything else was precomputed at install.
+        """
+        live = self._live.get(experiment)
+        if live is None:
+            reason = "fallback" if self.config is None else "unknown_experiment"
+            return Assignment(experiment, default, EMPTY_PAYLOAD, False, reason)
+        entry, exposed, version = live
         if type(unit_id) is not str:
             unit_id = canonical(unit_id)
         result = evaluate(entry, unit_id, attributes)  # type: ignore[arg-type]
         if result.in_experiment:
-            self._expose(entry, unit_id, result.variant)  # type: ignore[arg-type]
+            variant = result.variant
+            # The analysis counts a unit from its first exposure: the same
+            # assignment of the same unit is not resent while remembered.
+            if exposed.get(unit_id) != variant:  # type: ignore[arg-type]
+                pending = self._pending_exposures
+                size = len(pending)
+                if size >= self._max_buffer:
+                    self.exposures.drop(1)
+                    return result
+                pending.append((experiment, unit_id, variant, version, _now()))  # type: ignore[arg-type]
+                if self._cache_size:
+                    if len(exposed) >= self._cache_size:
+                        exposed.clear()
+                    exposed[unit_id] = variant  # type: ignore[index,assignment]
+                if size >= self._wake_at:
+                    self.wake()
         return result
-
-    def _expose(self, entry: ExperimentConfig, unit_id: str, variant: str) -> None:
-        if self._cache_size:
-            # The analysis counts a unit from its first exposure: repeats of
-            # the same (experiment, unit) -> (version, variant) are not resent.
-            seen_key = (entry.key, unit_id)
-            seen_value = (entry.version, variant)
-            seen = self._seen
-            if seen.get(seen_key) == seen_value:
-                return
-            if len(seen) >= self._cache_size:
-                seen.clear()
-            if not self.exposures.add((entry.key, unit_id, variant, entry.version, time.time())):
-                return
-            seen[seen_key] = seen_value
-        else:
-            self.exposures.add((entry.key, unit_id, variant, entry.version, time.time()))
-        if len(self.exposures) >= self._max_batch:
-            self.wake()
 
     def recent_variant(self, experiment: str, unit_id: str) -> str | None:
         """The variant recently served to ``unit_id`` in ``experiment``, if remembered."""
-        seen = self._seen.get((experiment, unit_id))
-        return None if seen is None else seen[1]
+        live = self._live.get(experiment)
+        return None if live is None else live[1].get(unit_id)
 
     def remote_result(
         self, response: httpx.Response, experiment: str, default: str | None
@@ -321,9 +329,20 @@ class ClientCore:
         config = parse_config(document, etag=response.headers.get("ETag"))
         for key, why in config.skipped.items():
             logger.warning("sharpen: skipping malformed experiment %r: %s", key, why)
-        self.config = config
+        self.install(config)
         self.counters.add("config_loads")
         return True
+
+    def install(self, config: Config) -> None:
+        """Use ``config`` from now on (keeping what was exposed under it)."""
+        previous = self._live
+        live = {}
+        for key, entry in config.experiments.items():
+            old = previous.get(key)
+            keep = old is not None and old[2] == entry.version
+            live[key] = (entry, old[1] if keep and old is not None else {}, entry.version)
+        self._live = live
+        self.config = config
 
     def config_failed(self, error: BaseException) -> None:
         self.counters.add("config_errors")

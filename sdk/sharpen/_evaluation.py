@@ -33,6 +33,7 @@ from sharpen._hashing import (
     LAYER_SEED,
     TRAFFIC_SEED,
     VARIANT_SEED,
+    encode_key,
 )
 from sharpen._models import EMPTY_PAYLOAD, Assignment
 
@@ -49,7 +50,8 @@ def evaluate(
     """Assignment of ``unit_id`` (with its ``attributes``) in ``experiment``.
 
     Deterministic and pure: the same inputs give the same answer in every
-    process and every SDK that implements the same hash version.
+    process and every SDK that implements the same hash version.  The result
+    is one of the experiment's precomputed, immutable assignments.
     """
     fixed = experiment.fixed
     if fixed is not None:
@@ -58,6 +60,24 @@ def evaluate(
         unit_id = canonical(unit_id)  # type: ignore[assignment]
     if not unit_id:
         return experiment.excluded["invalid_unit"]
+    joined = experiment.key_prefix + unit_id
+    key = joined if joined.isascii() else encode_key(joined)
+    if experiment.gated:
+        excluded = _gates(experiment, unit_id, attributes, key)
+        if excluded is not None:
+            return excluded
+    return experiment.assigned[
+        bisect_right(experiment.boundaries, experiment.hasher(key, VARIANT_SEED, False) % BUCKETS)
+    ]
+
+
+def _gates(
+    experiment: ExperimentConfig,
+    unit_id: str,
+    attributes: Mapping[str, object] | None,
+    key: str | bytes,
+) -> Assignment | None:
+    """Rules 2-5: the baseline outcome that keeps the unit out, ``None`` if it enters."""
     if experiment.targeting_items:
         if attributes is None:
             return experiment.excluded["targeting"]
@@ -74,18 +94,16 @@ def evaluate(
     layer_prefix = experiment.layer_prefix
     if layer_prefix is not None:
         start, end = experiment.layer_range  # type: ignore[misc]
-        if not start <= hasher(layer_prefix + unit_id, LAYER_SEED) % BUCKETS < end:
+        layer_bucket = hasher(encode_key(layer_prefix + unit_id), LAYER_SEED, False) % BUCKETS
+        if not start <= layer_bucket < end:
             return experiment.excluded["layer"]
-    if experiment.holdout_threshold:
-        if hasher(_HOLDOUT_PREFIX + unit_id, HOLDOUT_SEED) % BUCKETS < experiment.holdout_threshold:
-            return experiment.excluded["holdout"]
-    key = experiment.key_prefix + unit_id
+    cut = experiment.holdout_threshold
+    if cut and hasher(encode_key(_HOLDOUT_PREFIX + unit_id), HOLDOUT_SEED, False) % BUCKETS < cut:
+        return experiment.excluded["holdout"]
     cut = experiment.traffic_threshold
-    if cut < BUCKETS and hasher(key, TRAFFIC_SEED) % BUCKETS >= cut:
+    if cut < BUCKETS and hasher(key, TRAFFIC_SEED, False) % BUCKETS >= cut:
         return experiment.excluded["traffic"]
-    return experiment.assigned[
-        bisect_right(experiment.boundaries, hasher(key, VARIANT_SEED) % BUCKETS)
-    ]
+    return None
 
 
 def assign_from_config(

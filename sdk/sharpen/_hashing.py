@@ -37,6 +37,7 @@ __all__ = [
     "Hasher",
     "bucket",
     "check_hash_version",
+    "encode_key",
     "hash_key",
     "hasher_for",
     "threshold",
@@ -62,8 +63,14 @@ HOLDOUT_SALT: Final = "sharpen-holdout"
 
 SUPPORTED_HASH_VERSIONS: Final = frozenset({1})
 
-Hasher = Callable[[str, int], int]
-"""``(key, seed) -> unsigned 32-bit hash`` of an already joined ``salt:unit`` key."""
+Hasher = Callable[[str | bytes, int, bool], int]
+"""The hash of one version, called ``hasher(key, seed, False)`` -> unsigned 32 bits.
+
+``key`` is the joined ``salt:unit`` key as :func:`encode_key` gives it (an
+ASCII ``str`` or UTF-8 ``bytes``); ``False`` asks for the unsigned value.
+This is the calling convention of ``mmh3.hash``, which *is* version 1, so a
+draw on the hot path costs a single C call.
+"""
 
 
 def _utf8(key: str) -> bytes:
@@ -74,15 +81,16 @@ def _utf8(key: str) -> bytes:
         return fixed.encode("utf-8")
 
 
-def _murmur3_v1(key: str, seed: int) -> int:
-    # mmh3 hashes a str as its UTF-8 bytes, but crashes on lone surrogates:
-    # only pure-ASCII keys (the common case, an O(1) check) skip the encode.
-    if key.isascii():
-        return mmh3.hash(key, seed, False)
-    return mmh3.hash(_utf8(key), seed, False)
+def encode_key(key: str) -> str | bytes:
+    """``key`` itself when ASCII, else its UTF-8 bytes (lone surrogates as U+FFFD).
+
+    mmh3 hashes a ``str`` as its UTF-8 bytes but crashes on lone surrogates,
+    so only ASCII keys (the common case, an O(1) check) skip the encoding.
+    """
+    return key if key.isascii() else _utf8(key)
 
 
-_HASHERS: Final[dict[int, Hasher]] = {1: _murmur3_v1}
+_HASHERS: Final[dict[int, Hasher]] = {1: mmh3.hash}
 
 
 def check_hash_version(version: object, *, key: str | None = None) -> int:
@@ -107,7 +115,7 @@ def hash_key(salt: str, unit_id: str) -> str:
 
 def unit_hash(salt: str, unit_id: str, *, seed: int, version: int = 1) -> int:
     """Unsigned 32-bit hash of ``f"{salt}:{unit_id}"`` under ``seed`` and hash ``version``."""
-    return hasher_for(version)(hash_key(salt, unit_id), seed)
+    return hasher_for(version)(encode_key(hash_key(salt, unit_id)), seed, False)
 
 
 def bucket(salt: str, unit_id: str, *, seed: int, version: int = 1) -> int:
@@ -116,7 +124,7 @@ def bucket(salt: str, unit_id: str, *, seed: int, version: int = 1) -> int:
     >>> 0 <= bucket("fraud-v7", "user-1", seed=VARIANT_SEED) < BUCKETS
     True
     """
-    return hasher_for(version)(hash_key(salt, unit_id), seed) % BUCKETS
+    return unit_hash(salt, unit_id, seed=seed, version=version) % BUCKETS
 
 
 def threshold(share: float) -> int:
