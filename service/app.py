@@ -17,6 +17,7 @@ from service.auth import KeyRing
 from service.runtime import Runtime
 from service.settings import Settings
 from service.store import ExperimentStore, RedisSettings, close, connect
+from service.ui import router as ui_router
 
 __all__ = ["ComponentFactory", "create_app"]
 
@@ -86,6 +87,7 @@ def create_app(settings: Settings, keyring: KeyRing | None = None) -> FastAPI:
     app.add_middleware(AssignFastPath, max_body_bytes=settings.max_body_bytes)
     for router in routers():
         app.include_router(router)
+    app.include_router(ui_router())  # the dashboard, under /ui
     return app
 
 

@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     aggregator_block_ms: int = Field(default=200, ge=1, le=60_000)
     run_worker: bool = True
     admin_rate_limit_per_s: float = Field(default=50.0, gt=0)
+    ui_session_ttl_s: int = Field(default=8 * 3600, ge=60, le=7 * 86_400)
+    ui_refresh_interval_s: float = Field(default=5.0, ge=1, le=300)
 
     @field_validator("admin_keys", "client_keys", mode="before")
     @classmethod

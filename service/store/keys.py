@@ -29,6 +29,7 @@ __all__ = [
     "notified",
     "spec_versions",
     "tag",
+    "ui_session",
 ]
 
 PREFIX = "sharpen"
@@ -127,3 +128,8 @@ def journal_order() -> str:
 def journal_lines() -> str:
     """Model line -> its current baseline (the last shipped variant), JSON."""
     return _journal("lines")
+
+
+def ui_session(session_digest: str) -> str:
+    """A dashboard session, by the SHA-256 of its id (the cookie value itself is never stored)."""
+    return f"{PREFIX}:ui:session:{session_digest}"
