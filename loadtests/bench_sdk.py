@@ -90,7 +90,7 @@ def sharpen_client(*, upload: bool, calls: int) -> sharpen.Client:
         poll_interval=None,
         flush_interval=0.5 if upload else 1e9,
         max_batch=500 if upload else calls + 1,
-        max_buffer=calls + 1,
+        max_buffer=calls + 1_000,
     )
 
 
