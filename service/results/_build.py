@@ -149,6 +149,7 @@ def _primary(
     candidate: str,
     planned: float,
     alpha: float,
+    now: float,
 ) -> tuple[dict[str, Any], dict[str, Any], bool]:
     """The primary row for one candidate, its sequential picture, max-sample-reached."""
     metric = spec.primary
@@ -186,7 +187,9 @@ def _primary(
             final=True,
         )
         return _row(metric, candidate, None, horizon), sequential, True
-    points = primary_looks(cells, metric.name, spec.baseline, candidate, planned, a.looks)
+    points = primary_looks(
+        cells, metric.name, spec.baseline, candidate, planned, a.looks, int(now // 3600)
+    )
     done = len(points)
     sequential["next_look_units"] = (
         planned * (math.floor(units / planned * a.looks) + 1) / a.looks if done < a.looks else None
@@ -364,7 +367,7 @@ def build_results(record: ExperimentRecord, cells: ExperimentCells, now: float) 
     sequential: list[dict[str, Any]] = []
     reached: dict[str, bool] = {}
     for candidate in candidates:
-        row, picture, done = _primary(spec, cells, index, candidate, planned, alpha_primary)
+        row, picture, done = _primary(spec, cells, index, candidate, planned, alpha_primary, now)
         primary_rows[candidate] = row
         sequential.append(picture)
         reached[candidate] = done

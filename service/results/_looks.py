@@ -3,7 +3,8 @@
 Look ``k`` of ``K`` happens at the end of the first hour in which the effective units per
 variant of (baseline, candidate) reach ``k/K`` of the planned maximum. Its statistics are
 the cumulative cells at that hour, so looks are recorded by the data itself and every
-reader sees the same looks, however often it asks.
+reader sees the same looks, however often it asks. Only completed hours count: the hour
+in progress is still changing, and a look must not move once taken.
 """
 
 from __future__ import annotations
@@ -35,12 +36,14 @@ def primary_looks(
     candidate: str,
     planned_per_variant: float,
     looks: int,
+    before_hour: int,
 ) -> list[LookPoint]:
-    """The looks reached so far for one candidate, oldest first."""
+    """The looks reached by the end of the last hour before ``before_hour``, oldest first."""
     by_hour: dict[int, dict[str, Cell]] = {}
     for cell in cells.cells:
         if (
             cell.hour is not None
+            and cell.hour < before_hour
             and cell.segment is None
             and cell.metric == metric
             and cell.variant in (baseline, candidate)

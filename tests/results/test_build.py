@@ -228,3 +228,14 @@ def test_empty_experiment_is_not_an_error() -> None:
     assert res["units"] == {"control": 0, "treatment": 0}
     assert res["decision"]["action"] == "continue"
     assert res["srm"]["ok"] is True
+
+
+def test_hour_in_progress_is_not_a_look() -> None:
+    spec = _spec(design="group_sequential", looks=4)
+    planned = spec_plan(parse_spec(spec))["units_per_variant"]
+    units = _simulate(int(planned * 2 * 0.55), lift=0.0, hours=1, seed=6)
+    cells = to_cells("exp-r", units, ["country"])
+    during = build_results(_record(spec, 2), cells, (START_HOUR - 1) * HOUR + 1800)
+    assert during["sequential"][0]["looks"] == [], "the hour in progress may still change"
+    after = build_results(_record(spec, 2), cells, T0)
+    assert [look["look"] for look in after["sequential"][0]["looks"]] == [1]
