@@ -1,0 +1,225 @@
+"""A journal entry: what was tried, what was found, what was decided, by whom."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from service.journal._lines import line_of
+from service.spec import ExperimentRecord
+
+__all__ = ["Decision", "Interval", "JournalEntry", "PrimaryLift", "YearlyValue", "build_entry"]
+
+EndAction = Literal["ship", "rollback", "stop"]
+_ACTION_OF_STATUS: dict[str, EndAction] = {
+    "shipped": "ship",
+    "rolled_back": "rollback",
+    "stopped": "stop",
+}
+_SECONDS_PER_DAY = 86_400.0
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class Interval(_Frozen):
+    estimate: float | None
+    ci: tuple[float | None, float | None]
+
+
+class PrimaryLift(_Frozen):
+    """The primary metric of the variant that was shipped (or would have been)."""
+
+    metric: str
+    direction: str
+    variant: str
+    relative: Interval
+    absolute: Interval
+    status: str | None = None
+
+
+class YearlyValue(_Frozen):
+    """absolute lift x value per unit x observed daily units x 365, in ``currency``."""
+
+    currency: str
+    value_per_unit: float
+    daily_units: float
+    yearly: Interval
+
+
+class Decision(_Frozen):
+    action: EndAction
+    reasons: list[str]
+    recommended: dict[str, Any] | None = None
+
+
+class JournalEntry(_Frozen):
+    experiment: str
+    line: str
+    lever: str | None
+    hypothesis: str
+    description: str
+    spec_version: int
+    status: Literal["shipped", "rolled_back", "stopped"]
+    actor: str
+    decision: Decision
+    baseline: str
+    variant: str | None
+    payload: dict[str, Any] | None
+    started_at: float | None
+    ended_at: float | None
+    recorded_at: float
+    primary: PrimaryLift | None
+    value: YearlyValue | None
+    results: dict[str, Any] | None
+    results_error: str | None = None
+    detail: dict[str, Any] = {}
+
+
+def _interval(block: Any) -> Interval:
+    if not isinstance(block, Mapping):
+        return Interval(estimate=None, ci=(None, None))
+    ci = block.get("ci") or (None, None)
+    lo, hi = (ci[0], ci[1]) if len(ci) == 2 else (None, None)
+    return Interval(estimate=_num(block.get("estimate")), ci=(_num(lo), _num(hi)))
+
+
+def _num(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _chosen_variant(record: ExperimentRecord, detail: Mapping[str, Any]) -> str | None:
+    if record.shipped_variant:
+        return record.shipped_variant
+    named = detail.get("variant")
+    if isinstance(named, str) and named in record.spec.variant_keys():
+        return named
+    candidates = [v for v in record.spec.variant_keys() if v != record.spec.baseline]
+    return candidates[0] if candidates else None
+
+
+def _primary(
+    record: ExperimentRecord, results: Mapping[str, Any] | None, variant: str | None
+) -> PrimaryLift | None:
+    if results is None or variant is None:
+        return None
+    metric = record.spec.primary
+    for row in results.get("metrics") or []:
+        if (
+            isinstance(row, Mapping)
+            and row.get("metric") == metric.name
+            and row.get("variant") == variant
+            and row.get("segment") is None
+        ):
+            return PrimaryLift(
+                metric=metric.name,
+                direction=metric.direction,
+                variant=variant,
+                relative=_interval(row.get("relative")),
+                absolute=_interval(row.get("absolute")),
+                status=row.get("status") if isinstance(row.get("status"), str) else None,
+            )
+    return None
+
+
+def _daily_units(record: ExperimentRecord, results: Mapping[str, Any], now: float) -> float | None:
+    units = results.get("units")
+    if not isinstance(units, Mapping) or record.started_at is None:
+        return None
+    total = sum(float(n) for n in units.values() if isinstance(n, int | float))
+    days = max((record.ended_at or now) - record.started_at, 1.0) / _SECONDS_PER_DAY
+    spec = record.spec
+    # The experiment saw only its share of the eligible units; shipping reaches all of them.
+    share = spec.traffic * (spec.layer_share if spec.layer is not None else 1.0)
+    return total / days / share
+
+
+def _value(
+    record: ExperimentRecord,
+    results: Mapping[str, Any] | None,
+    primary: PrimaryLift | None,
+    now: float,
+) -> YearlyValue | None:
+    impact = record.spec.impact
+    if impact is None or results is None or primary is None:
+        return None
+    daily = _daily_units(record, results, now)
+    if daily is None:
+        return None
+    scale = impact.value_per_unit * daily * 365.0
+
+    def times(x: float | None) -> float | None:
+        return None if x is None else x * scale
+
+    lo, hi = times(primary.absolute.ci[0]), times(primary.absolute.ci[1])
+    if lo is not None and hi is not None and lo > hi:  # a negative value per unit flips the CI
+        lo, hi = hi, lo
+    return YearlyValue(
+        currency=impact.currency,
+        value_per_unit=impact.value_per_unit,
+        daily_units=daily,
+        yearly=Interval(estimate=times(primary.absolute.estimate), ci=(lo, hi)),
+    )
+
+
+def _reasons(detail: Mapping[str, Any], results: Mapping[str, Any] | None) -> list[str]:
+    stated = detail.get("reason")
+    if isinstance(stated, str) and stated.strip():
+        return [stated.strip()]
+    decision = (results or {}).get("decision")
+    if isinstance(decision, Mapping):
+        reasons = [str(r) for r in decision.get("reasons") or []]
+        if reasons:
+            return reasons
+    return ["no reason given"]
+
+
+def build_entry(
+    record: ExperimentRecord,
+    results: Mapping[str, Any] | None,
+    actor: str,
+    *,
+    now: float,
+    results_error: str | None = None,
+) -> JournalEntry:
+    """The journal entry of an ended experiment (``record.status`` must be an end status)."""
+    if record.status not in _ACTION_OF_STATUS:
+        raise ValueError(f"experiment {record.key!r} has not ended: it is {record.status}")
+    status: Literal["shipped", "rolled_back", "stopped"] = record.status  # type: ignore[assignment]
+    ending = next(
+        (a for a in reversed(record.audit) if a.action == _ACTION_OF_STATUS[status]), None
+    )
+    detail = dict(ending.detail) if ending else {}
+    variant = _chosen_variant(record, detail)
+    primary = _primary(record, results, variant)
+    recommended = (results or {}).get("decision")
+    spec = record.spec
+    return JournalEntry(
+        experiment=record.key,
+        line=line_of(spec),
+        lever=spec.lever,
+        hypothesis=spec.hypothesis,
+        description=spec.description,
+        spec_version=record.version,
+        status=status,
+        actor=actor,
+        decision=Decision(
+            action=_ACTION_OF_STATUS[status],
+            reasons=_reasons(detail, results),
+            recommended=dict(recommended) if isinstance(recommended, Mapping) else None,
+        ),
+        baseline=spec.baseline,
+        variant=variant,
+        payload=next((v.payload for v in spec.variants if v.key == variant), None),
+        started_at=record.started_at,
+        ended_at=record.ended_at,
+        recorded_at=now,
+        primary=primary,
+        value=_value(record, results, primary, now),
+        results=dict(results) if results is not None else None,
+        results_error=results_error,
+        detail=detail,
+    )

@@ -1,0 +1,332 @@
+"""Every Prometheus metric sharpen exports, defined once, in one registry per app.
+
+Two kinds of series:
+
+- **Service metrics** (requests, assignments, events, exposure buffer, streams, monitor,
+  webhooks) are ordinary prometheus-client metrics that the code updates where things
+  happen, e.g. ``runtime.metrics.events_accepted.labels(experiment).inc(n)``. With several
+  uvicorn workers, set ``PROMETHEUS_MULTIPROC_DIR`` (an empty directory, cleared at each
+  deploy): every process then writes its values there and ``GET /metrics`` on any worker
+  serves the sum over all of them (prometheus-client's multiprocess mode).
+- **Experiment metrics** (guardrail status and effects, SRM, units, status, last analysis)
+  are computed by whichever process holds an experiment's monitor lease and kept in Redis
+  as a snapshot (``service/monitor``); ``GET /metrics`` renders them from the snapshots
+  through :class:`ExperimentCollector`, so every process, worker or API, serves the same
+  numbers and a series disappears the moment its snapshot does. No label value is ever a
+  unit id; segment values are bounded by the monitor (top N per attribute, then ``other``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
+
+__all__ = [
+    "BOUNDS",
+    "GUARDRAIL_STATUS_CODES",
+    "NAMESPACE",
+    "STATUSES",
+    "ExperimentCollector",
+    "ExperimentSnapshot",
+    "GuardrailSeries",
+    "Metrics",
+]
+
+NAMESPACE = "sharpen"
+STATUSES = ("draft", "running", "shipped", "rolled_back", "stopped")
+GUARDRAIL_STATUS_CODES: Mapping[str, int] = {
+    "ok": 0,
+    "inconclusive": 1,
+    "warning": 2,
+    "breached": 3,
+}
+BOUNDS = ("estimate", "lower", "upper")
+REJECT_REASONS = ("invalid", "unknown_experiment", "not_running", "too_old", "too_large")
+MONITOR_ACTIONS = ("rollback", "breach_alert", "warning", "srm_alert")
+WEBHOOK_OUTCOMES = ("delivered", "retried", "failed", "dropped")
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+@dataclass(frozen=True, slots=True)
+class GuardrailSeries:
+    """One guardrail row as exported: bounded labels, a status code, the relative effect."""
+
+    metric: str
+    variant: str
+    segment: str
+    status: int
+    estimate: float | None
+    lower: float | None
+    upper: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ExperimentSnapshot:
+    """What the monitor last computed for one experiment, ready to render."""
+
+    experiment: str
+    analysed_at: float
+    units: Mapping[str, int] = field(default_factory=dict)
+    srm_p_value: float | None = None
+    srm_ok: bool = True
+    guardrails: Sequence[GuardrailSeries] = ()
+
+
+class ExperimentCollector(Collector):
+    """Renders experiment series from the latest statuses and snapshots it was given."""
+
+    def __init__(self) -> None:
+        self._statuses: dict[str, str] = {}
+        self._started: dict[str, float] = {}
+        self._snapshots: dict[str, ExperimentSnapshot] = {}
+
+    def update(
+        self,
+        statuses: Mapping[str, str],
+        snapshots: Iterable[ExperimentSnapshot],
+        started: Mapping[str, float] | None = None,
+    ) -> None:
+        """Replace the whole view: experiments absent here vanish from the exposition.
+
+        ``started`` gives start times (Unix seconds) of the experiments that have started.
+        """
+        self._statuses = dict(statuses)
+        self._started = dict(started or {})
+        self._snapshots = {s.experiment: s for s in snapshots}
+
+    def collect(self) -> Iterator[Metric]:
+        statuses, snapshots, started = self._statuses, self._snapshots, self._started
+        status = GaugeMetricFamily(
+            f"{NAMESPACE}_experiment_status",
+            "1 for the experiment's current lifecycle status, 0 for the others.",
+            labels=["experiment", "status"],
+        )
+        for key in sorted(statuses):
+            for name in STATUSES:
+                status.add_metric([key, name], 1.0 if statuses[key] == name else 0.0)
+        yield status
+
+        starts = GaugeMetricFamily(
+            f"{NAMESPACE}_experiment_started_timestamp_seconds",
+            "Unix time the experiment started.",
+            labels=["experiment"],
+        )
+        for key in sorted(started):
+            starts.add_metric([key], started[key])
+        yield starts
+
+        units = GaugeMetricFamily(
+            f"{NAMESPACE}_experiment_units",
+            "Units in the analysis, per variant.",
+            labels=["experiment", "variant"],
+        )
+        srm_p = GaugeMetricFamily(
+            f"{NAMESPACE}_srm_p_value",
+            "Sample-ratio-mismatch p-value (always valid).",
+            labels=["experiment"],
+        )
+        srm_ok = GaugeMetricFamily(
+            f"{NAMESPACE}_srm_ok",
+            "1 when the stats engine finds no sample-ratio mismatch, else 0.",
+            labels=["experiment"],
+        )
+        analysed = GaugeMetricFamily(
+            f"{NAMESPACE}_last_analysis_timestamp_seconds",
+            "Unix time of the monitor's last successful analysis (dead-man check).",
+            labels=["experiment"],
+        )
+        g_status = GaugeMetricFamily(
+            f"{NAMESPACE}_guardrail_status",
+            "Guardrail status: 0 ok, 1 inconclusive, 2 warning, 3 breached.",
+            labels=["experiment", "metric", "variant", "segment"],
+        )
+        g_effect = GaugeMetricFamily(
+            f"{NAMESPACE}_guardrail_relative_effect",
+            "Relative effect of the variant on the guardrail metric, with CI bounds.",
+            labels=["experiment", "metric", "variant", "segment", "bound"],
+        )
+        for key in sorted(snapshots):
+            snap = snapshots[key]
+            analysed.add_metric([key], snap.analysed_at)
+            for variant in sorted(snap.units):
+                units.add_metric([key, variant], float(snap.units[variant]))
+            if snap.srm_p_value is not None:
+                srm_p.add_metric([key], snap.srm_p_value)
+            srm_ok.add_metric([key], 1.0 if snap.srm_ok else 0.0)
+            for g in snap.guardrails:
+                labels = [key, g.metric, g.variant, g.segment]
+                g_status.add_metric(labels, float(g.status))
+                for bound, value in zip(BOUNDS, (g.estimate, g.lower, g.upper), strict=True):
+                    if value is not None:
+                        g_effect.add_metric([*labels, bound], value)
+        yield from (units, srm_p, srm_ok, analysed, g_status, g_effect)
+
+
+class Metrics:
+    """All of one app's metrics, in its own registry (tests build as many apps as they like)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry(auto_describe=True)
+        r, ns = self.registry, NAMESPACE
+
+        self.http_requests = Counter(
+            "http_requests",
+            "HTTP requests by route template, method and status.",
+            ["route", "method", "status"],
+            namespace=ns,
+            registry=r,
+        )
+        self.http_request_duration = Histogram(
+            "http_request_duration",
+            "HTTP request latency by route template, method and status.",
+            ["route", "method", "status"],
+            namespace=ns,
+            unit="seconds",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.assignments = Counter(
+            "assignments",
+            "Assignments served, per experiment and variant (in_experiment only).",
+            ["experiment", "variant"],
+            namespace=ns,
+            registry=r,
+        )
+        self.events_accepted = Counter(
+            "events_accepted", "Events accepted.", ["experiment"], namespace=ns, registry=r
+        )
+        self.events_duplicates = Counter(
+            "events_duplicates",
+            "Events dropped as duplicates of an earlier event_id.",
+            ["experiment"],
+            namespace=ns,
+            registry=r,
+        )
+        self.events_rejected = Counter(
+            "events_rejected",
+            "Events refused, by reason (no experiment label: it may be unknown).",
+            ["reason"],
+            namespace=ns,
+            registry=r,
+        )
+        self.exposure_buffer_size = Gauge(
+            "exposure_buffer_size",
+            "Exposures waiting in memory to be written to Redis.",
+            namespace=ns,
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.exposure_buffer_dropped = Counter(
+            "exposure_buffer_dropped",
+            "Exposures dropped because the buffer was full.",
+            namespace=ns,
+            registry=r,
+        )
+        self.stream_length = Gauge(
+            "stream_length",
+            "Entries in a Redis stream (events or exposures) of an experiment.",
+            ["experiment", "stream"],
+            namespace=ns,
+            registry=r,
+            multiprocess_mode="mostrecent",
+        )
+        self.stream_pending = Gauge(
+            "stream_pending",
+            "Entries delivered to an aggregator and not yet acknowledged.",
+            ["experiment", "stream"],
+            namespace=ns,
+            registry=r,
+            multiprocess_mode="mostrecent",
+        )
+        self.aggregation_lag = Gauge(
+            "aggregation_lag",
+            "Age of the oldest event not yet aggregated.",
+            ["experiment"],
+            namespace=ns,
+            unit="seconds",
+            registry=r,
+            multiprocess_mode="mostrecent",
+        )
+        self.monitor_runs = Counter(
+            "monitor_runs",
+            "Monitor passes over the running experiments.",
+            namespace=ns,
+            registry=r,
+        )
+        self.monitor_errors = Counter(
+            "monitor_errors",
+            "Experiments the monitor failed to analyse.",
+            ["experiment"],
+            namespace=ns,
+            registry=r,
+        )
+        self.monitor_actions = Counter(
+            "monitor_actions",
+            "What the monitor did: rollbacks and alerts.",
+            ["action"],
+            namespace=ns,
+            registry=r,
+        )
+        self.monitor_duration = Histogram(
+            "monitor_pass_duration",
+            "Time of one monitor pass over every experiment this process leads.",
+            namespace=ns,
+            unit="seconds",
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
+            registry=r,
+        )
+        self.webhook_deliveries = Counter(
+            "webhook_deliveries",
+            "Webhook delivery attempts by outcome.",
+            ["outcome"],
+            namespace=ns,
+            registry=r,
+        )
+        self.webhook_queue_size = Gauge(
+            "webhook_queue_size",
+            "Webhooks waiting to be sent.",
+            namespace=ns,
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.journal_entries = Counter(
+            "journal_entries",
+            "Journal entries written, by final status.",
+            ["status"],
+            namespace=ns,
+            registry=r,
+        )
+        self.experiments = ExperimentCollector()
+        r.register(self.experiments)
+
+        # Series whose label sets are known now exist from the start (rate() needs a zero).
+        for reason in REJECT_REASONS:
+            self.events_rejected.labels(reason)
+        for action in MONITOR_ACTIONS:
+            self.monitor_actions.labels(action)
+        for outcome in WEBHOOK_OUTCOMES:
+            self.webhook_deliveries.labels(outcome)
+        for status in ("shipped", "rolled_back", "stopped"):
+            self.journal_entries.labels(status)
+
+    def render(self) -> tuple[bytes, str]:
+        """The exposition body and its content type (all processes' values in multiprocess
+        mode, plus this app's experiment collector)."""
+        directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        if not directory:
+            return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        merged = CollectorRegistry()
+        MultiProcessCollector(merged, path=directory)  # type: ignore[no-untyped-call]
+        merged.register(self.experiments)
+        return generate_latest(merged), CONTENT_TYPE_LATEST
+
+    def sample(self, name: str, labels: Mapping[str, str] | None = None) -> float | None:
+        """One sample's value from this registry (None when absent); handy in tests."""
+        return self.registry.get_sample_value(name, dict(labels or {}))

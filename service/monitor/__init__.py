@@ -1,0 +1,57 @@
+"""Guardrail monitoring: the monitor loop, its lease, metric snapshots, webhooks, and what
+happens when an experiment ends (journal, webhook).
+
+Public entry points:
+
+- :func:`add_monitoring` — component factory (journal + webhook sender always, the monitor
+  loop when ``settings.run_worker``).
+- :class:`Monitor` — the loop; ``await Monitor(runtime).run_once()`` runs one pass.
+- :func:`on_lifecycle` — call after ``ExperimentStore.transition`` (journal, webhook).
+- :func:`refresh_experiment_metrics` — before rendering ``GET /metrics``.
+- :class:`WebhookSender`, :func:`sign`, :func:`verify` — signed webhooks.
+"""
+
+from __future__ import annotations
+
+from service.monitor._components import add_monitoring
+from service.monitor._export import refresh_experiment_metrics
+from service.monitor._lifecycle import on_lifecycle
+from service.monitor._loop import LEASE_PURPOSE, Monitor, PassReport
+from service.monitor._results import ResultsFn, experiment_results
+from service.monitor._snapshot import (
+    OTHER,
+    build_snapshot,
+    dump_snapshot,
+    load_snapshot,
+    segment_label,
+)
+from service.monitor._webhooks import (
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    Webhook,
+    WebhookSender,
+    sign,
+    verify,
+)
+
+__all__ = [
+    "LEASE_PURPOSE",
+    "OTHER",
+    "SIGNATURE_HEADER",
+    "TIMESTAMP_HEADER",
+    "Monitor",
+    "PassReport",
+    "ResultsFn",
+    "Webhook",
+    "WebhookSender",
+    "add_monitoring",
+    "build_snapshot",
+    "dump_snapshot",
+    "experiment_results",
+    "load_snapshot",
+    "on_lifecycle",
+    "refresh_experiment_metrics",
+    "segment_label",
+    "sign",
+    "verify",
+]

@@ -1,0 +1,156 @@
+"""From a results document to the bounded Prometheus view of one experiment.
+
+Segment label values are bounded per attribute: the first ``max_values`` values to appear
+(largest segments first) keep their own label, later ones fold into ``attr=other``, and
+the admitted values travel with the snapshot so the choice stays put across passes and
+workers. Rows folding onto one label set show the worst of them (highest status).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import orjson
+
+from service.metrics import GUARDRAIL_STATUS_CODES, ExperimentSnapshot, GuardrailSeries
+
+__all__ = ["OTHER", "build_snapshot", "dump_snapshot", "load_snapshot", "segment_label"]
+
+OTHER = "other"
+ALL = "all"
+_FOLDED = frozenset({"__other__", OTHER})
+
+Admitted = dict[str, list[str]]
+
+
+def segment_label(segment: Mapping[str, Any] | None, admitted: Admitted, max_values: int) -> str:
+    """``all`` for the whole population, else ``attr=value[,attr=value]`` with bounded values.
+
+    ``admitted`` is updated in place: a new value is admitted while its attribute has room.
+    """
+    if not segment:
+        return ALL
+    parts = []
+    for attr in sorted(segment):
+        value = str(segment[attr])
+        if value in _FOLDED:
+            value = OTHER
+        else:
+            seen = admitted.setdefault(attr, [])
+            if value not in seen:
+                if len(seen) < max_values:
+                    seen.append(value)
+                else:
+                    value = OTHER
+        parts.append(f"{attr}={value}")
+    return ",".join(parts)
+
+
+def _num(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def _segment_units(rows: Sequence[Any]) -> dict[str, float]:
+    sizes: dict[str, float] = {}
+    for row in rows:
+        if not isinstance(row, Mapping) or not row.get("segment"):
+            continue
+        n = 0.0
+        for side in ("baseline", "treatment"):
+            block = row.get(side)
+            if isinstance(block, Mapping):
+                n += _num(block.get("units")) or 0.0
+        fp = _fingerprint(row["segment"])
+        sizes[fp] = max(sizes.get(fp, 0.0), n)
+    return sizes
+
+
+def _fingerprint(segment: Any) -> str:
+    return orjson.dumps(segment, option=orjson.OPT_SORT_KEYS).decode() if segment else ""
+
+
+def build_snapshot(
+    doc: Mapping[str, Any],
+    *,
+    admitted: Admitted,
+    max_values: int,
+    at: float,
+) -> ExperimentSnapshot:
+    """The snapshot of one results document (DESIGN.md "Results" shape)."""
+    key = str(doc.get("experiment", ""))
+    units_doc = doc.get("units")
+    units = {
+        str(v): int(n)
+        for v, n in (units_doc.items() if isinstance(units_doc, Mapping) else [])
+        if _num(n) is not None
+    }
+    srm = doc.get("srm") if isinstance(doc.get("srm"), Mapping) else {}
+    assert isinstance(srm, Mapping)
+    sizes = _segment_units(doc.get("metrics") or [])
+    rows = [r for r in doc.get("guardrails") or [] if isinstance(r, Mapping)]
+    # Largest segments first, so they are the ones admitted when values must fold.
+    order = sorted(
+        range(len(rows)), key=lambda i: (-sizes.get(_fingerprint(rows[i].get("segment")), 0.0), i)
+    )
+    chosen: dict[tuple[str, str, str], GuardrailSeries] = {}
+    for i in order:
+        row = rows[i]
+        status = GUARDRAIL_STATUS_CODES.get(str(row.get("status")), 1)
+        rel = row.get("relative") if isinstance(row.get("relative"), Mapping) else {}
+        assert isinstance(rel, Mapping)
+        ci = rel.get("ci") if isinstance(rel.get("ci"), list | tuple) else [None, None]
+        assert isinstance(ci, list | tuple)
+        series = GuardrailSeries(
+            metric=str(row.get("metric")),
+            variant=str(row.get("variant")),
+            segment=segment_label(row.get("segment"), admitted, max_values),
+            status=status,
+            estimate=_num(rel.get("estimate")),
+            lower=_num(ci[0]) if len(ci) > 0 else None,
+            upper=_num(ci[1]) if len(ci) > 1 else None,
+        )
+        slot = (series.metric, series.variant, series.segment)
+        if slot not in chosen or series.status > chosen[slot].status:
+            chosen[slot] = series
+    ok = srm.get("ok")
+    return ExperimentSnapshot(
+        experiment=key,
+        analysed_at=at,
+        units=units,
+        srm_p_value=_num(srm.get("p_value")),
+        srm_ok=ok is not False,
+        guardrails=tuple(chosen.values()),
+    )
+
+
+def dump_snapshot(snapshot: ExperimentSnapshot, admitted: Admitted) -> str:
+    data = {
+        "experiment": snapshot.experiment,
+        "analysed_at": snapshot.analysed_at,
+        "units": dict(snapshot.units),
+        "srm_p_value": snapshot.srm_p_value,
+        "srm_ok": snapshot.srm_ok,
+        "guardrails": [
+            [g.metric, g.variant, g.segment, g.status, g.estimate, g.lower, g.upper]
+            for g in snapshot.guardrails
+        ],
+        "admitted": admitted,
+    }
+    return orjson.dumps(data).decode()
+
+
+def load_snapshot(raw: str) -> tuple[ExperimentSnapshot, Admitted]:
+    data = orjson.loads(raw)
+    snapshot = ExperimentSnapshot(
+        experiment=data["experiment"],
+        analysed_at=float(data["analysed_at"]),
+        units={str(k): int(v) for k, v in data.get("units", {}).items()},
+        srm_p_value=data.get("srm_p_value"),
+        srm_ok=bool(data.get("srm_ok", True)),
+        guardrails=tuple(GuardrailSeries(*row) for row in data.get("guardrails", [])),
+    )
+    admitted = {str(k): [str(v) for v in vs] for k, vs in data.get("admitted", {}).items()}
+    return snapshot, admitted

@@ -1,0 +1,54 @@
+"""The experiment journal in Redis: one entry per ended experiment, kept forever.
+
+``keys.journal_entries()`` maps an experiment key to its entry (JSON, written once),
+``keys.journal_order()`` lists the keys in the order they ended, and
+``keys.journal_lines()`` holds each model line's current baseline.
+"""
+
+from __future__ import annotations
+
+from service.store import keys
+from service.store.connection import RedisClient
+from service.store.scripts import lua
+
+__all__ = ["JournalStore"]
+
+
+class JournalStore:
+    def __init__(self, redis: RedisClient) -> None:
+        self._redis = redis
+        self._add = redis.register_script(lua("journal_add"))
+
+    async def add(self, experiment_key: str, entry: str) -> bool:
+        """Store the entry unless the experiment already has one. True when written."""
+        written = await self._add(
+            keys=[keys.journal_entries(), keys.journal_order()], args=[experiment_key, entry]
+        )
+        return bool(written)
+
+    async def get(self, experiment_key: str) -> str | None:
+        raw = await self._redis.hget(keys.journal_entries(), experiment_key)
+        return None if raw is None else str(raw)
+
+    async def present(self, experiment_keys: list[str]) -> list[bool]:
+        if not experiment_keys:
+            return []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key in experiment_keys:
+                pipe.hexists(keys.journal_entries(), key)
+            return [bool(x) for x in await pipe.execute()]
+
+    async def all(self) -> list[str]:
+        """Every entry, oldest first."""
+        order = [str(k) for k in await self._redis.lrange(keys.journal_order(), 0, -1)]
+        if not order:
+            return []
+        raws = await self._redis.hmget(keys.journal_entries(), order)
+        return [str(raw) for raw in raws if raw is not None]
+
+    async def set_line(self, line: str, baseline: str) -> None:
+        await self._redis.hset(keys.journal_lines(), line, baseline)
+
+    async def lines(self) -> dict[str, str]:
+        raw = await self._redis.hgetall(keys.journal_lines())
+        return {str(k): str(v) for k, v in raw.items()}
