@@ -13,7 +13,9 @@ from service.api import routers
 from service.api.assign import AssignFastPath
 from service.api.errors import install_error_handlers
 from service.api.limits import BodySizeLimit
+from service.api.request_metrics import RequestMetrics
 from service.auth import KeyRing
+from service.metrics import Metrics
 from service.runtime import Runtime
 from service.settings import Settings
 from service.store import ExperimentStore, RedisSettings, close, connect
@@ -37,8 +39,9 @@ def _components(runtime: Runtime) -> None:
 
 def _component_factories() -> list[ComponentFactory]:
     from service.assignment import add_assignment
+    from service.monitor import add_monitoring
 
-    return [add_assignment]
+    return [add_assignment, add_monitoring]
 
 
 def create_app(settings: Settings, keyring: KeyRing | None = None) -> FastAPI:
@@ -47,12 +50,17 @@ def create_app(settings: Settings, keyring: KeyRing | None = None) -> FastAPI:
         raise ValueError("create_app needs settings.redis_url (sharpen serve starts one)")
     ring = keyring or KeyRing.from_config(settings.admin_keys, settings.client_keys)
     redis_settings = RedisSettings(url=settings.redis_url, cluster=settings.redis_cluster)
+    metrics = Metrics()  # per app: tests build several apps in one process
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         redis = await connect(redis_settings)
         runtime = Runtime(
-            settings=settings, keyring=ring, redis=redis, experiments=ExperimentStore(redis)
+            settings=settings,
+            keyring=ring,
+            redis=redis,
+            experiments=ExperimentStore(redis),
+            metrics=metrics,
         )
         app.state.runtime = runtime
         _components(runtime)
@@ -85,6 +93,8 @@ def create_app(settings: Settings, keyring: KeyRing | None = None) -> FastAPI:
     )
     # Outermost: POST /v1/assign answers without FastAPI's per-request machinery.
     app.add_middleware(AssignFastPath, max_body_bytes=settings.max_body_bytes)
+    # Outside the fast path too, so every request is counted and timed.
+    app.add_middleware(RequestMetrics, metrics=metrics)
     for router in routers():
         app.include_router(router)
     app.include_router(ui_router())  # the dashboard, under /ui

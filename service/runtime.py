@@ -10,11 +10,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from service.auth import KeyRing
+from service.metrics import Metrics
 from service.settings import Settings
 from service.store import ExperimentStore, RedisClient
 
 if TYPE_CHECKING:
     from service.assignment import Assigner
+    from service.journal import Journal
+    from service.monitor import WebhookSender
 
 __all__ = ["Component", "Runtime"]
 
@@ -36,3 +39,6 @@ class Runtime:
     components: list[Component] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
     assigner: Assigner | None = None
+    metrics: Metrics = field(default_factory=Metrics)
+    journal: Journal | None = None
+    webhooks: WebhookSender | None = None

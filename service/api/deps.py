@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from service.assignment import Assigner
 from service.auth import Identity, KeyRing, Scope
 from service.errors import Forbidden, Unauthorized
+from service.journal import Journal
 from service.runtime import Runtime
 from service.store import ExperimentStore
 
@@ -17,6 +18,7 @@ __all__ = [
     "AssignerDep",
     "ClientDep",
     "ExperimentsDep",
+    "JournalDep",
     "RuntimeDep",
     "check_key",
     "identity",
@@ -45,6 +47,15 @@ def get_assigner(runtime: RuntimeDep) -> Assigner:
 
 
 AssignerDep = Annotated[Assigner, Depends(get_assigner)]
+
+
+def get_journal(runtime: RuntimeDep) -> Journal:
+    if runtime.journal is None:
+        raise RuntimeError("the journal is not wired: add_monitoring is not a component factory")
+    return runtime.journal
+
+
+JournalDep = Annotated[Journal, Depends(get_journal)]
 
 
 def _presented_key(request: Request) -> str | None:

@@ -7,8 +7,9 @@ from typing import Literal
 from fastapi import APIRouter, Body, Query
 from pydantic import BaseModel, Field
 
-from service.api.deps import AdminDep, ExperimentsDep
+from service.api.deps import AdminDep, ExperimentsDep, RuntimeDep
 from service.errors import ValidationFailed, field_error
+from service.monitor import on_lifecycle
 from service.spec import ExperimentRecord, ExperimentSpec, check_spec
 from service.spec.examples import FRAUD_V7
 
@@ -92,12 +93,18 @@ async def update_experiment(
 
 def _action_route(action: Literal["start", "stop", "ship", "rollback"]) -> None:
     async def act(
-        who: AdminDep, store: ExperimentsDep, key: str, body: ActionBody | None = None
+        who: AdminDep,
+        store: ExperimentsDep,
+        runtime: RuntimeDep,
+        key: str,
+        body: ActionBody | None = None,
     ) -> ExperimentRecord:
         detail = {"reason": body.reason} if body and body.reason else {}
-        return await store.transition(
+        record = await store.transition(
             key, action, who.name, variant=body.variant if body else None, detail=detail
         )
+        await on_lifecycle(runtime, record, who.name)  # an end: journal entry and webhook
+        return record
 
     router.add_api_route(
         f"/{{key}}/{action}",
