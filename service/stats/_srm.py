@@ -20,8 +20,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
-from scipy import special, stats
+from scipy import special
 
 from service.stats._constants import SRM_THRESHOLD
 from service.stats._exceptions import StatsInputError
@@ -29,27 +28,30 @@ from service.stats._exceptions import StatsInputError
 DEFAULT_CONCENTRATION = 1000.0
 
 
-def _validate(counts: Sequence[float], weights: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+def _validate(counts: Sequence[float], weights: Sequence[float]) -> tuple[list[float], list[float]]:
+    # Plain Python: a handful of variants, checked continuously by the monitor.
     if len(counts) != len(weights):
         raise StatsInputError("weights", "needs one weight per variant count")
     if len(counts) < 2:
         raise StatsInputError("counts", "needs at least two variants")
-    c = np.asarray(counts, dtype=np.float64)
-    w = np.asarray(weights, dtype=np.float64)
-    if np.any(c < 0) or not np.all(np.isfinite(c)):
+    c = [float(x) for x in counts]
+    w = [float(x) for x in weights]
+    if not all(math.isfinite(x) and x >= 0 for x in c):
         raise StatsInputError("counts", "must be finite and >= 0")
-    if np.any(w <= 0) or not np.all(np.isfinite(w)):
+    if not all(math.isfinite(x) and x > 0 for x in w):
         raise StatsInputError("weights", "must be finite and > 0")
-    return c, w / w.sum()
+    total_w = sum(w)
+    return c, [x / total_w for x in w]
 
 
 def chi_square_p(counts: Sequence[float], weights: Sequence[float]) -> float:
     """Pearson chi-square p-value of the counts against the expected split."""
     c, w = _validate(counts, weights)
-    total = c.sum()
+    total = sum(c)
     if total <= 0:
         return 1.0
-    return float(stats.chisquare(c, total * w).pvalue)
+    statistic = sum((o - total * p) ** 2 / (total * p) for o, p in zip(c, w, strict=True))
+    return float(special.chdtrc(len(c) - 1, statistic))
 
 
 def sequential_srm_p(
@@ -59,14 +61,13 @@ def sequential_srm_p(
 ) -> float:
     """Always-valid p-value min(1, 1/BF) of the Dirichlet-multinomial test."""
     c, w = _validate(counts, weights)
-    a = concentration * w
-    log_bf = (
-        special.gammaln(a.sum())
-        - special.gammaln(a.sum() + c.sum())
-        + float(np.sum(special.gammaln(a + c) - special.gammaln(a)))
-        - float(np.sum(c * np.log(w)))
-    )
-    return float(min(1.0, math.exp(-log_bf))) if log_bf > -700 else 1.0
+    if not concentration > 0:
+        raise StatsInputError("concentration", f"must be positive, got {concentration}")
+    a = [concentration * p for p in w]
+    log_bf = math.lgamma(sum(a)) - math.lgamma(sum(a) + sum(c))
+    for x, ai, p in zip(c, a, w, strict=True):
+        log_bf += math.lgamma(ai + x) - math.lgamma(ai) - x * math.log(p)
+    return 1.0 if log_bf <= 0 else math.exp(-log_bf)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +118,7 @@ def srm_check(
     c, w = _validate(counts, weights)
     return SRMResult(
         counts=tuple(int(x) for x in c),
-        expected=tuple(float(x) for x in c.sum() * w),
+        expected=tuple(sum(c) * p for p in w),
         chi_square_p=chi_square_p(counts, weights),
         sequential_p=sequential_srm_p(counts, weights, concentration),
         sequential=sequential,

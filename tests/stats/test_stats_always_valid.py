@@ -1,0 +1,55 @@
+"""Normal-mixture confidence sequences: formula, gbstats agreement, consistency."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from service.stats import (
+    MeanStats,
+    always_valid_p,
+    analyze_stats,
+    cs_multiplier,
+    mixture_tuning,
+)
+
+
+def test_p_value_and_multiplier_agree():
+    for alpha in (0.01, 0.05, 0.1):
+        for t in (0.05, 0.5, 1.0, 3.0):
+            m = float(cs_multiplier(alpha, t))
+            assert float(always_valid_p(m, t, alpha)) == pytest.approx(alpha, rel=1e-9)
+            assert float(always_valid_p(m * 1.01, t, alpha)) < alpha
+            assert float(always_valid_p(m * 0.99, t, alpha)) > alpha
+
+
+def test_tuning_minimises_the_width_at_the_planned_size():
+    alpha = 0.05
+    x_star = mixture_tuning(alpha)
+    widths = [float(cs_multiplier(alpha, t)) for t in np.linspace(0.2, 5.0, 400)]
+    # With x = x* t, t = 1 is (about) where the width, in standard errors, is smallest.
+    best_t = np.linspace(0.2, 5.0, 400)[int(np.argmin(widths))]
+    assert best_t == pytest.approx(1.0, abs=0.15)
+    assert x_star == pytest.approx(-2 * math.log(alpha) + math.log(1 - 2 * math.log(alpha)))
+
+
+def test_no_information_means_an_infinite_interval_and_p_of_one():
+    assert math.isinf(float(cs_multiplier(0.05, 0.0)))
+    assert float(always_valid_p(5.0, 0.0, 0.05)) == 1.0
+    assert float(always_valid_p(math.nan, 1.0, 0.05)) == 1.0
+
+
+def test_gbstats_sequential_known_values():
+    # gbstats 0.8.0 SequentialTwoSidedTTest, tuning parameter 5000 (total units),
+    # equal arms; our mixture tuned to 2500 units per variant is the same mixture.
+    a = MeanStats(n=3400, sum=1396.87, sum_sq=52377.9767)
+    b = MeanStats(n=3400, sum=2422.7, sum_sq=134698.29)
+    res = analyze_stats(
+        [(a, b)], direction="increase", design="always_valid", planned_units_per_variant=2500
+    )
+    assert res.absolute_ci == pytest.approx((-0.08270682582607525, 0.686136237590781), abs=1e-9)
+    assert res.p_value == pytest.approx(0.25370372069729885, abs=1e-9)
+    assert res.relative_ci == pytest.approx((-0.4354124669310466, 1.9041676123633344), abs=1e-9)
+    assert res.status == "inconclusive"

@@ -1,0 +1,118 @@
+"""Guardrails: the status rule, family-wise false alarms over segments, a planted harm."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from service.stats import (
+    GuardrailCell,
+    MeanStats,
+    ProportionStats,
+    StatsBatch,
+    check_guardrails,
+    classify_guardrail,
+    guardrail_alpha,
+    guardrail_arrays,
+)
+from tests.stats._sim import cumulative_binomial, cumulative_normal
+
+
+@pytest.mark.parametrize(
+    ("ci", "direction", "status"),
+    [
+        ((-0.08, -0.03), "increase", "breached"),
+        ((-0.04, -0.01), "increase", "warning"),
+        ((-0.015, 0.03), "increase", "ok"),
+        ((-0.05, 0.03), "increase", "inconclusive"),
+        ((0.03, 0.08), "decrease", "breached"),
+        ((0.01, 0.04), "decrease", "warning"),
+        ((-0.03, 0.015), "decrease", "ok"),
+        ((-0.03, 0.05), "decrease", "inconclusive"),
+        ((float("nan"), float("nan")), "increase", "inconclusive"),
+    ],
+)
+def test_status_rule(ci, direction, status):
+    assert classify_guardrail(ci, direction, 0.02) == status
+
+
+SEGMENTS, LOOKS, SIMS = 10, 20, 300
+SEGMENT_UNITS = 20_000  # per arm and segment at the last look
+# Three guardrails: a rate that should not drop, an error rate and a latency that
+# should not rise.
+GUARDS = [("recall", "proportion", 0.20, "increase"), ("errors", "proportion", 0.05, "decrease"),
+          ("latency", "mean", 100.0, "decrease")]
+
+
+def _simulate(rng, sims, effects):
+    """Cumulative stats per (sim, look, guardrail x segment cell), for both arms."""
+    looks = np.linspace(SEGMENT_UNITS / LOOKS, SEGMENT_UNITS, LOOKS).astype(int)
+    out = {}
+    for g, (name, kind, base, _) in enumerate(GUARDS):
+        for arm in ("control", "treatment"):
+            cols = []
+            for s in range(SEGMENTS):
+                level = base * (1 + effects.get((g, s), 0.0)) if arm == "treatment" else base
+                if kind == "proportion":
+                    n, x = cumulative_binomial(rng, sims, looks, level)
+                    cols.append((n, x, x))
+                else:
+                    cols.append(cumulative_normal(rng, sims, looks, level, 30.0))
+            out[(name, arm)] = cols
+    return out
+
+
+def _statuses(sim, alpha_each):
+    result = np.empty((sim[0], LOOKS, len(GUARDS), SEGMENTS), dtype=int)
+    for g, (name, kind, _, direction) in enumerate(GUARDS):
+        for s in range(SEGMENTS):
+            c = sim[1][(name, "control")][s]
+            t = sim[1][(name, "treatment")][s]
+            arrays = guardrail_arrays(
+                StatsBatch.from_columns(kind, c[0].ravel(), c[1].ravel(), c[2].ravel()),
+                StatsBatch.from_columns(kind, t[0].ravel(), t[1].ravel(), t[2].ravel()),
+                harmful_up=direction == "decrease",
+                margin=0.02,
+                alpha_each=alpha_each,
+                planned_units_per_variant=SEGMENT_UNITS,
+            )
+            result[:, :, g, s] = arrays.status.reshape(c[0].shape)
+    return result
+
+
+def test_family_wise_false_alarms_in_a_a_over_segments_and_looks():
+    rng = np.random.default_rng(2024)
+    sim = (SIMS, _simulate(rng, SIMS, {}))
+    family = len(GUARDS) * SEGMENTS
+    statuses = _statuses(sim, guardrail_alpha(0.05, family))
+    alarmed = (statuses >= 2).any(axis=(1, 2, 3))  # warning or breached, anywhere, ever
+    assert alarmed.mean() <= 0.05
+    # Without the split the family would alarm far too often: the check has teeth.
+    unsplit = (_statuses(sim, 0.05) >= 2).any(axis=(1, 2, 3))
+    assert unsplit.mean() > 0.08
+
+
+def test_planted_regression_in_one_segment_is_flagged_and_nothing_else():
+    rng = np.random.default_rng(7)
+    # recall drops 10% in segment 3 only.
+    sim = (1, _simulate(rng, 1, {(0, 3): -0.10}))
+    statuses = _statuses(sim, guardrail_alpha(0.05, len(GUARDS) * SEGMENTS))[0, -1]
+    assert statuses[0, 3] >= 2
+    others = np.ones_like(statuses, dtype=bool)
+    others[0, 3] = False
+    assert (statuses[others] < 2).all()
+
+
+def test_check_guardrails_splits_alpha_and_keeps_order():
+    cells = [
+        GuardrailCell("latency", MeanStats(5000, 5e5, 5.45e7), MeanStats(5000, 5.5e5, 6.5e7),
+                      "decrease", 0.02, segment={"device": "mobile"}, variant="candidate"),
+        GuardrailCell("recall", ProportionStats(5000, 1000), ProportionStats(5000, 1010),
+                      "increase", 0.05),
+    ]
+    results = check_guardrails(cells, alpha=0.05, planned_units_per_variant=5000)
+    assert [r.metric for r in results] == ["latency", "recall"]
+    assert all(r.alpha == pytest.approx(0.025) for r in results)
+    assert results[0].status == "breached"  # +10% latency, tight
+    assert results[0].to_dict()["segment"] == {"device": "mobile"}
+    assert results[1].status in ("ok", "inconclusive")

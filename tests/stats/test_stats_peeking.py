@@ -1,0 +1,130 @@
+"""A/A under continuous peeking: each design keeps its false-positive rate at most alpha
+with the monitoring pattern it allows; naive peeking at a fixed test does not."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from service.stats import (
+    MeanStats,
+    ProportionStats,
+    analyze_stats,
+    compare_batch,
+    cs_multiplier,
+)
+from tests.stats._sim import (
+    cumulative_binomial,
+    cumulative_normal,
+    proportion_batch,
+)
+
+ALPHA = 0.05
+SIMS = 400
+PLANNED = 10_000
+# Allowed slack: 2.5 binomial standard deviations at alpha over SIMS experiments.
+SLACK = 2.5 * math.sqrt(ALPHA * (1 - ALPHA) / SIMS)
+
+
+def _proportion_looks(seed: int, look_units: np.ndarray):
+    rng = np.random.default_rng(seed)
+    n, sc = cumulative_binomial(rng, SIMS, look_units, 0.10)
+    _, st = cumulative_binomial(rng, SIMS, look_units, 0.10)
+    return n, sc, st
+
+
+def _significant_anywhere(design: str, n, sc, st, **kw) -> np.ndarray:
+    hits = np.zeros(SIMS, dtype=bool)
+    for i in range(SIMS):
+        looks = [
+            (ProportionStats(int(n[i, k]), sc[i, k]), ProportionStats(int(n[i, k]), st[i, k]))
+            for k in range(n.shape[1])
+        ]
+        if design == "group_sequential":
+            res = analyze_stats(
+                looks, direction="increase", design=design, alpha=ALPHA,
+                planned_units_per_variant=PLANNED, with_p_value=False, **kw,
+            )
+            hits[i] = res.verdict.significant
+        else:  # fixed: the verdict at every look, as someone refreshing the page sees it
+            for look in looks:  # (a fixed design reads only the latest look)
+                res = analyze_stats(
+                    [look], direction="increase", design=design, alpha=ALPHA,
+                    planned_units_per_variant=PLANNED,
+                )
+                if res.status != "inconclusive":
+                    hits[i] = True
+                    break
+    return hits
+
+
+def test_naive_peeking_at_a_fixed_test_inflates_errors():
+    looks = np.linspace(PLANNED / 20, PLANNED, 20).astype(int)
+    n, sc, st = _proportion_looks(1, looks)
+    comp = compare_batch(proportion_batch(n, sc), proportion_batch(n, st), ALPHA)
+    naive = (comp.abs_p.reshape(SIMS, -1) < ALPHA).any(axis=1).mean()
+    assert naive > 0.12  # the harness can see a broken design
+
+
+def test_fixed_design_verdicts_only_at_the_horizon():
+    looks = np.linspace(PLANNED / 10, PLANNED, 10).astype(int)
+    n, sc, st = _proportion_looks(2, looks)
+    fpr = _significant_anywhere("fixed", n, sc, st).mean()
+    assert fpr <= ALPHA + SLACK
+
+
+@pytest.mark.parametrize(
+    "fractions",
+    [
+        np.linspace(0.05, 1.0, 20),
+        np.array([0.07, 0.2, 0.22, 0.5, 0.61, 0.9, 1.0]),
+    ],
+    ids=["20-equal-looks", "7-irregular-looks"],
+)
+def test_group_sequential_peeking_at_every_look(fractions):
+    looks = (fractions * PLANNED).astype(int)
+    n, sc, st = _proportion_looks(3, looks)
+    fpr = _significant_anywhere("group_sequential", n, sc, st).mean()
+    assert fpr <= ALPHA + SLACK
+
+
+def test_group_sequential_means_with_welch():
+    rng = np.random.default_rng(5)
+    looks = np.linspace(PLANNED / 10, PLANNED, 10).astype(int)
+    n, s_c, q_c = cumulative_normal(rng, SIMS, looks, 50.0, 20.0)
+    _, s_t, q_t = cumulative_normal(rng, SIMS, looks, 50.0, 20.0)
+    hits = 0
+    for i in range(SIMS):
+        pairs = [
+            (MeanStats(int(n[i, k]), s_c[i, k], q_c[i, k]),
+             MeanStats(int(n[i, k]), s_t[i, k], q_t[i, k]))
+            for k in range(len(looks))
+        ]
+        res = analyze_stats(
+            pairs, direction="decrease", design="group_sequential", alpha=ALPHA,
+            planned_units_per_variant=PLANNED, with_p_value=False,
+        )
+        hits += res.verdict.significant
+    assert hits / SIMS <= ALPHA + SLACK
+
+
+def test_always_valid_under_continuous_monitoring():
+    # 100 looks, one every 1% of the plan, and on to twice the planned size.
+    looks = np.linspace(PLANNED / 50, 2 * PLANNED, 100).astype(int)
+    n, sc, st = _proportion_looks(6, looks)
+    comp = compare_batch(proportion_batch(n, sc), proportion_batch(n, st), ALPHA, pooled=False)
+    t = (n / PLANNED).ravel()
+    crossed = np.abs(comp.z) >= cs_multiplier(ALPHA, t)
+    fpr = crossed.reshape(SIMS, -1).any(axis=1).mean()
+    assert fpr <= ALPHA + SLACK
+    # The engine's verdict is this same rule.
+    for i in range(5):
+        k = 40
+        res = analyze_stats(
+            [(ProportionStats(int(n[i, k]), sc[i, k]), ProportionStats(int(n[i, k]), st[i, k]))],
+            direction="increase", design="always_valid", alpha=ALPHA,
+            planned_units_per_variant=PLANNED,
+        )
+        assert res.verdict.significant == bool(crossed.reshape(SIMS, -1)[i, k])
