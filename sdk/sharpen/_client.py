@@ -83,8 +83,10 @@ class Client:
         self._close_lock = threading.Lock()
         self._closed = False
         self._close_deadline = 0.0
-        self._core.wake = self._wake.set
+        self._core.wake = self._wake_sender
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        # The local-mode hot path, bound once: assign() makes a single call.
+        self._local = self._core.assign_local if settings.mode == "local" else None
         if settings.mode == "remote":
             self._pool = concurrent.futures.ThreadPoolExecutor(
                 max_workers=8, thread_name_prefix="sharpen-assign"
@@ -111,10 +113,10 @@ class Client:
         the experiment is unknown or no config was ever loaded (reasons
         ``unknown_experiment`` and ``fallback``).
         """
-        core = self._core
+        local = self._local
         try:
-            if self._pool is None:
-                return core.assign_local(experiment, unit_id, attributes, default)
+            if local is not None:
+                return local(experiment, unit_id, attributes, default)
             return self._assign_remote(experiment, unit_id, attributes, default)
         except Exception as exc:  # assign must never raise
             logger.exception("sharpen: assign(%r) failed unexpectedly: %r", experiment, exc)
@@ -224,6 +226,12 @@ class Client:
         self.close()
 
     # --- internals ----------------------------------------------------------------
+
+    def _wake_sender(self) -> None:
+        # Called on every queued item while a full batch waits: skip the
+        # Event's lock when it is already set.
+        if not self._wake.is_set():
+            self._wake.set()
 
     def _assign_remote(
         self,
