@@ -14,7 +14,7 @@ import httpx
 from sharpen._batching import Batch
 from sharpen._config import Config
 from sharpen._core import ClientCore, Mode, Settings, logger
-from sharpen._exceptions import ClientClosedError, TransportError
+from sharpen._exceptions import ClientClosedError, TransportError, request_of
 from sharpen._models import EMPTY_PAYLOAD, Assignment
 from sharpen._retry import RetryPolicy
 from sharpen._stats import ClientStats
@@ -145,7 +145,9 @@ class AsyncClient:
         try:
             response = await self._http.get(CONFIG_PATH, headers=self._core.config_headers())
         except httpx.HTTPError as exc:
-            raise TransportError(f"GET {CONFIG_PATH} failed: {exc!r}") from exc
+            raise TransportError(
+                f"GET {CONFIG_PATH} failed: {exc!r}", request=request_of(exc)
+            ) from exc
         return self._core.apply_config(response)
 
     async def flush(self, timeout: float | None = 10.0) -> bool:

@@ -14,7 +14,7 @@ import httpx
 from sharpen._batching import Batch
 from sharpen._config import Config
 from sharpen._core import ClientCore, Mode, Settings, logger
-from sharpen._exceptions import ClientClosedError, TransportError
+from sharpen._exceptions import ClientClosedError, TransportError, request_of
 from sharpen._models import EMPTY_PAYLOAD, Assignment
 from sharpen._retry import RetryPolicy
 from sharpen._stats import ClientStats
@@ -166,7 +166,7 @@ class Client:
             response = self._http.get(CONFIG_PATH, headers=self._core.config_headers())
         except httpx.HTTPError as exc:
             raise TransportError(
-                f"GET {CONFIG_PATH} failed: {exc!r}", request=_request(exc)
+                f"GET {CONFIG_PATH} failed: {exc!r}", request=request_of(exc)
             ) from exc
         return self._core.apply_config(response)
 
@@ -309,10 +309,3 @@ class Client:
                 self._stop.wait(delay)
             else:
                 time.sleep(delay)
-
-
-def _request(exc: httpx.HTTPError) -> httpx.Request | None:
-    try:
-        return exc.request
-    except RuntimeError:
-        return None

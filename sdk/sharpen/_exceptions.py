@@ -92,3 +92,11 @@ class InvalidEventError(SharpenError, ValueError):
 
 class ClientClosedError(SharpenError):
     """An operation that needs the network was called after ``close()``."""
+
+
+def request_of(exc: httpx.HTTPError) -> httpx.Request | None:
+    """The request an httpx error is about, when it knows one."""
+    try:
+        return exc.request
+    except RuntimeError:
+        return None

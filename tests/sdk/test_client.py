@@ -99,8 +99,10 @@ def test_failed_refresh_keeps_the_last_good_config(service: FakeService, make_cl
         client.refresh()
     assert info.value.status_code == 500
     service.fail = True
-    with pytest.raises(sharpen.TransportError):
+    with pytest.raises(sharpen.TransportError) as transport_error:
         client.refresh()
+    failed = transport_error.value.request
+    assert failed is not None and failed.url.path == "/v1/config"
     assert client.assign("fraud-v7", "u1").reason == "assigned"
 
 
