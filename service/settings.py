@@ -36,6 +36,14 @@ class Settings(BaseSettings):
 
     max_body_bytes: int = Field(default=1 << 20, ge=1024)
     max_events_body_bytes: int = Field(default=8 << 20, ge=1024)
+    # Monitored models (POST /v1/models/{name}/records, analysis, backtests).
+    model_max_records: int = Field(
+        default=1_000_000, ge=100, le=50_000_000, description="Records kept per model (oldest go)."
+    )
+    model_reference_records: int = Field(
+        default=1000, ge=50, le=1_000_000, description="First N records freeze the feature ranges."
+    )
+    records_max_batch: int = Field(default=10_000, ge=1, le=100_000)
 
     exposure_flush_interval_s: float = Field(default=0.005, gt=0, le=5)
     exposure_buffer_max: int = Field(default=100_000, ge=100)

@@ -11,6 +11,7 @@ def routers() -> list[APIRouter]:
     """Every router of the v1 API, in documentation order."""
     from service.api import (
         assign,
+        backtest,
         config,
         events,
         experiments,
@@ -30,6 +31,7 @@ def routers() -> list[APIRouter]:
         events.router,
         config.router,
         models.router,
+        backtest.router,
         journal.router,
         metrics.router,
         health.router,

@@ -12,6 +12,7 @@ from service.errors import Forbidden, Unauthorized
 from service.journal import Journal
 from service.runtime import Runtime
 from service.store import ExperimentStore
+from service.store.records import RecordStore
 
 __all__ = [
     "AdminDep",
@@ -19,6 +20,7 @@ __all__ = [
     "ClientDep",
     "ExperimentsDep",
     "JournalDep",
+    "RecordsDep",
     "RuntimeDep",
     "check_key",
     "identity",
@@ -38,6 +40,17 @@ def get_experiments(runtime: RuntimeDep) -> ExperimentStore:
 
 
 ExperimentsDep = Annotated[ExperimentStore, Depends(get_experiments)]
+
+
+def get_records(runtime: RuntimeDep) -> RecordStore:
+    store = runtime.extras.get("records")
+    if not isinstance(store, RecordStore):
+        store = RecordStore(runtime.redis, max_records=runtime.settings.model_max_records)
+        runtime.extras["records"] = store
+    return store
+
+
+RecordsDep = Annotated[RecordStore, Depends(get_records)]
 
 
 def get_assigner(runtime: RuntimeDep) -> Assigner:

@@ -19,6 +19,7 @@ __all__ = [
     "exposed_units",
     "exposures_stream",
     "idempotency",
+    "journal",
     "journal_entries",
     "journal_lines",
     "journal_order",
@@ -26,6 +27,13 @@ __all__ = [
     "lease",
     "looks",
     "metrics_snapshot",
+    "model_labels",
+    "model_meta",
+    "model_order",
+    "model_records",
+    "model_reference",
+    "model_tag",
+    "models_index",
     "notified",
     "spec_versions",
     "tag",
@@ -133,3 +141,43 @@ def journal_lines() -> str:
 def ui_session(session_digest: str) -> str:
     """A dashboard session, by the SHA-256 of its id (the cookie value itself is never stored)."""
     return f"{PREFIX}:ui:session:{session_digest}"
+
+
+def model_tag(name: str) -> str:
+    """The prefix of every key of one monitored model: ``sharpen:{model:NAME}``."""
+    return f"{PREFIX}:{{model:{name}}}"
+
+
+def model_records(name: str) -> str:
+    """record_id -> the prediction record (JSON) of one model."""
+    return f"{model_tag(name)}:records"
+
+
+def model_order(name: str) -> str:
+    """record_ids in arrival order (a list; the oldest are trimmed first)."""
+    return f"{model_tag(name)}:order"
+
+
+def model_labels(name: str) -> str:
+    """record_id -> a label that arrived after its record (JSON)."""
+    return f"{model_tag(name)}:labels"
+
+
+def model_meta(name: str) -> str:
+    """Counters and times of one model (created_at, last_record_at, accepted, labels)."""
+    return f"{model_tag(name)}:meta"
+
+
+def model_reference(name: str) -> str:
+    """The frozen reference feature ranges of one model (JSON)."""
+    return f"{model_tag(name)}:reference"
+
+
+def models_index() -> str:
+    """The set of monitored model names."""
+    return f"{PREFIX}:models"
+
+
+def journal() -> str:
+    """The list of journal entries written before the full journal exists (backtests)."""
+    return f"{PREFIX}:{{journal}}:log"

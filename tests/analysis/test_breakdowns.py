@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
-import pandas as pd
+import pandas as pd  # type: ignore[import-untyped]
 import pytest
 from statsmodels.stats.proportion import proportion_confint
 
@@ -13,7 +15,7 @@ from tests.analysis._sim import records
 
 
 @pytest.fixture(scope="module")
-def data() -> tuple[list[dict], pd.DataFrame, dict]:
+def data() -> tuple[list[dict[str, Any]], pd.DataFrame, dict[str, Any]]:
     recs = records(3000, seed=7, planted={"country": "BR"})
     # Some unlabelled records and a missing prediction, to exercise the definitions.
     for r in recs[::50]:
@@ -54,7 +56,7 @@ def test_mean_interval_matches_scipy() -> None:
     assert (float(lo), float(hi)) == pytest.approx(ref)
 
 
-def _expected(df: pd.DataFrame) -> dict:
+def _expected(df: pd.DataFrame) -> dict[str, Any]:
     lab = df[df.labelled]
     tp = int((lab.pred_pos & lab.label_pos).sum())
     return {
@@ -67,7 +69,7 @@ def _expected(df: pd.DataFrame) -> dict:
     }
 
 
-def _check(row: dict, exp: dict) -> None:
+def _check(row: dict[str, Any], exp: dict[str, Any]) -> None:
     assert row["records"] == exp["records"]
     assert row["labelled"] == exp["labelled"]
     assert row["errors"] == exp["errors"]
@@ -80,14 +82,14 @@ def _check(row: dict, exp: dict) -> None:
     assert row["error_rate"]["ci"] == pytest.approx([lo, hi])
 
 
-def test_overall(data) -> None:
-    recs, df, report = data
+def test_overall(data: Any) -> None:
+    _, df, report = data
     _check(report["overall"], _expected(df))
     assert report["overall"]["mode"] == "label"
     assert report["overall"]["unlabelled"] == int((~df.labelled).sum())
 
 
-def test_single_attribute_segments(data) -> None:
+def test_single_attribute_segments(data: Any) -> None:
     _, df, report = data
     singles = [s for s in report["segments"] if len(s["attributes"]) == 1]
     assert len(singles) == 5 + 4 + 2
@@ -96,7 +98,7 @@ def test_single_attribute_segments(data) -> None:
         _check(seg, _expected(df[df[name] == value]))
 
 
-def test_pair_segments(data) -> None:
+def test_pair_segments(data: Any) -> None:
     _, df, report = data
     pairs = [s for s in report["segments"] if len(s["attributes"]) == 2]
     grouped = df[df.labelled].groupby(["country", "device"]).size()
@@ -109,7 +111,7 @@ def test_pair_segments(data) -> None:
         assert not seg["low_support"]
 
 
-def test_time_breakdowns(data) -> None:
+def test_time_breakdowns(data: Any) -> None:
     _, df, report = data
     hours = {r["value"]: r for r in report["time"] if r["dimension"] == "hour"}
     for hour, group in df.groupby(df.ts.dt.hour):
@@ -168,7 +170,7 @@ def test_scored_binary_log_loss_and_categories() -> None:
 
 
 def test_label_normalisation() -> None:
-    recs = [
+    recs: list[dict[str, Any]] = [
         {"record_id": "a", "prediction": True, "label": 1},
         {"record_id": "b", "prediction": 1.0, "label": "1"},
         {"record_id": "c", "prediction": "cat", "label": "dog"},

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
 from service.analysis import analyze
 
 
-def _records(conf: np.ndarray, correct: np.ndarray) -> list[dict]:
+def _records(conf: np.ndarray[Any, Any], correct: np.ndarray[Any, Any]) -> list[dict[str, Any]]:
     return [
         {
             "record_id": str(i),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -55,7 +57,7 @@ def test_aliases_and_rank() -> None:
     ]
 
 
-def _levers(report: dict) -> dict[str, dict]:
+def _levers(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {row["lever"]: row for row in report["levers"]}
 
 

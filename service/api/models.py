@@ -1,0 +1,290 @@
+"""Monitored models: prediction records and late labels in (client), analysis out (admin)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import math
+import time
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from service.analysis import FLAGS, AnalysisParams, Flag, Reference, analyze, build_reference
+from service.api.deps import AdminDep, ClientDep, RecordsDep, RuntimeDep
+from service.api.responses import JSON
+from service.errors import NotFound, ValidationFailed, field_error
+from service.spec.models import KEY_PATTERN
+from service.store.records import RecordStore
+
+__all__ = ["RecordIn", "check_scalar", "router", "stored_record"]
+
+router = APIRouter(prefix="/v1/models", tags=["models"])
+
+_ERRORS: dict[int | str, dict[str, str]] = {
+    401: {"description": "Missing or unknown API key"},
+    403: {"description": "Key lacks the needed scope"},
+    404: {"description": "No such model"},
+    413: {"description": "Body too large"},
+    422: {"description": "Invalid input; `error.details` names each index and field at fault"},
+}
+
+ModelName = Annotated[str, Path(pattern=KEY_PATTERN, description="Model name, like a key.")]
+AttrName = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+Feature = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+_SCALAR_HELP = "must be a string (at most 256 characters), a finite number, a boolean or null"
+_EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.UTC).timestamp()
+
+
+def check_scalar(value: Any) -> Any:
+    """A label, prediction or attribute value: string, finite number, boolean or null."""
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return value
+    if isinstance(value, str) and len(value) <= 256:
+        return value
+    raise ValueError(_SCALAR_HELP)
+
+
+class RecordIn(BaseModel):
+    """One prediction of the production model (see DESIGN: models)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    record_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    timestamp: dt.datetime | None = Field(
+        default=None, description="ISO 8601 or epoch seconds; naive means UTC; default: now."
+    )
+    prediction: Any = Field(default=None, description="Label or score; null = not served.")
+    label: Any = Field(default=None, description="The truth, if known (else send it later).")
+    confidence: float | None = Field(default=None, ge=0, le=1)
+    attributes: dict[AttrName, Any] = Field(default_factory=dict, max_length=32)
+    features: dict[AttrName, Feature | None] = Field(default_factory=dict, max_length=256)
+    flags: list[Flag] = Field(default_factory=list, max_length=len(FLAGS))
+    error_category: Annotated[str, StringConstraints(max_length=64)] | None = None
+
+    @field_validator("prediction", "label")
+    @classmethod
+    def _scalar_value(cls, value: Any) -> Any:
+        return check_scalar(value)
+
+    @field_validator("attributes")
+    @classmethod
+    def _attribute_values(cls, attributes: dict[str, Any]) -> dict[str, Any]:
+        for name, value in attributes.items():
+            if value is None:
+                raise ValueError(f"attribute {name!r}: null is not a value; leave it out")
+            try:
+                check_scalar(value)
+            except ValueError:
+                raise ValueError(f"attribute {name!r} {_SCALAR_HELP}") from None
+        return attributes
+
+    @field_validator("timestamp")
+    @classmethod
+    def _sane_time(cls, value: dt.datetime | None) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        ts = value.timestamp()
+        if ts < _EARLIEST or ts > time.time() + 86_400:
+            raise ValueError("must lie between 2000-01-01 and one day from now")
+        return value
+
+
+class RecordsBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    records: list[RecordIn] = Field(min_length=1)
+
+
+class LabelIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    record_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    label: Any
+
+    @field_validator("label")
+    @classmethod
+    def _label(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("a late label cannot be null")
+        return check_scalar(value)
+
+
+class LabelsBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    labels: list[LabelIn] = Field(min_length=1)
+
+
+class Accepted(BaseModel):
+    accepted: int
+    duplicates: int
+
+
+class Matched(BaseModel):
+    matched: int
+    unmatched: int
+
+
+class ModelOut(BaseModel):
+    name: str
+    records: int = Field(description="Records stored now (after trimming).")
+    accepted: int = Field(description="Records ever accepted.")
+    duplicates: int
+    labels: int = Field(description="Late labels matched.")
+    created_at: float | None
+    last_record_at: float | None
+    has_reference: bool
+
+
+class ModelList(BaseModel):
+    models: list[ModelOut]
+
+
+def stored_record(record: RecordIn, now: float) -> dict[str, Any]:
+    """The stored shape of a record: epoch timestamp, nulls and empties left out."""
+    out: dict[str, Any] = {
+        "record_id": record.record_id,
+        "timestamp": record.timestamp.timestamp() if record.timestamp else now,
+    }
+    for name in ("prediction", "label", "confidence", "error_category"):
+        value = getattr(record, name)
+        if value is not None:
+            out[name] = value
+    if record.attributes:
+        out["attributes"] = record.attributes
+    if record.features:
+        out["features"] = record.features
+    if record.flags:
+        out["flags"] = sorted(set(record.flags), key=FLAGS.index)
+    return out
+
+
+async def _freeze_reference(store: RecordStore, name: str, first: int) -> None:
+    records = await store.read(name, limit=first)
+    reference = build_reference(records, source="first_records")
+    await store.freeze_reference(name, {**reference.to_dict(), "created_at": time.time()})
+
+
+@router.post(
+    "/{name}/records",
+    status_code=202,
+    response_model=Accepted,
+    responses=_ERRORS,
+    summary="Add prediction records (all or nothing; duplicates by record_id ignored)",
+)
+async def add_records(
+    _: ClientDep, runtime: RuntimeDep, store: RecordsDep, name: ModelName, body: RecordsBody
+) -> Accepted:
+    limit = runtime.settings.records_max_batch
+    if len(body.records) > limit:
+        raise ValidationFailed(
+            "too many records", [field_error("records", f"at most {limit} records per request")]
+        )
+    now = time.time()
+    result = await store.add(name, [stored_record(r, now) for r in body.records])
+    first = runtime.settings.model_reference_records
+    if not result.has_reference and result.stored >= first:
+        await _freeze_reference(store, name, first)
+    return Accepted(accepted=result.accepted, duplicates=result.duplicates)
+
+
+@router.post(
+    "/{name}/labels",
+    status_code=202,
+    response_model=Matched,
+    responses=_ERRORS,
+    summary="Attach labels that arrived after their records (unknown record_ids: unmatched)",
+)
+async def add_labels(
+    _: ClientDep, runtime: RuntimeDep, store: RecordsDep, name: ModelName, body: LabelsBody
+) -> Matched:
+    limit = runtime.settings.records_max_batch
+    if len(body.labels) > limit:
+        raise ValidationFailed(
+            "too many labels", [field_error("labels", f"at most {limit} labels per request")]
+        )
+    matched, unmatched = await store.add_labels(name, [(x.record_id, x.label) for x in body.labels])
+    return Matched(matched=matched, unmatched=unmatched)
+
+
+@router.get("", response_model=ModelList, responses=_ERRORS, summary="List monitored models")
+async def list_models(_: AdminDep, store: RecordsDep) -> ModelList:
+    infos = await store.info(await store.names())
+    return ModelList(models=[ModelOut(**dataclasses.asdict(info)) for info in infos])
+
+
+def _epoch(value: dt.datetime | None) -> float | None:
+    if value is None:
+        return None
+    return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).timestamp()
+
+
+def _window(records: list[dict[str, Any]], start: float | None, end: float | None) -> list[Any]:
+    if start is None and end is None:
+        return records
+    lo = -math.inf if start is None else start
+    hi = math.inf if end is None else end
+    return [r for r in records if lo <= r["timestamp"] < hi]
+
+
+@router.get(
+    "/{name}/analysis",
+    response_class=JSON,
+    responses=_ERRORS,
+    summary="Where the model errs: breakdowns, calibration, slices, Pareto, levers",
+)
+async def get_analysis(
+    _: AdminDep,
+    store: RecordsDep,
+    name: ModelName,
+    since: dt.datetime | None = Query(default=None, description="Only records from here on."),
+    until: dt.datetime | None = Query(default=None, description="Only records before this."),
+    min_support: int = Query(default=30, ge=1, le=1_000_000),
+    slice_min_share: float = Query(default=0.01, ge=0, le=0.5),
+    max_order: int = Query(default=3, ge=1, le=3),
+    alpha: float = Query(default=0.05, gt=0, lt=1),
+    correction: Literal["holm", "bh", "none"] = Query(default="holm"),
+    top_k: int = Query(default=10, ge=1, le=100),
+    bins: int = Query(default=10, ge=2, le=100),
+    positive: str | None = Query(default=None, max_length=256),
+    threshold: float = Query(default=0.5, gt=0, lt=1),
+    high_confidence: float = Query(default=0.8, ge=0.5, le=1),
+    reference_start: dt.datetime | None = Query(
+        default=None, description="Explicit reference window start (else the frozen first N)."
+    ),
+    reference_end: dt.datetime | None = Query(default=None),
+) -> JSON:
+    if not await store.exists(name):
+        raise NotFound(f"model {name!r} has no records")
+    records = await store.read(name)
+    reference: Reference | None = None
+    if reference_start is not None or reference_end is not None:
+        window = _window(records, _epoch(reference_start), _epoch(reference_end))
+        if not window:
+            raise ValidationFailed(
+                "the reference window holds no records",
+                [field_error("reference_start", "no stored record falls in the window")],
+            )
+        reference = build_reference(window, source="window")
+    else:
+        frozen = await store.reference(name)
+        reference = None if frozen is None else Reference.from_dict(frozen)
+    selected = _window(records, _epoch(since), _epoch(until))
+    params = AnalysisParams(
+        min_support=min_support,
+        slice_min_share=slice_min_share,
+        max_order=max_order,
+        alpha=alpha,
+        correction=correction,
+        top_k=top_k,
+        bins=bins,
+        positive=positive,
+        threshold=threshold,
+        high_confidence=high_confidence,
+    )
+    report = await asyncio.to_thread(analyze, selected, params, reference)
+    return JSON({"model": name, "stored": len(records), **report})
