@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from service.cli import experiments
+from service.cli.demo import demo
 from service.cli.serve import serve
 
 __all__ = ["app", "main"]
@@ -22,6 +23,7 @@ app.command("list")(experiments.list_experiments)
 app.command("get")(experiments.get)
 for _action in ("start", "stop", "ship", "rollback"):
     app.command(_action)(experiments.lifecycle(_action))
+app.command("demo")(demo)
 
 
 def main() -> None:

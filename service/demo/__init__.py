@@ -1,0 +1,1 @@
+"""The demo: a seeded fraud-model population driven through the SDK."""

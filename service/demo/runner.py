@@ -1,0 +1,191 @@
+"""Drive simulated production traffic through the SDK and watch the loop decide."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import sharpen
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from service.demo.population import Population
+from service.demo.scenarios import Scenario, demo_spec
+
+__all__ = ["DemoOutcome", "run_demo"]
+
+_CHUNK = 250
+
+
+@dataclass(frozen=True, slots=True)
+class DemoOutcome:
+    experiment: str
+    status: str
+    reasons: list[str]
+    results: dict[str, Any]
+
+
+def _fmt_ci(block: dict[str, Any]) -> str:
+    est, (lo, hi) = block["estimate"], block["ci"]
+    if est is None or lo is None or hi is None:
+        return "-"
+    return f"{est:+.1%} [{lo:+.1%}, {hi:+.1%}]"
+
+
+def summary(results: dict[str, Any]) -> Table:
+    """A compact live view: primary row, overall and worst guardrails, SRM, decision."""
+    table = Table(title=f"{results['experiment']} — {results['status']}", expand=False)
+    table.add_column("what")
+    table.add_column("relative change [always-valid CI]")
+    table.add_column("status")
+    units = ", ".join(f"{k} {v:,}" for k, v in results["units"].items())
+    table.add_row("units", units, "")
+    for row in results["metrics"]:
+        if row["segment"] is None:
+            table.add_row(
+                f"{row['metric']} ({row['role']})", _fmt_ci(row["relative"]), row["status"]
+            )
+    worst = sorted(
+        results["guardrails"], key=lambda g: (g["status"] != "breached", g["segment"] is None)
+    )
+    for g in worst[:4]:
+        where = (
+            "overall"
+            if not g["segment"]
+            else ", ".join(f"{k}={v}" for k, v in g["segment"].items())
+        )
+        style = "bold red" if g["status"] == "breached" else ""
+        table.add_row(
+            f"guardrail {g['metric']} {where}",
+            _fmt_ci(g["relative"]),
+            f"[{style}]{g['status']}[/]" if style else g["status"],
+        )
+    srm = results["srm"]
+    table.add_row(
+        "sample ratio",
+        "-" if srm["p_value"] is None else f"p = {srm['p_value']:.3g}",
+        "ok" if srm["ok"] else "[bold red]mismatch[/]",
+    )
+    decision = results["decision"]
+    table.add_row("decision", "; ".join(decision["reasons"][:2]), decision["action"])
+    return table
+
+
+class _Admin:
+    def __init__(self, url: str, key: str) -> None:
+        self.http = httpx.Client(
+            base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30
+        )
+
+    def call(self, method: str, path: str, body: Any = None) -> Any:
+        response = self.http.request(method, path, json=body)
+        if response.status_code >= 400:
+            raise RuntimeError(f"{method} {path}: HTTP {response.status_code} {response.text}")
+        return response.json()
+
+
+def _unique_key(admin: _Admin, scenario: Scenario, seed: int) -> str:
+    taken = {e["key"] for e in admin.call("GET", "/v1/experiments")["experiments"]}
+    base = f"fraud-v7-{scenario.name}-s{seed}"
+    key, n = base, 1
+    while key in taken:
+        n += 1
+        key = f"{base}-{n}"
+    return key
+
+
+def run_demo(
+    *,
+    url: str,
+    admin_key: str,
+    client_key: str,
+    scenario: Scenario,
+    units: int,
+    seed: int,
+    console: Console,
+    settle_s: float = 60.0,
+) -> DemoOutcome:
+    admin = _Admin(url, admin_key)
+    key = _unique_key(admin, scenario, seed)
+    admin.call("POST", "/v1/experiments", demo_spec(key, scenario))
+    admin.call("POST", f"/v1/experiments/{key}/start")
+    console.print(f"[bold]{key}[/]: {scenario.story}. Expect: {scenario.expected}.")
+    population = Population(seed)
+    people = population.units(units)
+    models = {"baseline": scenario.baseline, "candidate": scenario.candidate}
+    events = 0
+    started = time.monotonic()
+    last_report = 0.0
+    results: dict[str, Any] = {}
+    with sharpen.Client(
+        url, client_key, flush_interval=0.1, max_batch=2000, poll_interval=0.5
+    ) as client:
+        progress = Progress(
+            TextColumn("[bold]traffic"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("units · {task.fields[rate]} events/s"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        )
+        with progress:
+            task = progress.add_task("units", total=units, rate="0")
+            for start in range(0, units, _CHUNK):
+                for person in people[start : start + _CHUNK]:
+                    assignment = client.assign(key, person.unit_id, person.attributes)
+                    model = models.get(assignment.variant or "baseline", scenario.baseline)
+                    outcomes = population.outcomes(person, model)
+                    if not assignment.in_experiment:
+                        continue  # served the baseline outside the experiment: not analysed
+                    for values in outcomes:
+                        client.track(
+                            key,
+                            person.unit_id,
+                            values,
+                            attributes=person.attributes,
+                            variant=assignment.variant,
+                        )
+                        events += 1
+                elapsed = max(time.monotonic() - started, 1e-9)
+                progress.update(
+                    task, advance=min(_CHUNK, units - start), rate=f"{events / elapsed:,.0f}"
+                )
+                if time.monotonic() - last_report > 2.0:
+                    last_report = time.monotonic()
+                    results = admin.call("GET", f"/v1/experiments/{key}/results")
+                    if results["status"] != "running":
+                        break
+            client.flush(timeout=30)
+    # Let the aggregator count the tail and the monitor act on it.
+    deadline = time.monotonic() + settle_s
+    while True:
+        results = admin.call("GET", f"/v1/experiments/{key}/results")
+        counted = sum(results["units"].values())
+        action = results["decision"]["action"]
+        if results["status"] != "running":
+            break
+        if counted >= units * 0.99 and action in ("ship", "stop"):
+            admin.call(
+                "POST",
+                f"/v1/experiments/{key}/{action}",
+                {"reason": "; ".join(results["decision"]["reasons"])},
+            )
+            results = admin.call("GET", f"/v1/experiments/{key}/results")
+            break
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    console.print(summary(results))
+    record = admin.call("GET", f"/v1/experiments/{key}")
+    last = record["audit"][-1]
+    reasons = [str(last.get("detail", {}).get("reason", ""))] if last["action"] != "start" else []
+    return DemoOutcome(
+        experiment=key,
+        status=record["status"],
+        reasons=[r for r in reasons if r] or results["decision"]["reasons"],
+        results=results,
+    )
