@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import sharpen
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+import sharpen
 from service.demo.population import Population
 from service.demo.scenarios import Scenario, demo_spec
 
