@@ -505,3 +505,30 @@ def test_bad_settings_are_refused_at_construction(kwargs: dict[str, Any], match:
 def test_empty_api_key_is_refused() -> None:
     with pytest.raises(ValueError, match="api_key"):
         Client("http://sharpen.test", "")
+
+
+def test_concurrent_assigns_lose_no_exposure(service: FakeService) -> None:
+    client = Client(
+        "http://sharpen.test",
+        API_KEY,
+        transport=service.transport(),
+        poll_interval=None,
+        flush_interval=0.01,
+        max_batch=50,
+    )
+    units = [[f"t{t}-u{i}" for i in range(1500)] for t in range(4)]
+
+    def work(ids: list[str]) -> None:
+        for uid in ids:
+            client.assign("fraud-v7", uid)
+            client.assign("fraud-v7", uid)  # the repeat is not resent
+
+    threads = [threading.Thread(target=work, args=(ids,)) for ids in units]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    client.close()
+    sent = [e["unit_id"] for e in service.exposures()]
+    assert sorted(sent) == sorted(uid for ids in units for uid in ids)
+    assert client.stats.exposures_sent == 6000
