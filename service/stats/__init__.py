@@ -33,7 +33,7 @@ from service.stats._analyze import (
     analyze_stats,
     metric_status,
 )
-from service.stats._batch import StatsBatch
+from service.stats._batch import StatsBatch, StatsKind
 from service.stats._constants import (
     SRM_THRESHOLD,
     Action,
@@ -123,6 +123,7 @@ __all__ = [
     "Stats",
     "StatsBatch",
     "StatsInputError",
+    "StatsKind",
     "adjust_p_values",
     "always_valid_p",
     "analyze",

@@ -45,9 +45,9 @@ def test_theta_is_pooled_over_both_arms():
     rng = np.random.default_rng(5)
     c, t = _arm(rng, 5000, 0.6, 0.0), _arm(rng, 5000, 0.6, 0.5)
     both = c + t
-    theta = (
-        (c.cov_cross - c.sum * c.cov_sum / c.n) + (t.cov_cross - t.sum * t.cov_sum / t.n)
-    ) / ((c.cov_sum_sq - c.cov_sum**2 / c.n) + (t.cov_sum_sq - t.cov_sum**2 / t.n))
+    theta = ((c.cov_cross - c.sum * c.cov_sum / c.n) + (t.cov_cross - t.sum * t.cov_sum / t.n)) / (
+        (c.cov_sum_sq - c.cov_sum**2 / c.n) + (t.cov_sum_sq - t.cov_sum**2 / t.n)
+    )
     expected = (t.mean - c.mean) - theta * (t.cov_sum / t.n - c.cov_sum / c.n)
     assert cuped_test(c, t).absolute.estimate == pytest.approx(expected, rel=1e-9)
     assert both.n == 10_000

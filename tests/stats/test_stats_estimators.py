@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -10,6 +11,8 @@ from scipy import stats as sps
 from statsmodels.stats.proportion import (
     confint_proportions_2indep,
     proportions_ztest,
+)
+from statsmodels.stats.proportion import (
     test_proportions_2indep as wald_test_2indep,
 )
 
@@ -18,6 +21,7 @@ from service.stats import (
     MeanStats,
     ProportionStats,
     RatioStats,
+    Stats,
     StatsBatch,
     compare,
     compare_batch,
@@ -48,7 +52,12 @@ def test_welch_equals_scipy(seed):
     assert res.df == pytest.approx(ref.df, rel=1e-9)
     s_a, s_b = _mean_stats(a), _mean_stats(b)
     from_stats = sps.ttest_ind_from_stats(
-        s_b.mean, math.sqrt(s_b.variance), s_b.n, s_a.mean, math.sqrt(s_a.variance), s_a.n,
+        s_b.mean,
+        math.sqrt(s_b.variance),
+        s_b.n,
+        s_a.mean,
+        math.sqrt(s_a.variance),
+        s_a.n,
         equal_var=False,
     )
     assert res.absolute.p_value == pytest.approx(from_stats.pvalue, abs=1e-9)
@@ -133,12 +142,12 @@ def test_batch_equals_scalar():
         ),
     ],
 )
-def test_degenerate_data_sets_error_code(control, treatment, code):
+def test_degenerate_data_sets_error_code(control: Stats, treatment: Stats, code: ErrorCode) -> None:
     res = compare(control, treatment)
     assert res.error is code
     assert 0.0 <= res.absolute.p_value <= 1.0
     assert not math.isfinite(res.relative.se)
-    d = res.to_dict()
+    d: dict[str, Any] = res.to_dict()
     assert d["error"] == code.value
     if code is ErrorCode.ZERO_BASELINE_MEAN:
         assert res.absolute.p_value < 1.0 and math.isfinite(res.absolute.se)

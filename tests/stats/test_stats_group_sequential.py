@@ -74,13 +74,13 @@ def test_boundaries_depend_only_on_earlier_looks():
 def test_crossing_probabilities_match_brownian_simulation():
     rng = np.random.default_rng(4)
     fractions = np.array([0.15, 0.4, 0.45, 0.8, 1.0])
-    bounds = lan_demets_boundaries(fractions, 0.05)
+    bounds = lan_demets_boundaries(fractions.tolist(), 0.05)
     drift = 2.5
     steps = np.diff(np.concatenate([[0.0], fractions]))
     score = np.cumsum(rng.normal(drift * steps, np.sqrt(steps), (40_000, 5)), axis=1)
     z = score / np.sqrt(fractions)
     crossed = (np.abs(z) >= bounds).any(axis=1)
-    upper, lower = crossing_probabilities(fractions, bounds, drift)
+    upper, lower = crossing_probabilities(fractions.tolist(), bounds, drift)
     assert crossed.mean() == pytest.approx(sum(upper) + sum(lower), abs=0.008)
 
 

@@ -6,10 +6,12 @@ import numpy as np
 import pytest
 
 from service.stats import (
+    Direction,
     GuardrailCell,
     MeanStats,
     ProportionStats,
     StatsBatch,
+    StatsKind,
     check_guardrails,
     classify_guardrail,
     guardrail_alpha,
@@ -40,17 +42,23 @@ SEGMENTS, LOOKS, SIMS = 10, 20, 300
 SEGMENT_UNITS = 20_000  # per arm and segment at the last look
 # Three guardrails: a rate that should not drop, an error rate and a latency that
 # should not rise.
-GUARDS = [("recall", "proportion", 0.20, "increase"), ("errors", "proportion", 0.05, "decrease"),
-          ("latency", "mean", 100.0, "decrease")]
+GUARDS: list[tuple[str, StatsKind, float, Direction]] = [
+    ("recall", "proportion", 0.20, "increase"),
+    ("errors", "proportion", 0.05, "decrease"),
+    ("latency", "mean", 100.0, "decrease"),
+]
 
 
-def _simulate(rng, sims, effects):
+Sim = tuple[int, dict[tuple[str, str], list[tuple[np.ndarray, np.ndarray, np.ndarray]]]]
+
+
+def _simulate(rng: np.random.Generator, sims: int, effects: dict[tuple[int, int], float]) -> Sim:
     """Cumulative stats per (sim, look, guardrail x segment cell), for both arms."""
     looks = np.linspace(SEGMENT_UNITS / LOOKS, SEGMENT_UNITS, LOOKS).astype(int)
-    out = {}
+    out: dict[tuple[str, str], list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
     for g, (name, kind, base, _) in enumerate(GUARDS):
         for arm in ("control", "treatment"):
-            cols = []
+            cols: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
             for s in range(SEGMENTS):
                 level = base * (1 + effects.get((g, s), 0.0)) if arm == "treatment" else base
                 if kind == "proportion":
@@ -59,10 +67,10 @@ def _simulate(rng, sims, effects):
                 else:
                     cols.append(cumulative_normal(rng, sims, looks, level, 30.0))
             out[(name, arm)] = cols
-    return out
+    return sims, out
 
 
-def _statuses(sim, alpha_each):
+def _statuses(sim: Sim, alpha_each: float) -> np.ndarray:
     result = np.empty((sim[0], LOOKS, len(GUARDS), SEGMENTS), dtype=int)
     for g, (name, kind, _, direction) in enumerate(GUARDS):
         for s in range(SEGMENTS):
@@ -82,7 +90,7 @@ def _statuses(sim, alpha_each):
 
 def test_family_wise_false_alarms_in_a_a_over_segments_and_looks():
     rng = np.random.default_rng(2024)
-    sim = (SIMS, _simulate(rng, SIMS, {}))
+    sim = _simulate(rng, SIMS, {})
     family = len(GUARDS) * SEGMENTS
     statuses = _statuses(sim, guardrail_alpha(0.05, family))
     alarmed = (statuses >= 2).any(axis=(1, 2, 3))  # warning or breached, anywhere, ever
@@ -95,7 +103,7 @@ def test_family_wise_false_alarms_in_a_a_over_segments_and_looks():
 def test_planted_regression_in_one_segment_is_flagged_and_nothing_else():
     rng = np.random.default_rng(7)
     # recall drops 10% in segment 3 only.
-    sim = (1, _simulate(rng, 1, {(0, 3): -0.10}))
+    sim = _simulate(rng, 1, {(0, 3): -0.10})
     statuses = _statuses(sim, guardrail_alpha(0.05, len(GUARDS) * SEGMENTS))[0, -1]
     assert statuses[0, 3] >= 2
     others = np.ones_like(statuses, dtype=bool)
@@ -105,10 +113,18 @@ def test_planted_regression_in_one_segment_is_flagged_and_nothing_else():
 
 def test_check_guardrails_splits_alpha_and_keeps_order():
     cells = [
-        GuardrailCell("latency", MeanStats(5000, 5e5, 5.45e7), MeanStats(5000, 5.5e5, 6.5e7),
-                      "decrease", 0.02, segment={"device": "mobile"}, variant="candidate"),
-        GuardrailCell("recall", ProportionStats(5000, 1000), ProportionStats(5000, 1010),
-                      "increase", 0.05),
+        GuardrailCell(
+            "latency",
+            MeanStats(5000, 5e5, 5.45e7),
+            MeanStats(5000, 5.5e5, 6.5e7),
+            "decrease",
+            0.02,
+            segment={"device": "mobile"},
+            variant="candidate",
+        ),
+        GuardrailCell(
+            "recall", ProportionStats(5000, 1000), ProportionStats(5000, 1010), "increase", 0.05
+        ),
     ]
     results = check_guardrails(cells, alpha=0.05, planned_units_per_variant=5000)
     assert [r.metric for r in results] == ["latency", "recall"]

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from service.stats import (
+    Design,
     MeanStats,
     ProportionStats,
     analyze_stats,
@@ -28,14 +29,18 @@ PLANNED = 10_000
 SLACK = 2.5 * math.sqrt(ALPHA * (1 - ALPHA) / SIMS)
 
 
-def _proportion_looks(seed: int, look_units: np.ndarray):
+def _proportion_looks(
+    seed: int, look_units: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     n, sc = cumulative_binomial(rng, SIMS, look_units, 0.10)
     _, st = cumulative_binomial(rng, SIMS, look_units, 0.10)
     return n, sc, st
 
 
-def _significant_anywhere(design: str, n, sc, st, **kw) -> np.ndarray:
+def _significant_anywhere(
+    design: Design, n: np.ndarray, sc: np.ndarray, st: np.ndarray
+) -> np.ndarray:
     hits = np.zeros(SIMS, dtype=bool)
     for i in range(SIMS):
         looks = [
@@ -44,14 +49,21 @@ def _significant_anywhere(design: str, n, sc, st, **kw) -> np.ndarray:
         ]
         if design == "group_sequential":
             res = analyze_stats(
-                looks, direction="increase", design=design, alpha=ALPHA,
-                planned_units_per_variant=PLANNED, with_p_value=False, **kw,
+                looks,
+                direction="increase",
+                design=design,
+                alpha=ALPHA,
+                planned_units_per_variant=PLANNED,
+                with_p_value=False,
             )
             hits[i] = res.verdict.significant
         else:  # fixed: the verdict at every look, as someone refreshing the page sees it
             for look in looks:  # (a fixed design reads only the latest look)
                 res = analyze_stats(
-                    [look], direction="increase", design=design, alpha=ALPHA,
+                    [look],
+                    direction="increase",
+                    design=design,
+                    alpha=ALPHA,
                     planned_units_per_variant=PLANNED,
                 )
                 if res.status != "inconclusive":
@@ -98,13 +110,19 @@ def test_group_sequential_means_with_welch():
     hits = 0
     for i in range(SIMS):
         pairs = [
-            (MeanStats(int(n[i, k]), s_c[i, k], q_c[i, k]),
-             MeanStats(int(n[i, k]), s_t[i, k], q_t[i, k]))
+            (
+                MeanStats(int(n[i, k]), s_c[i, k], q_c[i, k]),
+                MeanStats(int(n[i, k]), s_t[i, k], q_t[i, k]),
+            )
             for k in range(len(looks))
         ]
         res = analyze_stats(
-            pairs, direction="decrease", design="group_sequential", alpha=ALPHA,
-            planned_units_per_variant=PLANNED, with_p_value=False,
+            pairs,
+            direction="decrease",
+            design="group_sequential",
+            alpha=ALPHA,
+            planned_units_per_variant=PLANNED,
+            with_p_value=False,
         )
         hits += res.verdict.significant
     assert hits / SIMS <= ALPHA + SLACK
@@ -124,7 +142,9 @@ def test_always_valid_under_continuous_monitoring():
         k = 40
         res = analyze_stats(
             [(ProportionStats(int(n[i, k]), sc[i, k]), ProportionStats(int(n[i, k]), st[i, k]))],
-            direction="increase", design="always_valid", alpha=ALPHA,
+            direction="increase",
+            design="always_valid",
+            alpha=ALPHA,
             planned_units_per_variant=PLANNED,
         )
         assert res.verdict.significant == bool(crossed.reshape(SIMS, -1)[i, k])

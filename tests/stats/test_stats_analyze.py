@@ -1,0 +1,171 @@
+"""The `POST /v1/analyze` entry point: row shape, statuses, degenerate data, bad input."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from service.stats import ArmSummary, Look, StatsInputError, analyze
+
+DESIGN_EXAMPLE = [Look(ArmSummary(1000, 98, 98), ArmSummary(1000, 105, 105))]
+
+
+@pytest.mark.parametrize("design", ["fixed", "group_sequential", "always_valid"])
+def test_row_shape_is_the_results_metrics_row(design):
+    res = analyze(
+        kind="mean",
+        direction="increase",
+        design=design,
+        looks=DESIGN_EXAMPLE,
+        planned_units_per_variant=20_000,
+    )
+    row: dict[str, Any] = res.to_dict()
+    assert {
+        "baseline",
+        "treatment",
+        "absolute",
+        "relative",
+        "p_value",
+        "status",
+        "boundary",
+        "error",
+    } <= set(row)
+    assert row["baseline"] == {"units": 1000, "mean": 0.098}
+    assert set(row["absolute"]) == {"estimate", "ci"} and len(row["absolute"]["ci"]) == 2
+    assert row["status"] == "inconclusive"
+    assert row["boundary"]["design"] == design and row["boundary"]["look"] == 1
+    json.dumps(row, allow_nan=False)
+
+
+def _looks(pairs: list[tuple[int, int, int]]) -> list[Look]:
+    return [Look(ArmSummary(n, c), ArmSummary(n, t)) for n, c, t in pairs]
+
+
+def test_group_sequential_status_is_the_first_crossing_and_direction_aware():
+    looks = _looks([(4000, 400, 520), (8000, 800, 1000), (12000, 1200, 1380)])
+    up = analyze(
+        kind="proportion",
+        direction="increase",
+        design="group_sequential",
+        looks=looks,
+        planned_units_per_variant=20_000,
+    )
+    assert up.status == "better" and up.verdict.first_crossing == 2  # z 4.2 < 4.88, then 5.0
+    assert up.p_value <= 0.05
+    down = analyze(
+        kind="proportion",
+        direction="decrease",
+        design="group_sequential",
+        looks=looks,
+        planned_units_per_variant=20_000,
+    )
+    assert down.status == "worse"
+    # The repeated CI at the current look uses this look's boundary.
+    half = (up.absolute_ci[1] - up.absolute_ci[0]) / 2
+    assert half > 1.96 * abs(up.absolute_estimate / up.verdict.z)
+
+
+def test_fixed_design_waits_for_the_horizon():
+    looks = _looks([(5000, 500, 640)])
+    early = analyze(
+        kind="proportion",
+        direction="increase",
+        design="fixed",
+        looks=looks,
+        planned_units_per_variant=20_000,
+    )
+    assert early.p_value < 0.001 and early.status == "inconclusive"
+    done = analyze(
+        kind="proportion",
+        direction="increase",
+        design="fixed",
+        looks=looks,
+        planned_units_per_variant=5_000,
+    )
+    assert done.status == "better" and done.verdict.final
+
+
+def test_ratio_metric_and_degenerate_looks():
+    ratio = [
+        Look(ArmSummary(500, 300, 500, 900, 2000, 800), ArmSummary(500, 330, 560, 905, 2030, 860))
+    ]
+    res = analyze(
+        kind="ratio",
+        direction="increase",
+        design="always_valid",
+        looks=ratio,
+        planned_units_per_variant=5000,
+    )
+    assert res.error is None and res.baseline_mean == pytest.approx(300 / 900)
+    empty = analyze(
+        kind="mean",
+        direction="increase",
+        design="group_sequential",
+        looks=[Look(ArmSummary(0, 0, 0), ArmSummary(1, 2, 4))],
+        planned_units_per_variant=100,
+    )
+    assert empty.error is not None and empty.status == "inconclusive"
+    row: dict[str, Any] = empty.to_dict()
+    assert row["error"] == "insufficient_data"
+    json.dumps(row, allow_nan=False)
+    zero_den = analyze(
+        kind="ratio",
+        direction="increase",
+        design="fixed",
+        looks=[Look(ArmSummary(5, 0, 0, 0, 0, 0), ArmSummary(5, 1, 1, 2, 2, 1))],
+    )
+    assert zero_den.to_dict()["error"] == "zero_denominator"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"kind": "median"}, "metric.kind"),
+        ({"direction": "up"}, "metric.direction"),
+        ({"design": "bayesian"}, "design"),
+        ({"alpha": 1.5}, "alpha"),
+        ({"planned_units_per_variant": None}, "planned_units_per_variant"),
+        ({"looks": []}, "looks"),
+        ({"looks": [Look(ArmSummary(-1, 0, 0), ArmSummary(1, 1, 1))]}, "looks[0].baseline.units"),
+        (
+            {"looks": [Look(ArmSummary(10, 5, None), ArmSummary(10, 5, 5))]},
+            "looks[0].baseline.sum_sq",
+        ),
+        ({"looks": [Look(ArmSummary(10, 5, 1), ArmSummary(10, 5, 5))]}, "looks[0].baseline.sum_sq"),
+        (
+            {
+                "looks": [
+                    Look(ArmSummary(10, 5, 5), ArmSummary(10, 5, 5)),
+                    Look(ArmSummary(20, 9, 9), ArmSummary(8, 4, 4)),
+                ]
+            },
+            "looks[1].treatment.units",
+        ),
+        (
+            {"kind": "proportion", "looks": [Look(ArmSummary(10, 11), ArmSummary(10, 5))]},
+            "looks[0].baseline.sum",
+        ),
+        (
+            {"kind": "ratio", "looks": [Look(ArmSummary(10, 5, 5), ArmSummary(10, 5, 5))]},
+            "looks[0].baseline.den_sum",
+        ),
+        (
+            {"looks": [Look(ArmSummary(10, float("nan"), 5), ArmSummary(10, 5, 5))]},
+            "looks[0].baseline.sum",
+        ),
+    ],
+)
+def test_bad_input_names_the_field(kwargs, field):
+    args = {
+        "kind": "mean",
+        "direction": "increase",
+        "design": "group_sequential",
+        "looks": DESIGN_EXAMPLE,
+        "alpha": 0.05,
+        "planned_units_per_variant": 1000,
+    }
+    with pytest.raises(StatsInputError) as err:
+        analyze(**{**args, **kwargs})
+    assert err.value.field == field

@@ -1,0 +1,163 @@
+"""Planning: statsmodels agreement, inflation factors, and power delivered by simulation."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+from statsmodels.stats.power import NormalIndPower
+from statsmodels.stats.proportion import proportion_effectsize
+
+from service.stats import (
+    ProportionStats,
+    Spending,
+    StatsInputError,
+    analyze_stats,
+    compare_batch,
+    crossing_probabilities,
+    cs_multiplier,
+    inflation_factor,
+    minimum_detectable_effect,
+    plan_experiment,
+)
+from tests.stats._sim import cumulative_binomial, proportion_batch
+
+
+@pytest.mark.parametrize(("effect", "n"), [(0.05, 4000), (0.2, 300), (0.01, 90_000)])
+def test_single_look_recursion_equals_normal_ind_power(effect, n):
+    z = sps.norm.ppf(0.975)
+    drift = effect * math.sqrt(n / 2)
+    upper, lower = crossing_probabilities([1.0], [z], drift)
+    ref = NormalIndPower().power(effect_size=effect, nobs1=n, alpha=0.05, ratio=1.0)
+    assert upper[0] + lower[0] == pytest.approx(ref, abs=1e-9)
+
+
+def test_fixed_plan_is_normal_ind_power():
+    plan = plan_experiment(
+        kind="proportion", baseline_mean=0.1, mde=0.06, design="fixed", alpha=0.05, power=0.8
+    )
+    h = proportion_effectsize(0.106, 0.1)
+    n = NormalIndPower().solve_power(effect_size=h, alpha=0.05, power=0.8, ratio=1.0)
+    assert plan.units_per_variant == math.ceil(n)
+    assert plan.effect_size == pytest.approx(abs(h), abs=1e-12)
+    mean_plan = plan_experiment(
+        kind="mean", baseline_mean=50.0, baseline_sd=20.0, mde=0.02, design="fixed"
+    )
+    d = 50.0 * 0.02 / 20.0
+    assert mean_plan.units_per_variant == math.ceil(
+        NormalIndPower().solve_power(effect_size=d, alpha=0.05, power=0.8, ratio=1.0)
+    )
+
+
+def test_inflation_factors_known_values():
+    # Lan-DeMets O'Brien-Fleming-type and Pocock-type, 5 equal looks, alpha 0.05, 80%
+    # power (Jennison & Turnbull 2000, ch. 7; gsDesign): about 1.025 and 1.21.
+    assert inflation_factor("group_sequential", 0.05, 0.8, 5) == pytest.approx(1.025, abs=0.004)
+    pocock = inflation_factor("group_sequential", 0.05, 0.8, 5, Spending("pocock"))
+    assert pocock == pytest.approx(1.21, abs=0.015)
+    assert inflation_factor("fixed", 0.05, 0.8, 5) == 1.0
+    # An always-valid test costs more, less so when it may stop early.
+    assert 1.6 < inflation_factor("always_valid", 0.05, 0.8, 10) < 1.95
+
+
+def test_days_and_minimum_days():
+    plan = plan_experiment(
+        kind="proportion",
+        baseline_mean=0.1,
+        mde=0.06,
+        design="group_sequential",
+        looks=14,
+        daily_units=20_000,
+        min_days=14,
+    )
+    assert plan.total_units == 2 * plan.units_per_variant
+    assert plan.days == 14  # 5 days of traffic would do, but never fewer than min_days
+    slow = plan_experiment(
+        kind="proportion",
+        baseline_mean=0.1,
+        mde=0.06,
+        design="group_sequential",
+        looks=14,
+        daily_units=2_000,
+        min_days=14,
+    )
+    assert slow.days == math.ceil(slow.total_units / 2_000)
+
+
+@pytest.mark.parametrize("design", ["fixed", "group_sequential", "always_valid"])
+def test_mde_inverts_the_plan(design):
+    plan = plan_experiment(kind="proportion", baseline_mean=0.2, mde=0.05, design=design, looks=8)
+    mde = minimum_detectable_effect(
+        kind="proportion",
+        baseline_mean=0.2,
+        units_per_variant=plan.units_per_variant,
+        design=design,
+        looks=8,
+    )
+    assert mde == pytest.approx(0.05, rel=2e-3)
+    by_days = minimum_detectable_effect(
+        kind="mean",
+        baseline_mean=50.0,
+        baseline_sd=20.0,
+        days=14,
+        daily_units=10_000,
+        design=design,
+        looks=8,
+    )
+    assert by_days > 0
+
+
+def test_plan_input_errors_name_the_field():
+    with pytest.raises(StatsInputError) as err:
+        plan_experiment(kind="mean", baseline_mean=50.0, mde=0.02)
+    assert err.value.field == "baseline_sd"
+    with pytest.raises(StatsInputError) as err:
+        plan_experiment(kind="proportion", baseline_mean=0.1, mde=-0.1)
+    assert err.value.field == "mde"
+
+
+SIMS = 600
+
+
+@pytest.mark.parametrize("design", ["fixed", "group_sequential", "always_valid"])
+def test_plan_delivers_the_requested_power(design):
+    # Smaller than scripts/validate_stats.py: 600 experiments, 10 looks, tolerance
+    # +/- 5 points (3 standard deviations). Forgetting the inflation of the
+    # always-valid design would give about 55% and fail.
+    p0, mde, looks = 0.10, 0.10, 10
+    plan = plan_experiment(
+        kind="proportion", baseline_mean=p0, mde=mde, design=design, looks=looks, power=0.8
+    )
+    n_plan = plan.units_per_variant
+    units = np.linspace(n_plan / looks, n_plan, looks).astype(int)
+    units[-1] = n_plan
+    rng = np.random.default_rng({"fixed": 1, "group_sequential": 2, "always_valid": 3}[design])
+    n, sc = cumulative_binomial(rng, SIMS, units, p0)
+    _, st = cumulative_binomial(rng, SIMS, units, p0 * (1 + mde))
+    if design == "group_sequential":
+        wins = 0
+        for i in range(SIMS):
+            looks_i = [
+                (ProportionStats(int(n[i, k]), sc[i, k]), ProportionStats(int(n[i, k]), st[i, k]))
+                for k in range(looks)
+            ]
+            res = analyze_stats(
+                looks_i,
+                direction="increase",
+                design=design,
+                planned_units_per_variant=n_plan,
+                with_p_value=False,
+            )
+            wins += res.status == "better"
+        power = wins / SIMS
+    else:
+        comp = compare_batch(proportion_batch(n, sc), proportion_batch(n, st), 0.05)
+        z = comp.z.reshape(SIMS, looks)
+        if design == "fixed":
+            power = float(((comp.abs_p.reshape(SIMS, looks)[:, -1] < 0.05) & (z[:, -1] > 0)).mean())
+        else:
+            crit = cs_multiplier(0.05, n[0] / n_plan)
+            power = float((z >= crit).any(axis=1).mean())
+    assert power == pytest.approx(0.8, abs=0.05)
