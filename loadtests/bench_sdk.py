@@ -101,7 +101,8 @@ def _time(loop: Callable[[Sequence[Any]], None], items: Sequence[Any]) -> float:
     return (time.process_time_ns() - start) / len(items)
 
 
-def bench_sharpen(client: sharpen.Client, ids: Sequence[str]) -> tuple[float, float]:
+def bench_sharpen(client: sharpen.Client, ids: Sequence[str]) -> tuple[float, float, float]:
+    """(ns/call for new units, ns/call for units already exposed, candidate share)."""
     assign = client.assign
     candidate = 0
 
@@ -110,10 +111,11 @@ def bench_sharpen(client: sharpen.Client, ids: Sequence[str]) -> tuple[float, fl
             assign(EXPERIMENT, uid)
 
     ns = _time(loop, ids)
+    repeat_ns = _time(loop, ids)  # same units again: exposures are not re-queued
     for uid in ids[:10_000]:
         candidate += assign(EXPERIMENT, uid).variant == "candidate"
     client.flush(timeout=30.0)
-    return ns, candidate / min(len(ids), 10_000)
+    return ns, repeat_ns, candidate / min(len(ids), 10_000)
 
 
 def bench_growthbook(ids: Sequence[str], *, run_experiment: bool) -> tuple[float, float]:
@@ -156,6 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     results: dict[str, list[float]] = {
         "sharpen": [],
+        "sharpen_repeat": [],
         "sharpen_upload": [],
         "growthbook_feature": [],
         "growthbook_run": [],
@@ -165,12 +168,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         ids = [f"user-{round_no}-{i}" for i in range(args.calls)]
         gb_ids = ids[: args.gb_calls]
         with sharpen_client(upload=False, calls=args.calls) as client:
-            ns, shares["sharpen"] = bench_sharpen(client, ids)
+            ns, repeat_ns, shares["sharpen"] = bench_sharpen(client, ids)
             results["sharpen"].append(ns)
+            results["sharpen_repeat"].append(repeat_ns)
+            shares["sharpen_repeat"] = shares["sharpen"]
         ns, shares["growthbook_feature"] = bench_growthbook(gb_ids, run_experiment=False)
         results["growthbook_feature"].append(ns)
         with sharpen_client(upload=True, calls=args.calls) as client:
-            ns, shares["sharpen_upload"] = bench_sharpen(client, ids)
+            ns, _, shares["sharpen_upload"] = bench_sharpen(client, ids)
             results["sharpen_upload"].append(ns)
         ns, shares["growthbook_run"] = bench_growthbook(gb_ids, run_experiment=True)
         results["growthbook_run"].append(ns)
@@ -202,6 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     labels = {
         "sharpen": "sharpen Client.assign (exposure queued)",
+        "sharpen_repeat": "sharpen Client.assign (unit already exposed)",
         "sharpen_upload": "sharpen Client.assign (+ background upload)",
         "growthbook_feature": "growthbook eval_feature (experiment rule)",
         "growthbook_run": "growthbook run(Experiment)",

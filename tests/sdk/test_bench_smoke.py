@@ -15,6 +15,7 @@ def test_bench_sdk_runs_and_reports_both_sdks(capsys: pytest.CaptureFixture[str]
     report = json.loads(capsys.readouterr().out)
     assert set(report["ns_per_call"]) == {
         "sharpen",
+        "sharpen_repeat",
         "sharpen_upload",
         "growthbook_feature",
         "growthbook_run",
