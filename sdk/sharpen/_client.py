@@ -40,6 +40,12 @@ class Client:
     with backoff; at most ``max_buffer`` of each wait in memory, the rest are
     dropped and counted in :attr:`stats`.  Use it as a context manager, or
     call :meth:`close`, so that what is queued gets sent.
+
+    ``exposure_cache`` is how many units per experiment are remembered as
+    already exposed (their repeats are not resent; ``0`` sends every call);
+    ``retry`` tunes the backoff (:class:`RetryPolicy`); ``transport`` is an
+    ``httpx.BaseTransport`` (e.g. ``httpx.MockTransport`` in tests).
+    Invalid settings raise ``ValueError`` here, naming the argument.
     """
 
     def __init__(
