@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from service.cli import experiments
+from service.cli import analyze, experiments
 from service.cli.demo import demo
 from service.cli.serve import serve
 
@@ -24,6 +24,9 @@ app.command("get")(experiments.get)
 for _action in ("start", "stop", "ship", "rollback"):
     app.command(_action)(experiments.lifecycle(_action))
 app.command("demo")(demo)
+app.command("models")(analyze.list_models)
+app.command("analyze")(analyze.analyze)
+app.command("backtest")(analyze.backtest)
 
 
 def main() -> None:

@@ -1,0 +1,368 @@
+"""Model analysis and backtests in the terminal: ``sharpen models``, ``analyze``, ``backtest``."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import typer
+import yaml
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+
+from service.cli._http import AdminAPI, fail
+
+__all__ = [
+    "analyze",
+    "backtest",
+    "list_models",
+    "read_history",
+    "render_analysis",
+    "render_backtest",
+]
+
+console = Console()
+
+UrlOpt = typer.Option(
+    None, "--url", help="Service URL [SHARPEN_URL, default http://127.0.0.1:8000]"
+)
+KeyOpt = typer.Option(None, "--api-key", help="Admin key [SHARPEN_API_KEY, else dev keys]")
+DASH = "-"
+
+
+def _num(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _pct(value: Any, digits: int = 1) -> str:
+    x = _num(value)
+    return DASH if x is None else f"{x:.{digits}%}"
+
+
+def _rate(rate: dict[str, Any] | None) -> str:
+    if not rate or _num(rate.get("value")) is None:
+        return DASH
+    lo, hi = rate.get("ci") or [None, None]
+    return f"{_pct(rate['value'])} [{_pct(lo)}, {_pct(hi)}]"
+
+
+def _attrs(attributes: dict[str, Any] | None) -> str:
+    if not attributes:
+        return "(everything else)"
+    return " & ".join(f"{k}={v}" for k, v in attributes.items())
+
+
+def _p(value: Any) -> str:
+    x = _num(value)
+    return DASH if x is None else ("<1e-12" if x < 1e-12 else f"{x:.2g}")
+
+
+def render_analysis(report: dict[str, Any], out: Console, *, rows: int = 10) -> None:
+    """The analysis report as tables: overall, levers, slices, segments, time, calibration."""
+    ov = report["overall"]
+    out.print(
+        f"[bold]{report.get('model', 'model')}[/]  {ov['records']:,} records, "
+        f"{ov['labelled']:,} labelled, {ov['errors']:,} errors  "
+        f"error rate {_rate(ov['error_rate'])}  ({ov['mode']} predictions)"
+    )
+    out.print(
+        f"accuracy {_rate(ov['accuracy'])}  precision {_rate(ov.get('precision'))}  "
+        f"recall {_rate(ov.get('recall'))}  mean loss {_rate(ov['mean_loss'])}"
+    )
+    rec = report.get("recommendation")
+    if rec:
+        out.print(
+            Panel(
+                f"[bold]{rec['lever']}[/]: {rec['action']}\n{rec['why']}",
+                title="try first",
+                border_style="green",
+            )
+        )
+    levers = Table("#", "lever", "errors", "share", "evidence", title="levers by error mass")
+    for row in report["levers"]:
+        levers.add_row(
+            str(row["rank"]),
+            row["lever"],
+            f"{row['errors']:,}",
+            _pct(row["error_share"]),
+            "\n".join(row["evidence"]),
+        )
+    out.print(levers)
+    slices = Table(
+        "slice",
+        "records",
+        "error rate [95% CI]",
+        "share of errors",
+        "lift",
+        "p (adj.)",
+        title="where errors concentrate (significant slices)",
+    )
+    for s in report["slices"][:rows]:
+        slices.add_row(
+            _attrs(s["attributes"]),
+            f"{s['records']:,}",
+            _rate({"value": s["error_rate"], "ci": s["ci"]}),
+            _pct(s["error_share"]),
+            f"{s['lift']:.2f}x" if _num(s["lift"]) is not None else DASH,
+            _p(s["p_value"]),
+        )
+    if not report["slices"]:
+        slices.add_row("no significant slice", DASH, DASH, DASH, DASH, DASH)
+    out.print(slices)
+    search = report.get("slice_search") or {}
+    out.print(
+        f"[dim]{search.get('examined', 0)} slices of >= {search.get('min_records', '?')} records "
+        f"examined, {search.get('significant', 0)} significant after {search.get('correction')} "
+        f"correction at alpha {search.get('alpha')}[/]"
+    )
+    pareto = [p for p in report["pareto"] if p["attributes"] is not None]
+    if pareto:
+        last = pareto[-1]
+        out.print(
+            f"Pareto: {len(pareto)} slices hold {_pct(last['cumulative_error_share'])} of errors "
+            f"in {_pct(last['cumulative_record_share'])} of records"
+        )
+    _segments(report, out, rows)
+    _time(report, out)
+    _calibration(report["calibration"], out)
+    if report["categories"]:
+        cats = Table("category", "records", "errors", "share of errors", title="error categories")
+        for c in report["categories"][:rows]:
+            cats.add_row(
+                c["category"], f"{c['records']:,}", f"{c['errors']:,}", _pct(c["error_share"])
+            )
+        out.print(cats)
+
+
+def _segments(report: dict[str, Any], out: Console, rows: int) -> None:
+    supported = [s for s in report["segments"] if not s["low_support"]]
+    worst = sorted(supported, key=lambda s: -(_num(s["error_rate"]["value"]) or 0.0))[:rows]
+    table = Table(
+        "segment",
+        "labelled",
+        "error rate [95% CI]",
+        "precision",
+        "recall",
+        title="worst segments (enough support)",
+    )
+    for s in worst:
+        table.add_row(
+            _attrs(s["attributes"]),
+            f"{s['labelled']:,}",
+            _rate(s["error_rate"]),
+            _pct(s.get("precision", {}).get("value")),
+            _pct(s.get("recall", {}).get("value")),
+        )
+    out.print(table)
+    small = len(report["segments"]) - len(supported)
+    if small:
+        out.print(f"[dim]{small} segments below min_support left out: too small to read[/]")
+
+
+def _time(report: dict[str, Any], out: Console) -> None:
+    table = Table("dimension", "value", "labelled", "error rate [95% CI]", title="by time (UTC)")
+    for dim in ("weekday", "hour"):
+        for r in (r for r in report["time"] if r["dimension"] == dim):
+            table.add_row(dim, str(r["value"]), f"{r['labelled']:,}", _rate(r["error_rate"]))
+    out.print(table)
+
+
+def _calibration(cal: dict[str, Any], out: Console) -> None:
+    table = Table(
+        "confidence",
+        "records",
+        "mean conf.",
+        "accuracy [95% CI]",
+        "gap",
+        "status",
+        title="calibration (reliability diagram)",
+    )
+    for b in cal["bins"]:
+        if not b["records"]:
+            continue
+        style = "red" if b["status"] != "ok" else ""
+        table.add_row(
+            f"{b['lower']:.1f}-{b['upper']:.1f}",
+            f"{b['records']:,}",
+            _pct(b["mean_confidence"]),
+            _rate(b["accuracy"]),
+            _pct(b["gap"]),
+            f"[{style}]{b['status']}[/]" if style else b["status"],
+        )
+    out.print(table)
+    if cal.get("ece") is not None:
+        out.print(
+            f"ECE {cal['ece']:.4f} (noise floor {cal['ece_noise']:.4f}), verdict "
+            f"[bold]{cal['verdict']}[/]"
+        )
+
+
+def list_models(url: str = UrlOpt, api_key: str = KeyOpt) -> None:
+    """List monitored models."""
+    with AdminAPI(url, api_key) as api:
+        models = api.request("GET", "/v1/models")["models"]
+    table = Table("model", "records", "accepted", "labels", "reference", title="models")
+    for m in models:
+        table.add_row(
+            m["name"],
+            f"{m['records']:,}",
+            f"{m['accepted']:,}",
+            f"{m['labels']:,}",
+            "frozen" if m["has_reference"] else "-",
+        )
+    console.print(table)
+
+
+def analyze(
+    name: str = typer.Argument(..., help="Model name"),
+    url: str = UrlOpt,
+    api_key: str = KeyOpt,
+    as_json: bool = typer.Option(False, "--json", help="Print the raw JSON"),
+    min_support: int = typer.Option(30, help="Labelled records a row needs to be read"),
+    max_order: int = typer.Option(3, min=1, max=3, help="Attributes per slice (1-3)"),
+    alpha: float = typer.Option(0.05, help="Significance level of slice discovery"),
+    since: str = typer.Option(None, help="Only records from this time on (ISO 8601)"),
+    until: str = typer.Option(None, help="Only records before this time (ISO 8601)"),
+    rows: int = typer.Option(10, help="Rows per table"),
+) -> None:
+    """Where a production model errs, and which lever to pull first."""
+    params: dict[str, Any] = {"min_support": min_support, "max_order": max_order, "alpha": alpha}
+    if since:
+        params["since"] = since
+    if until:
+        params["until"] = until
+    query = "&".join(f"{k}={v}" for k, v in params.items())
+    with AdminAPI(url, api_key) as api:
+        report = api.request("GET", f"/v1/models/{name}/analysis?{query}")
+    if as_json:
+        console.print_json(json.dumps(report))
+        return
+    render_analysis(report, console, rows=rows)
+
+
+def read_history(path: Path) -> dict[str, Any]:
+    """The records part of a backtest body from a CSV, JSON, JSON lines or Parquet file."""
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return {"csv": path.read_text()}
+    if suffix == ".parquet":
+        try:
+            import pyarrow.parquet as pq  # type: ignore[import-not-found, unused-ignore]
+        except ImportError:
+            fail("reading Parquet needs pyarrow: pip install pyarrow (or export to CSV)")
+        rows: list[dict[str, Any]] = pq.read_table(path).to_pylist()
+        return {"rows": rows}
+    text = path.read_text()
+    try:
+        if suffix == ".jsonl":
+            return {"records": [json.loads(line) for line in text.splitlines() if line.strip()]}
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        fail(f"{path} is not valid JSON: {exc}")
+    if isinstance(data, dict) and "records" in data:
+        data = data["records"]
+    if not isinstance(data, list):
+        fail(f"{path} must hold a list of records (or {{'records': [...]}})")
+    return {"records": data}
+
+
+def render_backtest(result: dict[str, Any], out: Console) -> None:
+    """The backtest verdict, loudly marked as historical evidence."""
+    verdict = result["verdict"]
+    approved = verdict["approved"]
+    out.print(
+        Panel(
+            f"[bold]{'APPROVED' if approved else 'NOT APPROVED'}[/] (action: {verdict['action']})"
+            f"\n{verdict['statement']}",
+            title="backtest - historical evidence",
+            border_style="green" if approved else "red",
+        )
+    )
+    for reason in verdict["reasons"]:
+        out.print(f"  - {reason}")
+    metrics = Table(
+        "metric",
+        "role",
+        "baseline",
+        "candidate",
+        "relative [CI]",
+        "p",
+        "status",
+        title=f"{result['candidate']} vs {result['baseline']}, {result['records']:,} "
+        f"records, alpha {verdict['bar']['alpha']:g}",
+    )
+    for m in result["metrics"]:
+        rel = m["relative"]
+        lo, hi = rel["ci"]
+        metrics.add_row(
+            m["metric"],
+            m["role"],
+            _fmt(m["baseline"]["mean"]),
+            _fmt(m["treatment"]["mean"]),
+            f"{_signed(rel['estimate'])} [{_signed(lo)}, {_signed(hi)}]",
+            _p(m["p_value"]),
+            m["status"],
+        )
+    out.print(metrics)
+    segs = Table("segment", "records", "checks", "non-inferior", title="segments (stricter bar)")
+    for s in result["segments"]:
+        checks = ", ".join(f"{c['metric']} {c['status']}" for c in s["checks"]) or "too small"
+        segs.add_row(
+            _attrs(s["segment"]),
+            f"{s['records']:,}",
+            checks,
+            "yes" if s["non_inferior"] else "[red]no[/]",
+        )
+    out.print(segs)
+
+
+def _fmt(value: Any) -> str:
+    x = _num(value)
+    return DASH if x is None else f"{x:.4g}"
+
+
+def _signed(value: Any) -> str:
+    x = _num(value)
+    return DASH if x is None else f"{x:+.2%}"
+
+
+def backtest(
+    path: Path = typer.Argument(
+        ..., exists=True, dir_okay=False, help="History: .csv, .json, .jsonl or .parquet"
+    ),
+    spec: Path = typer.Option(None, "--spec", exists=True, dir_okay=False, help="Spec file"),
+    experiment: str = typer.Option(None, help="Or the key of a stored experiment"),
+    candidate: str = typer.Option(None, help="The candidate variant, if the spec has several"),
+    alpha: float = typer.Option(None, help="The bar's alpha (default: the spec's halved)"),
+    min_segment_records: int = typer.Option(50, help="Smaller segments are listed, not judged"),
+    url: str = UrlOpt,
+    api_key: str = KeyOpt,
+    as_json: bool = typer.Option(False, "--json", help="Print the raw JSON"),
+) -> None:
+    """Judge a candidate on historical records of both models (stricter bar; journaled)."""
+    if (spec is None) == (experiment is None):
+        fail("give exactly one of --spec FILE or --experiment KEY")
+    body: dict[str, Any] = {"source": path.name, "min_segment_records": min_segment_records}
+    if spec is not None:
+        try:
+            body["spec"] = yaml.safe_load(spec.read_text())
+        except yaml.YAMLError as exc:
+            fail(f"{spec} is not valid YAML: {exc}")
+    else:
+        body["experiment"] = experiment
+    if candidate:
+        body["candidate"] = candidate
+    if alpha is not None:
+        body["alpha"] = alpha
+    body.update(read_history(path))
+    with AdminAPI(url, api_key) as api:
+        result = api.request("POST", "/v1/backtest", body)
+    if as_json:
+        console.print_json(json.dumps(result))
+        return
+    render_backtest(result, console)
