@@ -67,6 +67,7 @@ from service.stats._group_sequential import (
     repeated_p_value,
 )
 from service.stats._guardrails import (
+    GUARDRAIL_STATUSES,
     GuardrailArrays,
     GuardrailCell,
     GuardrailResult,
@@ -74,6 +75,7 @@ from service.stats._guardrails import (
     classify_guardrail,
     guardrail_alpha,
     guardrail_arrays,
+    guardrail_status_codes,
 )
 from service.stats._multiple import AdjustedPValues, adjust_p_values
 from service.stats._power import (
@@ -89,6 +91,7 @@ from service.stats._srm import SRMResult, chi_square_p, sequential_srm_p, srm_ch
 from service.stats._statistics import CupedStats, MeanStats, ProportionStats, RatioStats, Stats
 
 __all__ = [
+    "GUARDRAIL_STATUSES",
     "SRM_THRESHOLD",
     "Action",
     "AdjustedPValues",
@@ -143,6 +146,7 @@ __all__ = [
     "group_sequential_test",
     "guardrail_alpha",
     "guardrail_arrays",
+    "guardrail_status_codes",
     "inflation_factor",
     "information_fraction",
     "lan_demets_boundaries",

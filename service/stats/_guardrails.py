@@ -31,14 +31,16 @@ from service.stats._exceptions import StatsInputError
 from service.stats._results import clean
 from service.stats._statistics import Stats
 
-STATUSES: tuple[GuardrailStatus, ...] = ("ok", "inconclusive", "warning", "breached")
+GUARDRAIL_STATUSES: tuple[GuardrailStatus, ...] = ("ok", "inconclusive", "warning", "breached")
+"""Guardrail statuses by the codes of `guardrail_status_codes`."""
+STATUSES = GUARDRAIL_STATUSES
 _OK, _INCONCLUSIVE, _WARNING, _BREACHED = 0, 1, 2, 3
 
 
 def guardrail_status_codes(
     lower: FloatArray, upper: FloatArray, harmful_up: npt.NDArray[np.bool_], margin: FloatArray
 ) -> npt.NDArray[np.int8]:
-    """Vectorised rule; codes index `STATUSES`. NaN bounds give `inconclusive`."""
+    """Vectorised rule; codes index `GUARDRAIL_STATUSES`. NaN bounds give `inconclusive`."""
     # Mirror `decrease` metrics so that harm is always downwards.
     lo = np.where(harmful_up, -upper, lower)
     hi = np.where(harmful_up, -lower, upper)

@@ -1,4 +1,10 @@
-"""Multiple-testing corrections across metrics x variants x segments (statsmodels)."""
+"""Multiple-testing corrections across metrics x variants x segments.
+
+Benjamini-Hochberg is statsmodels' `multipletests(method="fdr_bh")`. Holm is computed
+here (a step-down of a dozen lines, tested equal to `multipletests(method="holm")`):
+statsmodels' Holm branch calls `gc.collect()` on every call, a full garbage collection
+that costs ~100 ms in a large process, on every results request.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 from statsmodels.stats.multitest import multipletests
 
 from service.stats._constants import CORRECTIONS, Correction
@@ -25,6 +32,15 @@ class AdjustedPValues:
     alpha: float
 
 
+def _holm(p: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    order = np.argsort(p, kind="mergesort")
+    m = p.size
+    stepped = np.minimum(np.maximum.accumulate(p[order] * np.arange(m, 0, -1)), 1.0)
+    adjusted = np.empty_like(p)
+    adjusted[order] = stepped
+    return adjusted
+
+
 def adjust_p_values(
     p_values: Sequence[float], method: Correction = "holm", alpha: float = 0.05
 ) -> AdjustedPValues:
@@ -41,6 +57,9 @@ def adjust_p_values(
         return AdjustedPValues((), (), method, alpha)
     if method == "none":
         adjusted, reject = p, p <= alpha
+    elif method == "holm":
+        adjusted = _holm(p)
+        reject = adjusted <= alpha
     else:
         reject, adjusted, _, _ = multipletests(p, alpha=alpha, method=_METHODS[method])
     return AdjustedPValues(

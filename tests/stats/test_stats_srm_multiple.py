@@ -69,6 +69,19 @@ def test_corrections_equal_statsmodels(method, sm):
     assert res.reject == tuple(bool(r) for r in reject)
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_holm_equals_statsmodels_on_random_families(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    m = int(rng.integers(2, 400))
+    p = np.concatenate([rng.uniform(0, 0.01, m // 4), rng.uniform(0, 1, m - m // 4)])
+    p[: m // 10] = p[0]  # ties
+    rng.shuffle(p)
+    res = adjust_p_values(list(p), "holm", 0.05)
+    reject, adjusted, _, _ = multipletests(p, alpha=0.05, method="holm")
+    assert res.p_values == pytest.approx(list(adjusted), abs=1e-12)
+    assert res.reject == tuple(bool(r) for r in reject)
+
+
 def test_no_correction_and_degenerate_p_values():
     res = adjust_p_values([0.01, float("nan")], "none")
     assert res.p_values == (0.01, 1.0) and res.reject == (True, False)
