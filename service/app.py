@@ -38,10 +38,12 @@ def _components(runtime: Runtime) -> None:
 
 
 def _component_factories() -> list[ComponentFactory]:
+    from service.api.events import add_ingestion
     from service.assignment import add_assignment
     from service.monitor import add_monitoring
+    from service.worker import add_aggregator
 
-    return [add_assignment, add_monitoring]
+    return [add_assignment, add_ingestion, add_aggregator, add_monitoring]
 
 
 def create_app(settings: Settings, keyring: KeyRing | None = None) -> FastAPI:

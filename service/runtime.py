@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from service.auth import KeyRing
 from service.metrics import Metrics
 from service.settings import Settings
-from service.store import ExperimentStore, RedisClient
+from service.store import AggregateStore, EventStore, ExperimentStore, RedisClient
 
 if TYPE_CHECKING:
     from service.assignment import Assigner
@@ -39,6 +39,8 @@ class Runtime:
     components: list[Component] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
     assigner: Assigner | None = None
+    events: EventStore | None = None
+    aggregates: AggregateStore | None = None
     metrics: Metrics = field(default_factory=Metrics)
     journal: Journal | None = None
     webhooks: WebhookSender | None = None

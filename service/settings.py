@@ -68,6 +68,25 @@ class Settings(BaseSettings):
     webhook_backoff_s: float = Field(default=0.5, gt=0, le=600)
     webhook_queue_max: int = Field(default=1000, ge=1, le=1_000_000)
     aggregator_block_ms: int = Field(default=200, ge=1, le=60_000)
+    # Outcome ingestion (POST /v1/events) and aggregation.
+    events_max_batch: int = Field(default=10_000, ge=1, le=100_000)
+    event_grace_s: int = Field(
+        default=86_400, ge=0, description="Events still accepted this long after the end."
+    )
+    event_max_age_s: int = Field(default=7 * 86_400, ge=60, le=90 * 86_400)
+    event_max_future_s: int = Field(default=300, ge=0, le=86_400)
+    event_max_values: int = Field(default=64, ge=1, le=1000)
+    event_max_attributes: int = Field(default=32, ge=0, le=1000)
+    event_max_attribute_chars: int = Field(default=256, ge=1, le=10_000)
+    segment_max_values: int = Field(
+        default=50, ge=1, le=10_000, description="Later distinct values fold into __other__."
+    )
+    ingest_max_backlog: int = Field(
+        default=2_000_000, ge=1000, description="Unaggregated events per experiment before 503."
+    )
+    aggregator_batch_entries: int = Field(default=16, ge=1, le=10_000)
+    aggregator_claim_idle_ms: int = Field(default=30_000, ge=50, le=3_600_000)
+    aggregator_trim_interval_s: float = Field(default=1.0, gt=0, le=600)
     run_worker: bool = True
     admin_rate_limit_per_s: float = Field(default=50.0, gt=0)
     ui_session_ttl_s: int = Field(default=8 * 3600, ge=60, le=7 * 86_400)

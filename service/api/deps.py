@@ -11,13 +11,15 @@ from service.auth import Identity, KeyRing, Scope
 from service.errors import Forbidden, Unauthorized
 from service.journal import Journal
 from service.runtime import Runtime
-from service.store import ExperimentStore
+from service.store import AggregateStore, EventStore, ExperimentStore
 from service.store.records import RecordStore
 
 __all__ = [
     "AdminDep",
+    "AggregatesDep",
     "AssignerDep",
     "ClientDep",
+    "EventsDep",
     "ExperimentsDep",
     "JournalDep",
     "RecordsDep",
@@ -40,6 +42,24 @@ def get_experiments(runtime: RuntimeDep) -> ExperimentStore:
 
 
 ExperimentsDep = Annotated[ExperimentStore, Depends(get_experiments)]
+
+
+def get_events(runtime: RuntimeDep) -> EventStore:
+    if runtime.events is None:
+        raise RuntimeError("ingestion is not wired: add_ingestion is not a component factory")
+    return runtime.events
+
+
+EventsDep = Annotated[EventStore, Depends(get_events)]
+
+
+def get_aggregates(runtime: RuntimeDep) -> AggregateStore:
+    if runtime.aggregates is None:
+        raise RuntimeError("ingestion is not wired: add_ingestion is not a component factory")
+    return runtime.aggregates
+
+
+AggregatesDep = Annotated[AggregateStore, Depends(get_aggregates)]
 
 
 def get_records(runtime: RuntimeDep) -> RecordStore:

@@ -8,10 +8,15 @@ from __future__ import annotations
 
 __all__ = [
     "PREFIX",
+    "aggregate_hours",
     "aggregates",
+    "aggregates_hour",
+    "aggregation_meta",
     "audit",
+    "batch_idempotency",
     "config_channel",
     "config_version",
+    "dead_letters",
     "event_ids",
     "events_stream",
     "experiment",
@@ -35,8 +40,10 @@ __all__ = [
     "model_tag",
     "models_index",
     "notified",
+    "segment_values",
     "spec_versions",
     "tag",
+    "units",
     "ui_session",
 ]
 
@@ -82,6 +89,41 @@ def idempotency(key: str, idempotency_key: str) -> str:
 
 def aggregates(key: str) -> str:
     return f"{tag(key)}:agg"
+
+
+def aggregates_hour(key: str, hour: int) -> str:
+    """Deltas of the sufficient statistics of one hour (hours since the Unix epoch)."""
+    return f"{tag(key)}:agg:h:{hour}"
+
+
+def aggregate_hours(key: str) -> str:
+    """The set of hours that have an ``aggregates_hour`` hash."""
+    return f"{tag(key)}:agg:hours"
+
+
+def aggregation_meta(key: str) -> str:
+    """Counters of ingestion and aggregation (backlog, applied, excluded, dead, metrics)."""
+    return f"{tag(key)}:agg:meta"
+
+
+def units(key: str) -> str:
+    """Per-unit running totals (one hash field per unit)."""
+    return f"{tag(key)}:units"
+
+
+def segment_values(key: str) -> str:
+    """The distinct values seen per segment, bounded (later ones fold into ``__other__``)."""
+    return f"{tag(key)}:segvals"
+
+
+def dead_letters(key: str) -> str:
+    """Stream entries the aggregator could not apply, kept for inspection."""
+    return f"{tag(key)}:dead"
+
+
+def batch_idempotency(client: str, idempotency_key: str) -> str:
+    """The remembered answer of one ``POST /v1/events`` batch (client name + header value)."""
+    return f"{PREFIX}:idem:{{{client}:{idempotency_key}}}"
 
 
 def looks(key: str) -> str:

@@ -1,0 +1,458 @@
+"""``POST /v1/events`` (client scope): outcome events, validated all-or-nothing, then appended.
+
+The body is decoded with msgspec into typed structs (the fast path). When that fails, the
+body is decoded again as plain JSON and each event converted on its own, so that the 422
+names every bad event's index and field (``events.3.values.latency_ms``) — slow only for
+bad input. A batch with any invalid event is refused whole; a valid one is appended to its
+experiments' streams (one Lua call each) before the 202 ``{accepted, duplicates}``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import msgspec
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field
+
+from service.api._docs import json_body
+from service.api.deps import ClientDep, EventsDep, ExperimentsDep, RuntimeDep
+from service.api.responses import JSON
+from service.errors import Conflict, FieldError, ValidationFailed, field_error
+from service.runtime import Runtime
+from service.settings import Settings
+from service.spec import ENDED, ExperimentRecord
+from service.spec.sdk_config import sdk_entry
+from service.store import (
+    AggregateStore,
+    EventStore,
+    StoredEvent,
+    body_digest,
+    segment_values,
+)
+from sharpen import ExperimentConfig, evaluate, parse_experiment
+
+__all__ = ["VALUE_LIMIT", "add_ingestion", "router"]
+
+router = APIRouter(prefix="/v1", tags=["events"])
+
+VALUE_LIMIT = 1e15
+"""Largest magnitude of a value or covariate: squares and sums stay finite and exact enough."""
+
+_MAX_ERRORS = 200
+_MAX_IDEMPOTENCY_KEY = 200
+
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+Number = Annotated[float, msgspec.Meta(ge=-VALUE_LIMIT, le=VALUE_LIMIT)]
+Scalar = str | float | bool | None
+
+
+class EventIn(msgspec.Struct, gc=False):
+    event_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+    experiment: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    unit_id: Annotated[str, msgspec.Meta(min_length=1, max_length=256)] | int
+    timestamp: str | float
+    values: dict[Name, Number]
+    attributes: dict[str, Scalar] | None = None
+    variant: str | None = None
+    covariates: dict[Name, Number] | None = None
+
+
+class EventsIn(msgspec.Struct):
+    events: list[EventIn]
+
+
+_DICT_TYPES: dict[str, Any] = {
+    "values": dict[Name, Number],
+    "covariates": dict[Name, Number],
+    "attributes": dict[str, Scalar],
+}
+_body_decoder = msgspec.json.Decoder(EventsIn)
+_path = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
+_missing = re.compile(r"^Object missing required field `(?P<name>[^`]+)`$")
+
+
+# --- documentation only (the route decodes with msgspec) ---------------------------------
+
+
+class EventDoc(BaseModel):
+    event_id: str = Field(max_length=128, description="Unique per event; retries reuse it.")
+    experiment: str
+    unit_id: str | int
+    timestamp: str | float = Field(description="ISO-8601 (naive = UTC) or epoch seconds.")
+    values: dict[str, float] = Field(description="Raw values; metrics are defined over them.")
+    attributes: dict[str, str | float | bool | None] | None = None
+    variant: str | None = Field(default=None, description="What assignment returned.")
+    covariates: dict[str, float] | None = Field(default=None, description="Pre-period (CUPED).")
+
+
+class EventsDoc(BaseModel):
+    events: list[EventDoc] = Field(min_length=1, max_length=10_000)
+
+
+class EventsAccepted(BaseModel):
+    accepted: int = Field(description="Events appended now.")
+    duplicates: int = Field(description="Events whose event_id was seen before (not recounted).")
+
+
+_EXAMPLE = {
+    "events": [
+        {
+            "event_id": "9f1c2d7e-0001",
+            "experiment": "fraud-v7",
+            "unit_id": "user-42",
+            "variant": "candidate",
+            "timestamp": "2024-05-01T12:00:00.123Z",
+            "values": {"true_positive": 1, "flagged": 1, "latency_ms": 42},
+            "attributes": {"country": "US", "device": "mobile"},
+        }
+    ]
+}
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Missing or unknown API key"},
+    403: {"description": "Key lacks the client scope"},
+    409: {"description": "Idempotency-Key reused with a different body"},
+    413: {"description": "Body larger than max_events_body_bytes"},
+    422: {
+        "description": "Invalid events: `error.details` has one entry per bad field, with "
+        "the event's `index`; none of the batch was accepted"
+    },
+    503: {
+        "description": "Storage unavailable or aggregation backlog full; retry after "
+        "Retry-After (the same Idempotency-Key and event ids are safe to resend)"
+    },
+}
+
+
+# --- decoding ----------------------------------------------------------------------------
+
+
+def _location(path: str) -> list[str]:
+    """``.events[3].values[...]`` → ``["events", "3", "values", "[...]"]``."""
+    return [p for p in re.split(r"\.|\[(\d+|\.\.\.)\]", path or "") if p]
+
+
+def _event_errors(index: int, raw: object, exc: msgspec.ValidationError) -> list[FieldError]:
+    where = f"events.{index}"
+    if not isinstance(raw, dict):
+        return [field_error(where, "must be an object", index=index)]
+    match = _path.match(str(exc))
+    message = match.group("message") if match else str(exc)
+    parts = _location(match.group("path") or "") if match else []
+    missing = _missing.match(message)
+    if missing:
+        return [field_error(f"{where}.{missing.group('name')}", "required", index=index)]
+    if "..." in parts:
+        name = parts[0]
+        errors = []
+        mapping = raw.get(name)
+        if isinstance(mapping, dict):
+            for key, value in mapping.items():
+                try:
+                    msgspec.convert({key: value}, _DICT_TYPES[name])
+                except msgspec.ValidationError as inner:
+                    inner_message = _path.match(str(inner))
+                    text = inner_message.group("message") if inner_message else str(inner)
+                    errors.append(field_error(f"{where}.{name}.{key}", text, index=index))
+        if errors:
+            return errors
+    suffix = ".".join(p for p in parts if p != "...")
+    return [field_error(f"{where}.{suffix}" if suffix else where, message, index=index)]
+
+
+def _decode_slowly(body: bytes) -> tuple[list[EventIn | None], list[FieldError]]:
+    """Decode event by event, naming every bad field (only for bodies the fast path refused)."""
+    try:
+        raw = msgspec.json.decode(body)
+    except msgspec.DecodeError as exc:
+        raise ValidationFailed(
+            "body is not valid JSON", [field_error("body", f"not valid JSON: {exc}")]
+        ) from None
+    if not isinstance(raw, dict) or "events" not in raw:
+        raise ValidationFailed(
+            "body must be an object with an events list",
+            [field_error("events", 'required: {"events": [...]}')],
+        )
+    events = raw["events"]
+    if not isinstance(events, list):
+        raise ValidationFailed("events must be a list", [field_error("events", "must be a list")])
+    decoded: list[EventIn | None] = []
+    errors: list[FieldError] = []
+    for index, item in enumerate(events):
+        try:
+            decoded.append(msgspec.convert(item, EventIn))
+        except msgspec.ValidationError as exc:
+            decoded.append(None)
+            errors += _event_errors(index, item, exc)
+    return decoded, errors
+
+
+def _decode(body: bytes) -> tuple[list[EventIn | None], list[FieldError]]:
+    try:
+        return list(_body_decoder.decode(body).events), []
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return _decode_slowly(body)
+
+
+# --- validation --------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Target:
+    """One experiment of the batch, as ingestion sees it."""
+
+    record: ExperimentRecord
+    refusal: str | None
+    variants: frozenset[str]
+    segments: tuple[str, ...]
+    _config: ExperimentConfig | None = None
+
+    def assignment(self, unit_id: str, attributes: Mapping[str, object] | None) -> str:
+        """The variant the SDK's evaluation gives while running ("" = not in the experiment)."""
+        if self._config is None:
+            # Evaluated as running: after the end, events still belong to the old assignment.
+            self._config = parse_experiment({**sdk_entry(self.record), "status": "running"})
+        result = evaluate(self._config, unit_id, attributes)
+        return result.variant or "" if result.in_experiment else ""
+
+
+def _target(record: ExperimentRecord, settings: Settings, now: float) -> _Target:
+    refusal = None
+    if record.status == "draft":
+        refusal = f"experiment {record.key!r} is a draft: events are accepted once it runs"
+    elif record.status in ENDED:
+        ended = record.ended_at or record.updated_at
+        if ended < now - settings.event_grace_s:
+            refusal = (
+                f"experiment {record.key!r} ended ({record.status}) more than "
+                f"{settings.event_grace_s} s ago"
+            )
+    spec = record.spec
+    return _Target(record, refusal, frozenset(spec.variant_keys()), tuple(spec.segments))
+
+
+def _epoch(raw: str | float) -> float | None:
+    if isinstance(raw, str):
+        try:
+            moment = datetime.fromisoformat(raw)
+        except ValueError:
+            return None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment.timestamp()
+    value = float(raw)
+    return value if math.isfinite(value) else None
+
+
+@dataclass(slots=True)
+class _Checked:
+    by_experiment: dict[str, tuple[list[str], list[StoredEvent]]] = field(default_factory=dict)
+    errors: list[FieldError] = field(default_factory=list)
+
+
+def _check(
+    events: list[EventIn | None],
+    targets: Mapping[str, _Target],
+    settings: Settings,
+    now: float,
+) -> _Checked:
+    out = _Checked()
+    errors = out.errors
+    oldest = now - settings.event_max_age_s
+    newest = now + settings.event_max_future_s
+    max_values = settings.event_max_values
+    max_attributes = settings.event_max_attributes
+    max_chars = settings.event_max_attribute_chars
+    for i, event in enumerate(events):
+        if event is None:
+            continue
+        where = f"events.{i}"
+        target = targets.get(event.experiment)
+        if target is None:
+            errors.append(
+                field_error(
+                    f"{where}.experiment",
+                    f"experiment {event.experiment!r} does not exist",
+                    index=i,
+                    code="not_found",
+                    status=404,
+                )
+            )
+            continue
+        bad = len(errors)
+        if target.refusal is not None:
+            errors.append(
+                field_error(f"{where}.experiment", target.refusal, index=i, code="not_running")
+            )
+        ts = _epoch(event.timestamp)
+        if ts is None:
+            errors.append(
+                field_error(
+                    f"{where}.timestamp",
+                    f"{event.timestamp!r} is neither ISO-8601 nor epoch seconds",
+                    index=i,
+                )
+            )
+        elif not oldest <= ts <= newest:
+            errors.append(
+                field_error(
+                    f"{where}.timestamp",
+                    f"{event.timestamp!r} is outside the accepted window (at most "
+                    f"{settings.event_max_age_s} s old, {settings.event_max_future_s} s ahead)",
+                    index=i,
+                )
+            )
+        values = event.values
+        if not values:
+            errors.append(field_error(f"{where}.values", "needs at least one value", index=i))
+        elif len(values) > max_values:
+            errors.append(field_error(f"{where}.values", f"at most {max_values} values", index=i))
+        covariates = event.covariates
+        if covariates is not None and len(covariates) > max_values:
+            errors.append(
+                field_error(f"{where}.covariates", f"at most {max_values} covariates", index=i)
+            )
+        attributes = event.attributes
+        if attributes:
+            if len(attributes) > max_attributes:
+                errors.append(
+                    field_error(
+                        f"{where}.attributes", f"at most {max_attributes} attributes", index=i
+                    )
+                )
+            for name, value in attributes.items():
+                if len(name) > max_chars or (isinstance(value, str) and len(value) > max_chars):
+                    errors.append(
+                        field_error(
+                            f"{where}.attributes.{name[:64]}",
+                            f"names and values are at most {max_chars} characters",
+                            index=i,
+                        )
+                    )
+                elif isinstance(value, float) and not math.isfinite(value):
+                    errors.append(
+                        field_error(f"{where}.attributes.{name}", "must be finite", index=i)
+                    )
+        unit_id = event.unit_id if isinstance(event.unit_id, str) else str(event.unit_id)
+        variant = event.variant
+        if variant is not None and variant not in target.variants:
+            errors.append(
+                field_error(
+                    f"{where}.variant",
+                    f"{variant!r} is not a variant of {event.experiment!r}: "
+                    f"{sorted(target.variants)}",
+                    index=i,
+                )
+            )
+        if len(errors) > bad or ts is None:
+            continue
+        if variant is None:
+            variant = target.assignment(unit_id, attributes)
+        ids, stored = out.by_experiment.setdefault(event.experiment, ([], []))
+        ids.append(event.event_id)
+        stored.append(
+            StoredEvent(
+                unit_id=unit_id,
+                variant=variant,
+                ts=ts,
+                values=values,
+                covariates=covariates or None,
+                segments=segment_values(target.segments, attributes, max_chars),
+            )
+        )
+    return out
+
+
+def _idempotency_key(request: Request) -> str | None:
+    value = request.headers.get("idempotency-key")
+    if value is None:
+        return None
+    if not value or len(value) > _MAX_IDEMPOTENCY_KEY or not value.isprintable():
+        raise ValidationFailed(
+            "invalid Idempotency-Key header",
+            [
+                field_error(
+                    "headers.Idempotency-Key",
+                    f"1 to {_MAX_IDEMPOTENCY_KEY} printable characters",
+                )
+            ],
+        )
+    return value
+
+
+# --- the route ---------------------------------------------------------------------------
+
+
+@router.post(
+    "/events",
+    status_code=202,
+    summary="Record outcome events (batched; all-or-nothing validation)",
+    response_model=None,
+    responses={202: {"model": EventsAccepted}, **_ERRORS},
+    openapi_extra=json_body(EventsDoc, _EXAMPLE),
+)
+async def post_events(
+    request: Request,
+    who: ClientDep,
+    runtime: RuntimeDep,
+    store: EventsDep,
+    experiments: ExperimentsDep,
+) -> JSON:
+    settings = runtime.settings
+    body = await request.body()
+    idempotency_key = _idempotency_key(request)
+    digest = ""
+    if idempotency_key is not None:
+        digest = body_digest(body)
+        prior = await store.recall(who.name, idempotency_key)
+        if prior is not None:
+            if prior.digest != digest:
+                raise Conflict(
+                    "this Idempotency-Key was used with a different body",
+                    [field_error("headers.Idempotency-Key", "reused with a different body")],
+                )
+            return JSON(prior.result.as_dict(), status_code=202)
+    events, errors = _decode(body)
+    if not events and not errors:
+        raise ValidationFailed("no events", [field_error("events", "at least one event")])
+    if len(events) > settings.events_max_batch:
+        raise ValidationFailed(
+            "too many events",
+            [field_error("events", f"at most {settings.events_max_batch} events per request")],
+        )
+    now = time.time()
+    names = sorted({e.experiment for e in events if e is not None})
+    records = await experiments.get_many(names)
+    targets = {r.key: _target(r, settings, now) for r in records}
+    checked = _check(events, targets, settings, now)
+    errors += checked.errors
+    if errors:
+        errors.sort(key=lambda e: e.get("index", -1))
+        bad = len({e.get("index") for e in errors})
+        raise ValidationFailed(
+            f"{bad} of {len(events)} events are invalid; none was accepted",
+            errors[:_MAX_ERRORS],
+        )
+    result = await store.append_many(checked.by_experiment)
+    if idempotency_key is not None:
+        await store.remember(who.name, idempotency_key, digest, result)
+    return JSON(result.as_dict(), status_code=202)
+
+
+def add_ingestion(runtime: Runtime) -> None:
+    """Component factory: the stores behind ``/v1/events`` and the statistics read API."""
+    settings = runtime.settings
+    runtime.events = EventStore(
+        runtime.redis,
+        dedup_window_s=settings.event_dedup_window_s,
+        max_backlog=settings.ingest_max_backlog,
+        idempotency_window_s=settings.idempotency_window_s,
+    )
+    runtime.aggregates = AggregateStore(runtime.redis)

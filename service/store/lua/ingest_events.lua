@@ -1,0 +1,79 @@
+-- Append one experiment's share of a POST /v1/events batch, dropping event ids seen before.
+--
+-- Dedup: one hash per experiment. An event id's fingerprint is 10 bytes of its murmur3-128
+-- hash: the first 2 bytes pick the hash field, whose value is a packed list of 12-byte
+-- entries (the other 8 fingerprint bytes + the arrival time, uint32 seconds, big-endian).
+-- Entries are appended in arrival order, so expired ones form a prefix, cut off whenever the
+-- field is written. An id is a duplicate when its entry is younger than the window.
+--
+-- KEYS[1] events stream, KEYS[2] aggregation meta hash, KEYS[3] dedup hash
+-- ARGV[1] number of events n
+-- ARGV[2] fingerprints, 10 bytes per event
+-- ARGV[3] dedup window (seconds)
+-- ARGV[4] max backlog: refuse when this many events already wait for aggregation
+-- ARGV[5] the entry's data: a JSON array of the n events, in order
+-- Returns {accepted, duplicates}, or {-1, backlog} when the backlog is full (nothing written).
+local n = tonumber(ARGV[1])
+local backlog = tonumber(redis.call('HGET', KEYS[2], 'backlog') or '0')
+if backlog >= tonumber(ARGV[4]) then
+  return {-1, backlog}
+end
+
+local now = tonumber(redis.call('TIME')[1])
+local window = tonumber(ARGV[3])
+local oldest = now - window
+local stamp = struct.pack('>I4', now)
+
+local function seen(packed, fp)
+  local from = 1
+  while true do
+    local at = string.find(packed, fp, from, true)
+    if not at then return false end
+    if (at - 1) % 12 == 0 and struct.unpack('>I4', packed, at + 8) > oldest then
+      return true
+    end
+    from = at + 1
+  end
+end
+
+local function fresh(packed)
+  local cut = 0
+  while cut + 12 <= #packed and struct.unpack('>I4', packed, cut + 9) <= oldest do
+    cut = cut + 12
+  end
+  if cut == 0 then return packed end
+  return string.sub(packed, cut + 1)
+end
+
+local fps = ARGV[2]
+local mask = {}
+local duplicates = 0
+for i = 1, n do
+  local o = (i - 1) * 10
+  local field = string.sub(fps, o + 1, o + 2)
+  local fp = string.sub(fps, o + 3, o + 10)
+  local packed = redis.call('HGET', KEYS[3], field)
+  if packed and seen(packed, fp) then
+    mask[i] = '0'
+    duplicates = duplicates + 1
+  else
+    redis.call('HSET', KEYS[3], field, (packed and fresh(packed) or '') .. fp .. stamp)
+    mask[i] = '1'
+  end
+end
+redis.call('EXPIRE', KEYS[3], window)
+
+local accepted = n - duplicates
+if accepted > 0 then
+  if duplicates > 0 then
+    redis.call('XADD', KEYS[1], '*', 'n', accepted, 'd', ARGV[5], 'm', table.concat(mask))
+  else
+    redis.call('XADD', KEYS[1], '*', 'n', accepted, 'd', ARGV[5])
+  end
+  redis.call('HINCRBY', KEYS[2], 'backlog', accepted)
+  redis.call('HINCRBY', KEYS[2], 'ingested', accepted)
+end
+if duplicates > 0 then
+  redis.call('HINCRBY', KEYS[2], 'duplicates', duplicates)
+end
+return {accepted, duplicates}

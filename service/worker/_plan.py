@@ -1,0 +1,63 @@
+"""What the aggregator needs to know about one experiment, taken from its frozen spec."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from service.spec import ExperimentRecord
+
+__all__ = ["AggregationPlan", "MetricPlan"]
+
+_KIND_CODES = {"mean": "m", "proportion": "p", "ratio": "r"}
+
+
+@dataclass(frozen=True, slots=True)
+class MetricPlan:
+    name: str
+    kind: str
+    """``m`` mean, ``p`` proportion, ``r`` ratio (the codes ``apply_batch.lua`` reads)."""
+    value: str
+    """The event value summed (mean), tested > 0 (proportion), or the ratio's numerator."""
+    denominator: str | None
+    covariate: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AggregationPlan:
+    key: str
+    version: int
+    per_request: bool
+    metrics: tuple[MetricPlan, ...]
+    segments: tuple[str, ...]
+    segment_limit: int
+    value_chars: int
+    """Segment values from exposures are cut to this length (events are checked at ingest)."""
+
+    @classmethod
+    def from_record(
+        cls, record: ExperimentRecord, *, segment_limit: int, value_chars: int
+    ) -> AggregationPlan:
+        spec = record.spec
+        metrics = tuple(
+            MetricPlan(
+                name=m.name,
+                kind=_KIND_CODES[m.kind],
+                value=(m.numerator if m.kind == "ratio" else m.value) or m.name,
+                denominator=m.denominator if m.kind == "ratio" else None,
+                covariate=m.covariate,
+            )
+            for m in spec.metrics
+        )
+        return cls(
+            key=record.key,
+            version=record.version,
+            per_request=spec.per_request,
+            metrics=metrics,
+            segments=tuple(spec.segments),
+            segment_limit=segment_limit,
+            value_chars=value_chars,
+        )
+
+    @property
+    def metric_names(self) -> list[str]:
+        return [m.name for m in self.metrics]
