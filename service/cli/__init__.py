@@ -7,6 +7,7 @@ import typer
 from service.cli import analyze, experiments
 from service.cli.demo import demo
 from service.cli.serve import serve
+from service.cli.worker import worker
 
 __all__ = ["app", "main"]
 
@@ -18,6 +19,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 app.command("serve")(serve)
+app.command("worker")(worker)
 app.command("apply")(experiments.apply)
 app.command("list")(experiments.list_experiments)
 app.command("get")(experiments.get)

@@ -1,0 +1,61 @@
+"""``sharpen worker``: the aggregator as its own process (run several to share the load)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+import typer
+from rich.console import Console
+
+from service.cli._http import fail
+from service.cli.serve import load_settings
+
+if TYPE_CHECKING:
+    from service.worker import Aggregator
+
+__all__ = ["worker"]
+
+console = Console(stderr=True)
+
+
+async def _run(aggregator: Aggregator) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await aggregator.start()
+    try:
+        await stop.wait()
+    finally:
+        await aggregator.stop()
+
+
+def worker(
+    redis_url: str = typer.Option(None, help="[SHARPEN_REDIS_URL] (required)"),
+    name: str = typer.Option(None, help="Consumer name (default: host-pid-random)"),
+    log_level: str = typer.Option("info", help="debug, info, warning, error"),
+) -> None:
+    """Aggregate events and exposures of every running experiment into statistics.
+
+    Any number of workers may run against the same Redis: they share each stream's
+    consumer group, and a crashed worker's pending entries are taken over by the others.
+    """
+    from service.worker import Aggregator
+
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    # The worker serves no HTTP: API keys are irrelevant, so do not require them.
+    settings = load_settings(redis_url=redis_url, dev=True)
+    if settings.redis_url is None:
+        fail("sharpen worker needs SHARPEN_REDIS_URL (or --redis-url): the Redis to aggregate")
+    aggregator = Aggregator(settings, consumer=name)
+    where = urlsplit(settings.redis_url)
+    console.print(f"sharpen worker {aggregator.consumer} on {where.hostname}:{where.port}")
+    asyncio.run(_run(aggregator))
