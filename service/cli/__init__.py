@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from service.cli import analyze, experiments
+from service.cli import analyze, experiments, plan, report
 from service.cli.demo import demo
 from service.cli.serve import serve
 from service.cli.worker import worker
@@ -25,6 +25,8 @@ app.command("list")(experiments.list_experiments)
 app.command("get")(experiments.get)
 for _action in ("start", "stop", "ship", "rollback"):
     app.command(_action)(experiments.lifecycle(_action))
+app.command("plan")(plan.plan)
+app.command("report")(report.report)
 app.command("demo")(demo)
 app.command("models")(analyze.list_models)
 app.command("analyze")(analyze.analyze)

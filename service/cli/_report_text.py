@@ -1,0 +1,195 @@
+"""The words of a results report, shared by the terminal and Markdown renderings (pure).
+
+Every function reads the results document of ``GET /v1/experiments/{key}/results``
+defensively: a missing or null field shows as a dash, never as an exception.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from service.cli import _fmt as fmt
+
+__all__ = [
+    "GUARDRAIL_COLUMNS",
+    "METRIC_COLUMNS",
+    "Progress",
+    "decision_lines",
+    "guardrail_cells",
+    "guardrail_rows",
+    "metric_cells",
+    "metric_rows",
+    "progress",
+    "srm_text",
+    "title",
+    "units_text",
+]
+
+METRIC_COLUMNS = (
+    "metric",
+    "role",
+    "variant",
+    "segment",
+    "baseline",
+    "treatment",
+    "abs. lift [CI]",
+    "rel. lift [CI]",
+    "p (adj.)",
+    "status",
+)
+GUARDRAIL_COLUMNS = ("metric", "variant", "segment", "margin", "rel. change [CI]", "p", "status")
+
+
+def _status(row: Mapping[str, Any]) -> str:
+    """The row's status; a row the engine could not compute says why instead."""
+    error = row.get("error")
+    if error:
+        return str(error).replace("_", " ")
+    return str(row.get("status", "?"))
+
+
+def _dict(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _list(value: object) -> list[Mapping[str, Any]]:
+    if not isinstance(value, list):
+        return []
+    return [row for row in value if isinstance(row, Mapping)]
+
+
+def title(results: Mapping[str, Any]) -> str:
+    parts = [str(results.get("experiment", "?")), str(results.get("status", "?"))]
+    if results.get("version") is not None:
+        parts.append(f"version {results['version']}")
+    return " · ".join(parts)
+
+
+def units_text(results: Mapping[str, Any]) -> str:
+    units = _dict(results.get("units"))
+    if not units:
+        return "no units yet"
+    return " · ".join(f"{variant} {fmt.count(n)}" for variant, n in units.items())
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """Where the experiment stands against its plan."""
+
+    share: float | None  # smallest variant's units / planned units per variant, 0..1+
+    sentences: list[str]
+
+
+def progress(results: Mapping[str, Any]) -> Progress:
+    units = _dict(results.get("units"))
+    counts = [c for c in (fmt.as_float(n) for n in units.values()) if c is not None]
+    planned = fmt.as_float(results.get("planned_units_per_variant"))
+    plan = _dict(results.get("plan"))
+    sentences: list[str] = []
+    share: float | None = None
+    if planned and counts:
+        least = min(counts)
+        share = least / planned
+        source = results.get("planned_units_source")
+        where = "" if source in (None, "plan") else f" ({source})"
+        sentences.append(
+            f"{fmt.count(least)} of {fmt.count(planned)} units per variant{where} ({share:.0%})"
+        )
+    elapsed = fmt.as_float(results.get("days_elapsed"))
+    planned_days = fmt.as_float(plan.get("days"))
+    if elapsed is not None:
+        of = f" of {fmt.count(planned_days)}" if planned_days else ""
+        sentences.append(f"day {elapsed:.1f}{of}")
+    for seq in _list(results.get("sequential")):
+        looks = seq.get("looks")
+        done = len(looks) if isinstance(looks, list) else 0
+        planned_looks = seq.get("planned_looks")
+        text = f"{seq.get('design', 'design')}"
+        if planned_looks:
+            text += f": look {done} of {planned_looks}"
+        next_units = fmt.as_float(seq.get("next_look_units"))
+        if next_units is not None:
+            text += f", next at {fmt.count(next_units)} units per variant"
+        if len(_list(results.get("sequential"))) > 1:
+            text += f" ({seq.get('variant')})"
+        sentences.append(text)
+    return Progress(share=share, sentences=sentences)
+
+
+def srm_text(results: Mapping[str, Any]) -> tuple[bool | None, str]:
+    """(ok, words): ok is None when the document has no SRM check."""
+    srm = _dict(results.get("srm"))
+    if not srm:
+        return None, "no sample-ratio check"
+    ok = srm.get("ok")
+    p_text = fmt.p_text(srm.get("p_value"))
+    bad_segments = [
+        fmt.segment(s.get("segment"))
+        for s in _list(srm.get("segments"))
+        if (fmt.as_float(s.get("p_value")) or 1.0) < (fmt.as_float(srm.get("threshold")) or 0.001)
+    ]
+    if ok is True:
+        return True, f"traffic split as configured (p = {p_text})"
+    words = f"sample ratio mismatch (p = {p_text})"
+    if bad_segments:
+        words += f"; off in {', '.join(bad_segments)}"
+    return False, words + ": results are suspect"
+
+
+def metric_rows(results: Mapping[str, Any], *, segments: bool = True) -> list[Mapping[str, Any]]:
+    rows = _list(results.get("metrics"))
+    return rows if segments else [r for r in rows if not r.get("segment")]
+
+
+def guardrail_rows(results: Mapping[str, Any], *, segments: bool = True) -> list[Mapping[str, Any]]:
+    rows = _list(results.get("guardrails"))
+    return rows if segments else [r for r in rows if not r.get("segment")]
+
+
+def metric_cells(row: Mapping[str, Any]) -> list[str]:
+    return [
+        str(row.get("metric", "?")),
+        str(row.get("role", "")),
+        str(row.get("variant", "")),
+        fmt.segment(row.get("segment")),
+        fmt.number(_dict(row.get("baseline")).get("mean")),
+        fmt.number(_dict(row.get("treatment")).get("mean")),
+        fmt.lift(row.get("absolute"), percent=False),
+        fmt.lift(row.get("relative"), percent=True),
+        fmt.p_value(row),
+        _status(row),
+    ]
+
+
+def guardrail_cells(row: Mapping[str, Any]) -> list[str]:
+    margin = fmt.as_float(row.get("margin"))
+    return [
+        str(row.get("metric", "?")),
+        str(row.get("variant", "")),
+        fmt.segment(row.get("segment")),
+        fmt.DASH if margin is None else fmt.pct(margin, sign=False),
+        fmt.lift(row.get("relative"), percent=True),
+        fmt.p_value(row),
+        _status(row),
+    ]
+
+
+def decision_lines(results: Mapping[str, Any]) -> tuple[str, list[str]]:
+    """(headline, reasons) of the overall decision, plus per-variant ones if several."""
+    decision = _dict(results.get("decision"))
+    action = str(decision.get("action", "unknown"))
+    headline = action
+    if decision.get("variant"):
+        headline += f" ({decision['variant']})"
+    reasons = [str(r) for r in decision.get("reasons", []) if r]
+    per_variant = _dict(results.get("decisions"))
+    if len(per_variant) > 1:
+        for variant, other in per_variant.items():
+            other_d = _dict(other)
+            why = "; ".join(str(r) for r in other_d.get("reasons", []))
+            reasons.append(
+                f"{variant}: {other_d.get('action', '?')}" + (f" ({why})" if why else "")
+            )
+    return headline, reasons
