@@ -123,12 +123,15 @@ def clear_cookie(request: Request, response: Response, name: str) -> None:
 async def read_form(request: Request) -> dict[str, str]:
     """The url-encoded form body (the only kind the dashboard sends)."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    raw = await request.body()
+    if not raw:
+        return {}
     if kind != "application/x-www-form-urlencoded":
         raise BadRequest(
             "forms must be sent as application/x-www-form-urlencoded",
             details=[{"field": "content-type", "message": f"got {kind or 'nothing'!r}"}],
         )
-    body = (await request.body()).decode("utf-8", errors="replace")
+    body = raw.decode("utf-8", errors="replace")
     try:
         pairs = parse_qsl(body, keep_blank_values=True, max_num_fields=_MAX_FORM_FIELDS)
     except ValueError as exc:

@@ -72,26 +72,32 @@ def total_units(results: Doc | None) -> int | None:
     return int(sum(n for n in units.values() if isinstance(n, int | float)))
 
 
-def _row(row: Mapping[str, Any], guard: Mapping[str, Any] | None) -> dict[str, Any]:
-    lower, upper = _ci(_get(row, "relative", "ci"))
-    status = str(row.get("status") or "")
+def _cell(row: Mapping[str, Any]) -> tuple[str, tuple[tuple[str, str], ...]]:
+    return str(row.get("variant")), _segment_key(row.get("segment"))
+
+
+def _row(
+    plotted: Mapping[str, Any],
+    metric_row: Mapping[str, Any] | None,
+    guard: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """One forest row: the lift plotted comes from ``plotted``; means from the metric row."""
+    lower, upper = _ci(_get(plotted, "relative", "ci"))
+    means = metric_row or {}
+    status = str(means.get("status") or plotted.get("status") or "")
     guard_status = None if guard is None else str(guard.get("status") or "")
-    abs_lower, abs_upper = _ci(_get(row, "absolute", "ci"))
     return {
-        "variant": str(row.get("variant") or ""),
-        "segment": segment_label(row.get("segment")),
-        "whole": not row.get("segment"),
-        "baseline_mean": _float(_get(row, "baseline", "mean")),
-        "baseline_units": _get(row, "baseline", "units"),
-        "treatment_mean": _float(_get(row, "treatment", "mean")),
-        "treatment_units": _get(row, "treatment", "units"),
-        "absolute": _float(_get(row, "absolute", "estimate")),
-        "absolute_lower": abs_lower,
-        "absolute_upper": abs_upper,
-        "estimate": _float(_get(row, "relative", "estimate")),
+        "variant": str(plotted.get("variant") or ""),
+        "segment": segment_label(plotted.get("segment")),
+        "whole": not plotted.get("segment"),
+        "baseline_mean": _float(_get(means, "baseline", "mean")),
+        "baseline_units": _get(means, "baseline", "units"),
+        "treatment_mean": _float(_get(means, "treatment", "mean")),
+        "treatment_units": _get(means, "treatment", "units"),
+        "estimate": _float(_get(plotted, "relative", "estimate")),
         "lower": lower,
         "upper": upper,
-        "p_value": _float(row.get("p_value")),
+        "p_value": _float(plotted.get("p_value")),
         "status": status,
         "guardrail": guard_status,
         "breached": "breached" in (status, guard_status),
@@ -101,12 +107,11 @@ def _row(row: Mapping[str, Any], guard: Mapping[str, Any] | None) -> dict[str, A
 def _metric_view(
     metric: Metric, rows: list[Mapping[str, Any]], guards: list[Mapping[str, Any]]
 ) -> dict[str, Any]:
-    by_cell = {(str(g.get("variant")), _segment_key(g.get("segment"))): g for g in guards}
-    source = rows or guards
-    shown = [
-        _row(r, by_cell.get((str(r.get("variant")), _segment_key(r.get("segment")))))
-        for r in source
-    ]
+    """A guardrail plots its guardrail rows (their CI decides a breach); others the metric's."""
+    rows_by_cell = {_cell(r): r for r in rows}
+    guards_by_cell = {_cell(g): g for g in guards}
+    plotted = guards if metric.role == "guardrail" and guards else rows or guards
+    shown = [_row(p, rows_by_cell.get(_cell(p)), guards_by_cell.get(_cell(p))) for p in plotted]
     # Whole population first, then segments in the document's order, per variant.
     order = {v: i for i, v in enumerate(dict.fromkeys(r["variant"] for r in shown))}
     shown.sort(key=lambda r: (order[r["variant"]], not r["whole"]))
@@ -236,6 +241,18 @@ def results_view(spec: ExperimentSpec, results: Doc) -> dict[str, Any]:
     }
 
 
+_PLAN_NOTES = (
+    ("fixed_units_per_variant", "Units per variant for a fixed-horizon test"),
+    ("inflation", "Sample inflation of the design"),
+    ("daily_units", "Units per day assumed"),
+    ("daily_units_source", "Traffic from"),
+)
+
+
+def _plan_notes(plan: Doc) -> list[tuple[str, Any]]:
+    return [(label, plan[k]) for k, label in _PLAN_NOTES if plan.get(k) is not None]
+
+
 def plan_view(plan: Doc | None, units_so_far: int | None) -> dict[str, Any] | None:
     """The plan section: sample sizes, days, progress and the MDE-vs-duration curve."""
     if plan is None:
@@ -264,10 +281,6 @@ def plan_view(plan: Doc | None, units_so_far: int | None) -> dict[str, Any] | No
         "mde_svg": Markup(mde_curve(curve, planned_days=days, target=_float(plan.get("mde"))))
         if curve
         else None,
-        "extra": {
-            k: v
-            for k, v in plan.items()
-            if k not in {"units_per_variant", "total_units", "days", "min_days", "mde_curve"}
-            and isinstance(v, str | int | float)
-        },
+        "notes": _plan_notes(plan),
+        "error": plan.get("error") or None,
     }

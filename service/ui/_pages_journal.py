@@ -85,6 +85,6 @@ def register(router: APIRouter, templates: Templates) -> None:
                 "pending": doc is None,
                 "entries": entries,
                 "summaries": summaries,
-                "chart": Markup(improvement_chart(lines)) if entries else None,
+                "chart": Markup(improvement_chart(lines)) if lines else None,
             },
         )

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request, Response
-from markupsafe import Markup
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from service.errors import ValidationFailed
 from service.runtime import Runtime
 from service.ui._auth import UISessionDep
 from service.ui._experiment_view import plan_view
@@ -76,10 +76,16 @@ def register(router: APIRouter, templates: Templates) -> None:
                 errors = _errors(exc)
             else:
                 values = form.model_dump()
-                doc = await sources.plan_adhoc(runtime, form.model_dump())
-                pending = doc is None
-                if doc is not None:
-                    plan = plan_view({"mde": form.mde, **doc}, None)
+                try:
+                    doc = await sources.plan_adhoc(runtime, form.model_dump())
+                except ValidationError as exc:
+                    errors = _errors(exc)
+                except ValidationFailed as exc:
+                    errors = {str(d.get("field")): str(d.get("message")) for d in exc.details}
+                    errors = errors or {"form": exc.message}
+                else:
+                    pending = doc is None
+                    plan = None if doc is None else plan_view(doc, None)
         return templates.render(
             request,
             "plan.html",
@@ -91,7 +97,6 @@ def register(router: APIRouter, templates: Templates) -> None:
                 "plan": plan,
                 "pending": pending,
                 "submitted": submitted,
-                "mde_svg": Markup(plan["mde_svg"]) if plan and plan["mde_svg"] else None,
             },
             status_code=422 if errors else 200,
         )

@@ -8,6 +8,7 @@ and the page says so. Tests swap the whole thing with
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import importlib
 import inspect
 from collections.abc import Mapping
@@ -18,12 +19,14 @@ from fastapi import Depends
 
 from service.errors import NotFound
 from service.runtime import Runtime
+from service.spec import ExperimentSpec, check_spec
 
 __all__ = [
     "Doc",
     "ServiceSources",
     "Sources",
     "SourcesDep",
+    "adhoc_spec",
     "call",
     "get_sources",
     "optional_function",
@@ -79,6 +82,12 @@ def _doc(value: Any) -> Doc | None:
     return value
 
 
+def _info(info: Any) -> Doc:
+    if dataclasses.is_dataclass(info) and not isinstance(info, type):
+        return dataclasses.asdict(info)
+    return _doc(info) or {}
+
+
 class ServiceSources:
     """The real sources: results and plans (``service.results``), journal, model analysis."""
 
@@ -91,8 +100,11 @@ class ServiceSources:
         return None if function is None else _doc(await call(function, runtime, key))
 
     async def plan_adhoc(self, runtime: Runtime, inputs: Mapping[str, Any]) -> Doc | None:
-        function = optional_function("service.results", "plan")
-        return None if function is None else _doc(await call(function, dict(inputs)))
+        """The plan of a one-metric spec built from ``inputs`` (as ``POST /v1/plan`` does)."""
+        function = optional_function("service.results", "spec_plan")
+        if function is None:
+            return None
+        return _doc(await call(function, check_spec(adhoc_spec(inputs))))
 
     async def journal(self, runtime: Runtime) -> Doc | None:
         journal = getattr(runtime, "journal", None)
@@ -129,7 +141,39 @@ class ServiceSources:
         if store is None:
             return None
         infos = await store.info(await store.names())
-        return [dict(info.__dict__) for info in infos]
+        return [_info(info) for info in infos]
+
+
+def adhoc_spec(inputs: Mapping[str, Any]) -> ExperimentSpec:
+    """A spec with one primary metric and ``variants`` equal arms, for planning only."""
+    metric: dict[str, Any] = {
+        "name": "primary",
+        "kind": inputs["kind"],
+        "value": "value",
+        "role": "primary",
+        "direction": "increase",
+        "mde": inputs["mde"],
+        "baseline_mean": inputs["baseline_mean"],
+    }
+    if inputs.get("baseline_sd") is not None:
+        metric["baseline_sd"] = inputs["baseline_sd"]
+    variants = [{"key": f"v{i}", "weight": 1} for i in range(int(inputs["variants"]))]
+    return ExperimentSpec.model_validate(
+        {
+            "key": "plan",
+            "variants": variants,
+            "baseline": "v0",
+            "metrics": [metric],
+            "analysis": {
+                "alpha": inputs["alpha"],
+                "power": inputs["power"],
+                "design": inputs["design"],
+                "looks": inputs["looks"],
+                "min_days": inputs["min_days"],
+                "expected_daily_units": inputs["expected_daily_units"],
+            },
+        }
+    )
 
 
 def get_sources() -> Sources:

@@ -24,9 +24,9 @@ from service.ui.plots._svg import (
 
 __all__ = ["ForestRow", "forest_plot"]
 
-_WIDTH = 760
+_WIDTH = 860
 _LABEL_W = 250
-_VALUE_W = 150
+_VALUE_W = 210
 _ROW_H = 26
 _TOP = 30
 _BOTTOM = 46

@@ -77,6 +77,7 @@ def units_plot(
             sy, nice_ticks(0, top_units, 4), x=_LEFT, right=_W - _RIGHT, fmt=fmt_num, label="units"
         )
     )
+    ends: list[tuple[float, str, str]] = []
     for i, variant in enumerate(variants):
         colour = PALETTE[i % len(PALETTE)]
         series = [(p.hour, p.units[variant]) for p in points if variant in p.units]
@@ -97,12 +98,26 @@ def units_plot(
                 f"{esc(variant)}: {n} units at {esc(_hour_label(hour))} UTC</title></circle>"
             )
         if series:
-            parts.append(
-                text(_W - _RIGHT + 8, sy(series[-1][1]) + 4, variant, fill=colour, weight="600")
-            )
+            ends.append((sy(series[-1][1]), variant, colour))
+    parts.extend(
+        text(_W - _RIGHT + 8, y + 4, variant, fill=colour, weight="600")
+        for y, variant, colour in _spread(ends)
+    )
     parts.append(_srm_panel(points, sx, tick_hours, srm_threshold))
     parts.append(close_svg())
     return "".join(parts)
+
+
+def _spread(
+    labels: list[tuple[float, str, str]], gap: float = 14.0
+) -> list[tuple[float, str, str]]:
+    """Line-end labels moved apart vertically so equal counts do not print on each other."""
+    out: list[tuple[float, str, str]] = []
+    for y, name, colour in sorted(labels):
+        if out and y - out[-1][0] < gap:
+            y = out[-1][0] + gap
+        out.append((y, name, colour))
+    return out
 
 
 def _time_ticks(h_lo: int, h_hi: int) -> list[float]:

@@ -1,0 +1,183 @@
+"""End to end in headless Chromium: log in, see the breached segment, roll back.
+
+A real uvicorn process with the aggregator on; events go through ``POST /v1/events``.
+Screenshots land in ``test-artifacts/ui/`` (gitignored). Skips, saying why, without
+``/usr/bin/chromium`` (Debian package ``chromium``) or the ``playwright`` package.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests._live import LiveServer
+from tests.conftest import ADMIN, ADMIN_KEY, CLIENT, CLIENT_KEY, ROOT
+from tests.ui.scenario import KEY, UNITS, scenario_events, scenario_spec, wait_for
+
+pytestmark = pytest.mark.needs_chromium
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = ROOT / "test-artifacts" / "ui"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.skip(f"{CHROMIUM} not found: apt-get install -y chromium (.ci/run does)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("the playwright package is not installed (pip install -e '.[dev]')")
+    with sync_playwright() as pw:
+        instance = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield instance
+        finally:
+            instance.close()
+
+
+@pytest.fixture
+def server(server_env: dict[str, str], tmp_path: Path) -> Iterator[LiveServer]:
+    env = {
+        **server_env,
+        "SHARPEN_RUN_WORKER": "true",
+        "SHARPEN_AGGREGATOR_BLOCK_MS": "20",
+        "SHARPEN_UI_REFRESH_INTERVAL_S": "1",
+    }
+    live = LiveServer(env, log=tmp_path / "server.log").start()
+    yield live
+    live.stop()
+
+
+def _units(http: httpx.Client) -> int:
+    res = http.get(f"/v1/experiments/{KEY}/results", headers=ADMIN).json()
+    return int(sum(res["units"].values()))
+
+
+def _seed(http: httpx.Client) -> None:
+    assert http.post("/v1/experiments", json=scenario_spec(), headers=ADMIN).status_code == 201
+    assert http.post(f"/v1/experiments/{KEY}/start", headers=ADMIN).status_code == 200
+    res = http.post("/v1/events", json={"events": scenario_events()}, headers=CLIENT)
+    assert res.status_code == 202, res.text
+    wait_for(lambda: _units(http) >= UNITS)
+
+
+def _more_events(http: httpx.Client, count: int) -> None:
+    extra = scenario_events(units=UNITS + count)[UNITS:]
+    for event in extra:
+        event["event_id"] += "-late"
+    res = http.post("/v1/events", json={"events": extra}, headers=CLIENT)
+    assert res.status_code == 202, res.text
+
+
+def test_log_in_see_the_breach_and_roll_back(browser: Any, server: LiveServer) -> None:
+    from playwright.sync_api import expect
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        _seed(http)
+        context = browser.new_context(viewport={"width": 1366, "height": 900})
+        page = context.new_page()
+        problems: list[str] = []
+        # Script errors and CSP violations; the refused login answers 403 on purpose.
+        page.on(
+            "console",
+            lambda m: (
+                problems.append(m.text)
+                if m.type == "error" and "status of 403" not in m.text
+                else None
+            ),
+        )
+        page.on("pageerror", lambda e: problems.append(str(e)))
+        try:
+            # A client key is refused.
+            page.goto(f"{server.url}/ui/experiments/{KEY}")
+            expect(page).to_have_url(f"{server.url}/ui/login?next=%2Fui%2Fexperiments%2F{KEY}")
+            page.get_by_label("Admin API key").fill(CLIENT_KEY)
+            page.get_by_role("button", name="Log in").click()
+            expect(page.get_by_role("alert")).to_contain_text("only admin keys can log in")
+
+            # The admin key gets in, and lands where it was going.
+            page.get_by_label("Admin API key").fill(ADMIN_KEY)
+            page.keyboard.press("Enter")
+            expect(page).to_have_url(f"{server.url}/ui/experiments/{KEY}")
+            expect(page.get_by_role("heading", level=1)).to_contain_text(KEY)
+
+            # The breached segment is highlighted (red), the healthy one is not.
+            forest = page.locator('svg[data-plot="forest"][data-metric="latency_ms"]')
+            mobile = forest.locator('g.forest-row[data-segment="device=mobile"]')
+            desktop = forest.locator('g.forest-row[data-segment="device=desktop"]')
+            expect(mobile).to_have_attribute("data-breached", "true")
+            expect(mobile).to_have_class("forest-row breached")
+            expect(desktop).to_have_attribute("data-breached", "false")
+            assert mobile.locator("text").first.get_attribute("fill") == "#b3261e"
+            assert desktop.locator("text").first.get_attribute("fill") != "#b3261e"
+            expect(page.locator("#decision")).to_have_attribute("data-decision", "rollback")
+            mobile.scroll_into_view_if_needed()
+            page.screenshot(path=str(ARTIFACTS / "experiment.png"), full_page=True)
+
+            # While it runs, the results refresh by themselves.
+            units_before = page.locator("#units").inner_text()
+            assert f"{UNITS // 2:,}" in units_before
+            _more_events(http, 40)
+            wait_for(lambda: _units(http) >= UNITS + 40)
+            expect(page.locator('#units [data-variant="control"]')).to_contain_text(
+                f"{UNITS // 2 + 20:,}", timeout=15_000
+            )
+            expect(page.locator("#live-status")).to_contain_text("updated")
+
+            # Roll back: the confirmation names the decision's reasons.
+            page.get_by_role("link", name="Roll back").click()
+            expect(page.get_by_role("heading", level=1)).to_contain_text(f"Roll back {KEY}?")
+            reasons = page.locator("#confirm-reasons li")
+            expect(reasons.first).to_contain_text("breached guardrail latency_ms")
+            expect(page.locator("#confirm-reasons")).to_contain_text("device=mobile")
+            page.screenshot(path=str(ARTIFACTS / "confirm-rollback.png"), full_page=True)
+            page.get_by_label("Reason for the audit log (optional)").fill("mobile latency")
+            page.get_by_role("button", name="Confirm: roll back").focus()
+            page.keyboard.press("Enter")
+
+            # The status changed, for the page and for the API.
+            expect(page).to_have_url(f"{server.url}/ui/experiments/{KEY}?done=rollback")
+            expect(page.get_by_role("status").first).to_contain_text("rolled back")
+            expect(page.locator("h1 .badge")).to_have_text("rolled back")
+            expect(page.locator("#audit tr[data-action='rollback']")).to_contain_text("tester")
+            page.screenshot(path=str(ARTIFACTS / "rolled-back.png"), full_page=True)
+            record = http.get(f"/v1/experiments/{KEY}", headers=ADMIN).json()
+            assert record["status"] == "rolled_back"
+            assert record["audit"][-1]["detail"]["reason"] == "mobile latency"
+
+            # The list and the journal agree.
+            page.get_by_role("link", name="Experiments").click()
+            expect(page.locator(f'tr[data-experiment="{KEY}"]')).to_have_attribute(
+                "data-status", "rolled_back"
+            )
+            page.get_by_role("link", name="Journal").click()
+            expect(page.locator(f'#journal tr[data-experiment="{KEY}"]')).to_contain_text(
+                "breached guardrail latency_ms"
+            )
+            page.screenshot(path=str(ARTIFACTS / "journal.png"), full_page=True)
+
+            # Logging out ends the session.
+            page.get_by_role("button", name="Log out").click()
+            expect(page).to_have_url(f"{server.url}/ui/login")
+            page.goto(f"{server.url}/ui/")
+            expect(page).to_have_url(f"{server.url}/ui/login?next=%2Fui%2F")
+        finally:
+            context.close()
+        assert problems == [], problems  # no script errors, no CSP violations
