@@ -104,17 +104,28 @@ async def assign_batch(request: Request, _: ClientDep, assigner: AssignerDep) ->
     return Response(assigner.assign_batch(await request.body()), media_type=_JSON)
 
 
+class _Route:
+    """What ``scope["route"]`` holds for outer middleware (request metrics read ``.path``),
+    as the router would have set it."""
+
+    __slots__ = ()
+    path = ASSIGN_PATH
+    name = "assign"
+
+
 class AssignFastPath:
     """Pure ASGI middleware answering ``POST /v1/assign`` directly."""
 
     def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self._route = _Route()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] == ASSIGN_PATH and scope["method"] == "POST":
             runtime = getattr(scope["app"].state, "runtime", None)
             if runtime is not None and runtime.assigner is not None:
+                scope["route"] = self._route
                 await self._assign(runtime, scope, receive, send)
                 return
         await self.app(scope, receive, send)

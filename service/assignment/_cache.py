@@ -2,7 +2,10 @@
 
 It reloads when the config version changes, told by pub/sub within milliseconds
 and, as a safety net for lost messages or a broken subscription, by polling the
-version every ``poll_interval_s``. Each version is compiled once.
+version every ``poll_interval_s``. Each version is compiled once. The poll also
+watches the number of experiments, since creating a draft bumps no version (a
+draft answers "baseline, not_running"; edits of a draft's payloads show at the
+next change).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ log = logging.getLogger("sharpen.assignment")
 
 _SUBSCRIBE_WAIT_S = 2.0
 _MAX_BACKOFF_S = 5.0
+_STOP_WAIT_S = 2.0
 
 
 class ConfigCache:
@@ -42,6 +46,7 @@ class ConfigCache:
         self._poll_interval_s = poll_interval_s
         self._subscribe = subscribe
         self._current: CompiledConfig | None = None
+        self._state: tuple[int, int] = (-1, -1)
         self._wake = asyncio.Event()
         self._subscribed = asyncio.Event()
         self._lock = asyncio.Lock()
@@ -71,9 +76,9 @@ class ConfigCache:
         tasks, self._tasks = self._tasks, []
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if tasks:
+            # Bounded: a cancelled read on a broken connection must not hold up shutdown.
+            await asyncio.wait(tasks, timeout=_STOP_WAIT_S)
 
     def changed(self) -> None:
         """Ask for a reload check now (cheap: a version read unless it moved)."""
@@ -82,12 +87,12 @@ class ConfigCache:
     async def refresh(self, *, force: bool = False) -> bool:
         """Reload if the stored version differs from ours; ``True`` when it did."""
         async with self._lock:
-            version = await self._feed.version()
-            current = self._current
-            if not force and current is not None and current.version == version:
+            state = await self._feed.state()
+            if not force and self._current is not None and self._state == state:
                 return False
             records = await self._experiments.list()
-            self._current = compile_config(records, version)
+            self._current = compile_config(records, state[0])
+            self._state = state
             self.reloads += 1
             self.loaded_at = time.time()
             return True

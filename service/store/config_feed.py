@@ -26,6 +26,15 @@ class ConfigFeed:
         """The current config version (0 before the first lifecycle change)."""
         return int(await self._redis.get(keys.config_version()) or 0)
 
+    async def state(self) -> tuple[int, int]:
+        """``(config version, number of experiments)``: creating a draft bumps no version,
+        but it changes the count."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.get(keys.config_version())
+            pipe.scard(keys.experiments_index())
+            version, count = await pipe.execute()
+        return int(version or 0), int(count or 0)
+
     async def listen(
         self,
         on_change: Callable[[str], None],
