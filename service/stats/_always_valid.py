@@ -73,3 +73,21 @@ def always_valid_p(
     with np.errstate(over="ignore", invalid="ignore"):
         p = np.minimum(1.0, np.exp(-log_lambda))
     return np.asarray(np.where(np.isfinite(zz) & (t > 0), p, 1.0), dtype=np.float64)
+
+
+def multiplier_at(alpha: float, fraction: float) -> float:
+    """Scalar `cs_multiplier` in plain floats (no numpy overhead)."""
+    if not fraction > 0:
+        return math.inf
+    log_a = math.log(alpha)
+    x = mixture_tuning(alpha) * fraction
+    return math.sqrt((1.0 + x) / x * (math.log1p(x) - 2.0 * log_a))
+
+
+def p_value_at(z: float, fraction: float, alpha: float) -> float:
+    """Scalar `always_valid_p` in plain floats."""
+    if not (math.isfinite(z) and fraction > 0):
+        return 1.0
+    x = mixture_tuning(alpha) * fraction
+    log_lambda = -0.5 * math.log1p(x) + x * z * z / (2.0 * (1.0 + x))
+    return 1.0 if log_lambda <= 0 else math.exp(-log_lambda)

@@ -11,7 +11,6 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from service.stats._batch import StatsBatch
 from service.stats._constants import (
     DESIGNS,
     DIRECTIONS,
@@ -23,7 +22,7 @@ from service.stats._constants import (
     MetricStatus,
 )
 from service.stats._designs import DesignVerdict, evaluate_design
-from service.stats._estimators import compare_batch
+from service.stats._estimators import compare
 from service.stats._exceptions import StatsInputError
 from service.stats._results import clean
 from service.stats._spending import Spending
@@ -161,12 +160,7 @@ def analyze_stats(
     """
     if not looks:
         raise StatsInputError("looks", "at least one look is needed")
-    batch = compare_batch(
-        StatsBatch.from_stats([c for c, _ in looks]),
-        StatsBatch.from_stats([t for _, t in looks]),
-        alpha,
-    )
-    comps = batch.rows()
+    comps = [compare(c, t, alpha) for c, t in looks]
     verdict = evaluate_design(
         comps,
         design=design,

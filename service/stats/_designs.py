@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from scipy import special
 
-from service.stats._always_valid import always_valid_p, cs_multiplier, information_fraction
+from service.stats._always_valid import information_fraction, multiplier_at, p_value_at
 from service.stats._constants import Design, ErrorCode
 from service.stats._group_sequential import group_sequential_test
 from service.stats._results import NAN, Comparison, clean
@@ -101,9 +101,9 @@ def _fixed(comps: Sequence[Comparison], alpha: float, planned: float | None) -> 
 def _always_valid(comps: Sequence[Comparison], alpha: float, planned: float) -> DesignVerdict:
     c = comps[-1]
     t = _fraction(c, planned)
-    mult = float(cs_multiplier(alpha, t))
+    mult = multiplier_at(alpha, t)
     z = c.z
-    p = float(always_valid_p(z, t, alpha)) if c.error not in _FAILED else 1.0
+    p = p_value_at(z, t, alpha) if c.error not in _FAILED else 1.0
     significant = c.error not in _FAILED and math.isfinite(z) and abs(z) >= mult
     return DesignVerdict(
         design="always_valid",

@@ -22,6 +22,7 @@ from scipy import special
 
 from service.stats._batch import FloatArray, StatsBatch
 from service.stats._constants import ErrorCode
+from service.stats._pair import compare_pair
 from service.stats._results import NAN, Comparison, Effect
 from service.stats._statistics import (
     CupedStats,
@@ -193,7 +194,8 @@ def compare_batch(
         abs_se = np.sqrt(se2c + se2t)
         if kind in ("mean", "cuped"):
             df = (se2c + se2t) ** 2 / (se2c**2 / (nc - 1.0) + se2t**2 / (nt - 1.0))
-            df = np.where(np.isfinite(df) & (df > 0), df, np.inf)
+            usable = np.isfinite(df) & (df > 0) & (nc >= 2) & (nt >= 2)
+            df = np.where(usable, df, np.inf)
         else:
             df = np.full_like(abs_est, np.inf)
 
@@ -215,7 +217,7 @@ def compare_batch(
 
         rel_est = np.where(mc != 0, mt / mc - 1.0, NAN)
         rel_se = np.sqrt(se2t / mc**2 + mt**2 * se2c / mc**4)
-        rel_se = np.where(failed | (mc == 0), NAN, rel_se)
+        rel_se = np.where(failed | (mc == 0) | ~(rel_se > 0), NAN, rel_se)
         rel_p = np.where(np.isnan(rel_se), 1.0, 2.0 * special.stdtr(df, -np.abs(rel_est / rel_se)))
 
     q = special.stdtrit(df, 1.0 - alpha / 2.0)
@@ -244,9 +246,7 @@ def compare(
     control: Stats, treatment: Stats, alpha: float = 0.05, *, pooled: bool = True
 ) -> Comparison:
     """Compare two arms of the same statistics type at a fixed horizon."""
-    return compare_batch(
-        StatsBatch.from_stats([control]), StatsBatch.from_stats([treatment]), alpha, pooled=pooled
-    ).row(0)
+    return compare_pair(control, treatment, alpha, pooled)
 
 
 def welch_test(control: MeanStats, treatment: MeanStats, alpha: float = 0.05) -> Comparison:

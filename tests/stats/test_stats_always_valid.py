@@ -53,3 +53,15 @@ def test_gbstats_sequential_known_values():
     assert res.p_value == pytest.approx(0.25370372069729885, abs=1e-9)
     assert res.relative_ci == pytest.approx((-0.4354124669310466, 1.9041676123633344), abs=1e-9)
     assert res.status == "inconclusive"
+
+
+def test_scalar_helpers_equal_the_array_functions():
+    from service.stats._always_valid import multiplier_at, p_value_at
+
+    for alpha in (0.001, 0.05):
+        for t in (0.0, 0.01, 0.7, 1.0, 4.0):
+            assert multiplier_at(alpha, t) == pytest.approx(float(cs_multiplier(alpha, t)))
+            for z in (0.0, 1.5, 3.2, math.nan):
+                assert p_value_at(z, t, alpha) == pytest.approx(
+                    float(always_valid_p(z, t, alpha)), rel=1e-12
+                )

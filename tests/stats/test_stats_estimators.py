@@ -17,6 +17,8 @@ from statsmodels.stats.proportion import (
 )
 
 from service.stats import (
+    CupedStats,
+    Effect,
     ErrorCode,
     MeanStats,
     ProportionStats,
@@ -118,13 +120,48 @@ def test_delta_method_ratio_variance_matches_bootstrap():
     assert delta_var == pytest.approx(boot.var(ddof=1), rel=0.1)
 
 
-def test_batch_equals_scalar():
+def _random_arm(rng: np.random.Generator, kind: str) -> Stats:
+    n = int(rng.choice([0, 1, 2, 3, 50, 400]))
+    x = rng.normal(rng.choice([0.0, 2.0]), rng.choice([0.0, 1.0]), n)
+    if kind == "proportion":
+        return ProportionStats(n, float(rng.integers(0, n + 1)) if n else 0.0)
+    if kind == "mean":
+        return MeanStats(n, float(x.sum()), float((x * x).sum()))
+    y = rng.poisson(rng.choice([0.0, 2.0]), n).astype(float)
+    if kind == "ratio":
+        return RatioStats(n, x.sum(), (x * x).sum(), y.sum(), (y * y).sum(), (x * y).sum())
+    return CupedStats(n, x.sum(), (x * x).sum(), y.sum(), (y * y).sum(), (x * y).sum())
+
+
+def _same(a: float, b: float) -> bool:
+    return (math.isnan(a) and math.isnan(b)) or a == pytest.approx(b, rel=1e-12, abs=1e-15)
+
+
+@pytest.mark.parametrize("kind", ["mean", "proportion", "ratio", "cuped"])
+@pytest.mark.parametrize("pooled", [True, False])
+def test_scalar_pair_equals_the_batch_row(kind: str, pooled: bool) -> None:
+    # Two implementations (plain floats for one pair, numpy for columns): held equal,
+    # degenerate cases included.
     rng = np.random.default_rng(3)
-    cs = [MeanStats(int(k), *rng.uniform(1, 50, 2) * [1, 30]) for k in rng.integers(50, 500, 20)]
-    ts = [MeanStats(int(k), *rng.uniform(1, 50, 2) * [1, 30]) for k in rng.integers(50, 500, 20)]
-    batch = compare_batch(StatsBatch.from_stats(cs), StatsBatch.from_stats(ts))
+    cs = [_random_arm(rng, kind) for _ in range(200)]
+    ts = [_random_arm(rng, kind) for _ in range(200)]
+    batch = compare_batch(StatsBatch.from_stats(cs), StatsBatch.from_stats(ts), pooled=pooled)
     for i, (c, t) in enumerate(zip(cs, ts, strict=True)):
-        assert batch.row(i) == compare(c, t)
+        one, row = compare(c, t, pooled=pooled), batch.row(i)
+        assert one.error == row.error
+        assert (one.control_n, one.treatment_n) == (row.control_n, row.treatment_n)
+        for a, b in [
+            (one.control_mean, row.control_mean),
+            (one.treatment_mean, row.treatment_mean),
+            (one.df, row.df),
+            *zip(_flat(one.absolute), _flat(row.absolute), strict=True),
+            *zip(_flat(one.relative), _flat(row.relative), strict=True),
+        ]:
+            assert _same(a, b), (i, c, t, one, row)
+
+
+def _flat(e: Effect) -> list[float]:
+    return [e.estimate, e.se, e.ci[0], e.ci[1], e.p_value]
 
 
 @pytest.mark.parametrize(
