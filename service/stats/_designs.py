@@ -1,8 +1,9 @@
 """The three analysis designs applied to the comparisons at each look.
 
 * `fixed`: the classic two-sided test, read only at the planned horizon (information
-  fraction >= 1, or whenever no plan is given); before that the verdict stays
-  inconclusive whatever the p-value, since peeking would inflate the error rate.
+  fraction >= 1, a look declared `final`, or whenever no plan is given); before that
+  the verdict stays inconclusive whatever the p-value, since peeking would inflate
+  the error rate.
 * `group_sequential`: Lan-DeMets boundaries at the information fractions observed at
   every look (effective units per variant / planned units per variant, capped at 1).
   The verdict is the first crossing; CIs are repeated CIs at the current boundary,
@@ -21,7 +22,7 @@ from scipy import special
 
 from service.stats._always_valid import information_fraction, multiplier_at, p_value_at
 from service.stats._constants import Design, ErrorCode
-from service.stats._group_sequential import group_sequential_test
+from service.stats._group_sequential import GroupSequentialResult, group_sequential_test
 from service.stats._results import NAN, Comparison, clean
 from service.stats._spending import Spending
 
@@ -51,6 +52,8 @@ class DesignVerdict:
     p_value: float
     absolute_ci: tuple[float, float]
     relative_ci: tuple[float, float]
+    sequential: GroupSequentialResult | None = None
+    """Every look with its boundary (group-sequential designs only)."""
 
     def boundary_dict(self) -> dict[str, object]:
         return {
@@ -75,10 +78,12 @@ def _fraction(c: Comparison, planned: float) -> float:
     return information_fraction(c.control_n, c.treatment_n, planned)
 
 
-def _fixed(comps: Sequence[Comparison], alpha: float, planned: float | None) -> DesignVerdict:
+def _fixed(
+    comps: Sequence[Comparison], alpha: float, planned: float | None, final: bool
+) -> DesignVerdict:
     c = comps[-1]
     t = None if planned is None else _fraction(c, planned)
-    at_horizon = t is None or t >= 1.0 - _EPS
+    at_horizon = final or t is None or t >= 1.0 - _EPS
     ok = c.error not in _FAILED
     significant = ok and at_horizon and c.absolute.p_value < alpha
     return DesignVerdict(
@@ -156,6 +161,7 @@ def _group_sequential(
         p_value=result.p_value,
         absolute_ci=_interval(last.absolute.estimate, last.absolute.se, boundary),
         relative_ci=_interval(last.relative.estimate, last.relative.se, boundary),
+        sequential=result,
     )
 
 
@@ -172,12 +178,13 @@ def evaluate_design(
     """Apply a design to the comparisons at every look so far (oldest first).
 
     `planned_units_per_variant` is required for the sequential designs. `final`
-    makes a group-sequential analysis spend all remaining alpha now.
+    declares this look the last: a fixed design reads its verdict now, a
+    group-sequential one spends all remaining alpha.
     """
     if not comparisons:
         raise ValueError("at least one look is needed")
     if design == "fixed":
-        return _fixed(comparisons, alpha, planned_units_per_variant)
+        return _fixed(comparisons, alpha, planned_units_per_variant, final)
     if planned_units_per_variant is None:
         raise ValueError(f"{design} needs planned_units_per_variant")
     if design == "always_valid":

@@ -32,6 +32,7 @@ from service.stats._constants import (
 from service.stats._exceptions import StatsInputError
 from service.stats._group_sequential import crossing_probabilities, lan_demets_boundaries
 from service.stats._spending import Spending
+from service.stats._statistics import Stats
 
 POWER_RESOLUTION = 20
 """Grid resolution for power: error in power well below 1e-4."""
@@ -119,6 +120,25 @@ def _unit_sd(kind: MetricKind, baseline_mean: float, sd: float | None) -> float:
     raise StatsInputError("baseline_sd", f"is required for a {kind} metric outside (0, 1)")
 
 
+def _baseline(
+    mean: float | None, sd: float | None, stats: Stats | None
+) -> tuple[float, float | None]:
+    """Baseline mean and per-unit sd, from the arguments or from historical statistics.
+
+    For ratio metrics the statistics' variance is the per-unit delta-method variance.
+    """
+    if stats is not None:
+        if mean is None:
+            mean = stats.mean
+        if sd is None and stats.n >= 2 and stats.variance > 0:
+            sd = math.sqrt(stats.variance)
+    if mean is None:
+        raise StatsInputError("baseline_mean", "is required (or give baseline_stats)")
+    if not (math.isfinite(mean) and mean != 0):
+        raise StatsInputError("baseline_mean", f"must be a nonzero number, got {mean}")
+    return mean, sd
+
+
 @dataclass(frozen=True, slots=True)
 class Plan:
     """What an experiment needs: units per variant and in total, and days."""
@@ -165,7 +185,7 @@ def _check_common(alpha: float, power: float, design: Design, looks: int, varian
 def plan_experiment(
     *,
     kind: MetricKind,
-    baseline_mean: float,
+    baseline_mean: float | None = None,
     mde: float,
     direction: Direction = "increase",
     alpha: float = 0.05,
@@ -173,6 +193,7 @@ def plan_experiment(
     design: Design = "group_sequential",
     looks: int = 1,
     baseline_sd: float | None = None,
+    baseline_stats: Stats | None = None,
     variants: int = 2,
     daily_units: float | None = None,
     min_days: int = 0,
@@ -182,8 +203,9 @@ def plan_experiment(
 
     `mde` is relative (0.05 = 5%); `baseline_sd` is the per-unit sd of a mean metric
     or the per-unit delta-method sd of a ratio metric (without it, metrics with a
-    mean in (0, 1) are treated as proportions). `daily_units` are units entering the
-    experiment per day, across all variants.
+    mean in (0, 1) are treated as proportions). `baseline_stats` (historical
+    sufficient statistics, e.g. `RatioStats`) supplies the mean and the sd instead.
+    `daily_units` are units entering the experiment per day, across all variants.
     """
     if kind not in METRIC_KINDS:
         raise StatsInputError("kind", f"must be one of {METRIC_KINDS}, got {kind!r}")
@@ -192,8 +214,7 @@ def plan_experiment(
     _check_common(alpha, power, design, looks, variants)
     if not (math.isfinite(mde) and mde > 0):
         raise StatsInputError("mde", f"must be positive, got {mde}")
-    if not (math.isfinite(baseline_mean) and baseline_mean != 0):
-        raise StatsInputError("baseline_mean", f"must be a nonzero number, got {baseline_mean}")
+    baseline_mean, baseline_sd = _baseline(baseline_mean, baseline_sd, baseline_stats)
     effect = _standardised_effect(kind, baseline_mean, mde, direction, baseline_sd)
     fixed_n = float(
         NormalIndPower().solve_power(
@@ -225,7 +246,7 @@ def plan_experiment(
 def minimum_detectable_effect(
     *,
     kind: MetricKind,
-    baseline_mean: float,
+    baseline_mean: float | None = None,
     units_per_variant: float | None = None,
     days: float | None = None,
     daily_units: float | None = None,
@@ -235,6 +256,7 @@ def minimum_detectable_effect(
     design: Design = "group_sequential",
     looks: int = 1,
     baseline_sd: float | None = None,
+    baseline_stats: Stats | None = None,
     variants: int = 2,
     spending: Spending | None = None,
 ) -> float:
@@ -249,8 +271,7 @@ def minimum_detectable_effect(
         units_per_variant = days * daily_units / variants
     if not units_per_variant > 1:
         raise StatsInputError("units_per_variant", f"must exceed 1, got {units_per_variant}")
-    if not (math.isfinite(baseline_mean) and baseline_mean != 0):
-        raise StatsInputError("baseline_mean", f"must be a nonzero number, got {baseline_mean}")
+    baseline_mean, baseline_sd = _baseline(baseline_mean, baseline_sd, baseline_stats)
     n_fixed = units_per_variant / inflation_factor(design, alpha, power, looks, spending)
     effect = float(
         NormalIndPower().solve_power(

@@ -12,6 +12,7 @@ from statsmodels.stats.proportion import proportion_effectsize
 
 from service.stats import (
     ProportionStats,
+    RatioStats,
     Spending,
     StatsInputError,
     analyze_stats,
@@ -161,3 +162,17 @@ def test_plan_delivers_the_requested_power(design):
             crit = cs_multiplier(0.05, n[0] / n_plan)
             power = float((z >= crit).any(axis=1).mean())
     assert power == pytest.approx(0.8, abs=0.05)
+
+
+def test_ratio_plan_uses_the_delta_method_variance_of_historical_stats():
+    rng = np.random.default_rng(12)
+    den = rng.poisson(4, 5000) + 1.0
+    num = rng.binomial(den.astype(int), 0.6).astype(float)
+    hist = RatioStats(5000, num.sum(), (num**2).sum(), den.sum(), (den**2).sum(), (num * den).sum())
+    plan = plan_experiment(kind="ratio", baseline_stats=hist, mde=0.02, design="fixed")
+    d = 0.02 * hist.mean / math.sqrt(hist.variance)
+    n = NormalIndPower().solve_power(effect_size=d, alpha=0.05, power=0.8, ratio=1.0)
+    assert plan.units_per_variant == math.ceil(n)
+    # Several trials per unit make the ratio far less noisy than one 0/1 trial per unit.
+    naive = plan_experiment(kind="ratio", baseline_mean=hist.mean, mde=0.02, design="fixed")
+    assert plan.units_per_variant < naive.units_per_variant / 3
