@@ -64,7 +64,13 @@ def _solve_look(state: _State, t: float, target: float, resolution: int) -> _Sta
 
 
 def _solve_boundary(prev: Density | None, root_t: float, sigma: float, target: float) -> float:
-    """The z boundary c with P(cross at this look) = target: safeguarded Newton on logs."""
+    """The z boundary c with P(cross at this look) = target.
+
+    Newton on log P with bisection as the safeguard (as in "rtsafe"): Newton when it
+    stays inside the bracket and at least halves the step, bisection otherwise, so
+    closely spaced looks, whose crossing probability falls off a cliff just above the
+    previous boundary, converge too.
+    """
 
     def cross(c: float) -> float:
         up, lo = crossing(prev, c * root_t, sigma, 0.0)
@@ -78,29 +84,31 @@ def _solve_boundary(prev: Density | None, root_t: float, sigma: float, target: f
     lo_c, hi_c = 0.0, Z_CAP
     # Ignoring earlier looks can only make the crossing likelier: start above the root.
     c = min(float(-special.ndtri(min(target, 1.0) / 2.0)), Z_CAP)
-    for _ in range(60):
+    step_before = hi_c - lo_c
+    step = step_before
+    for _ in range(200):
         p = cross(c)
-        if p <= 0.0:
-            hi_c = c
-            c = 0.5 * (lo_c + hi_c)
-            continue
-        h = math.log(p) - log_target
+        h = math.log(p) - log_target if p > 0.0 else -math.inf
+        if abs(h) < 1e-10:
+            return c
         if h > 0:
             lo_c = c
         else:
             hi_c = c
-        b = c * root_t
-        dens = density_at(prev, np.array([b, -b]), sigma, 0.0)
-        slope = -root_t * float(dens[0] + dens[1]) / p
-        step = h / slope if slope < 0 else math.inf
-        if abs(step) < 1e-11:
-            return c - step
-        new_c = c - step
-        if not lo_c < new_c < hi_c:
-            new_c = 0.5 * (lo_c + hi_c)
-            if hi_c - lo_c < 1e-11:
-                return new_c
-        c = new_c
+        if hi_c - lo_c < 1e-13:
+            return c
+        slope = math.nan
+        if p > 0.0:
+            b = c * root_t
+            dens = density_at(prev, np.array([b, -b]), sigma, 0.0)
+            slope = -root_t * float(dens[0] + dens[1]) / p
+        newton = c - h / slope if slope < 0 else math.nan
+        if not (lo_c < newton < hi_c) or abs(2.0 * h) > abs(step_before * slope):
+            step_before, step = step, 0.5 * (hi_c - lo_c)
+            c = lo_c + step
+        else:
+            step_before, step = step, c - newton
+            c = newton
     return c
 
 

@@ -33,23 +33,28 @@ def test_pocock_type_five_looks_known_values():
 
 
 @pytest.mark.parametrize(
-    ("fractions", "spending"),
+    ("fractions", "spending", "alpha"),
     [
-        (FIVE, Spending()),
-        ([0.1, 0.13, 0.5, 0.52, 0.9, 1.0], Spending()),
-        ([0.3, 0.7, 1.0], Spending("power", rho=2.0)),
-        ([i / 20 for i in range(1, 21)], Spending()),
+        (FIVE, Spending(), 0.05),
+        ([0.1, 0.13, 0.5, 0.52, 0.9, 1.0], Spending(), 0.05),
+        ([0.3, 0.7, 1.0], Spending("power", rho=2.0), 0.05),
+        ([i / 20 for i in range(1, 21)], Spending(), 0.05),
+        # Looks a hair apart: crossing falls off a cliff just above the last boundary.
+        ([0.3, 0.30001, 0.30002, 0.6], Spending(), 0.2),
+        ([0.5, 0.5000001, 0.9, 1.0], Spending("pocock"), 0.01),
     ],
 )
-def test_boundaries_spend_exactly_the_planned_alpha(fractions, spending):
-    bounds = lan_demets_boundaries(fractions, 0.05, spending)
+def test_every_look_spends_exactly_its_share(
+    fractions: list[float], spending: Spending, alpha: float
+) -> None:
+    bounds = lan_demets_boundaries(fractions, alpha, spending)
     upper, lower = crossing_probabilities(fractions, bounds)
-    cumulative = np.cumsum(np.array(upper) + np.array(lower))
-    planned = [spending.cumulative(t, 0.05) for t in fractions]
-    for spent, target, c in zip(cumulative, planned, bounds, strict=True):
+    spent = np.array(upper) + np.array(lower)
+    planned = np.diff([0.0, *(spending.cumulative(t, alpha) for t in fractions)])
+    for got, want, c in zip(spent, planned, bounds, strict=True):
         if c < 8.5:  # the cap only bites where spending is below 1e-16
-            assert spent == pytest.approx(target, abs=1e-6)
-    assert cumulative[-1] == pytest.approx(0.05, abs=1e-6)
+            assert got == pytest.approx(want, rel=1e-6, abs=1e-15)
+    assert spent.sum() == pytest.approx(spending.cumulative(fractions[-1], alpha), abs=1e-9)
 
 
 def test_single_look_is_the_fixed_test():
