@@ -10,6 +10,7 @@ dropped without being counted: ``accepted == written + failed + lost + pending``
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -58,7 +59,9 @@ class ExposureBuffer:
         self._shutdown_timeout_s = shutdown_timeout_s
         self._pending: deque[ExposureRow] = deque()
         self._wake = asyncio.Event()
+        self._stop_requested = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._in_flight = 0
         self._stopping = False
         self._closed = False
         self._warned_at = 0.0
@@ -71,7 +74,7 @@ class ExposureBuffer:
     def offer(self, row: ExposureRow) -> bool:
         """Queue one exposure; ``False`` (and ``refused`` + 1) when full or closed. Never blocks."""
         pending = self._pending
-        if len(pending) >= self._max or self._closed:
+        if len(pending) + self._in_flight >= self._max or self._closed:
             self._refuse()
             return False
         pending.append(row)
@@ -88,7 +91,7 @@ class ExposureBuffer:
             refused=self.refused,
             failed=self.failed,
             lost=self.lost,
-            pending=len(self._pending),
+            pending=len(self),
         )
 
     async def start(self) -> None:
@@ -97,6 +100,7 @@ class ExposureBuffer:
     async def stop(self) -> None:
         """Write everything queued (retrying for ``shutdown_timeout_s``), then close."""
         self._stopping = True
+        self._stop_requested.set()
         self._wake.set()
         task, self._task = self._task, None
         if task is not None:
@@ -124,7 +128,9 @@ class ExposureBuffer:
         while True:
             await self._wake.wait()
             if not self._stopping:
-                await asyncio.sleep(self._interval)  # let a batch gather
+                # Let a batch gather (cut short by stop()).
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop_requested.wait(), self._interval)
             self._wake.clear()
             try:
                 await self._drain()
@@ -144,18 +150,22 @@ class ExposureBuffer:
                 return
 
     def __len__(self) -> int:
-        return len(self._pending)
+        """Rows accepted and not yet written (queued or being written)."""
+        return len(self._pending) + self._in_flight
 
     async def _drain(self) -> None:
         pending = self._pending
         while pending:
             batch = [pending.popleft() for _ in range(min(_BATCH, len(pending)))]
+            self._in_flight += len(batch)
             try:
                 result = await self._log.append(batch)
             except BaseException:
                 # Not known to be written: back to the front, in order, for the next try.
                 pending.extendleft(reversed(batch))
                 raise
+            finally:
+                self._in_flight -= len(batch)
             self.written += result.written
             if result.failed:
                 self.failed += result.failed
