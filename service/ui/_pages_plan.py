@@ -75,7 +75,10 @@ def register(router: APIRouter, templates: Templates) -> None:
             except ValidationError as exc:
                 errors = _errors(exc)
             else:
-                values = form.model_dump()
+                values = {
+                    k: int(v) if isinstance(v, float) and v.is_integer() and k != "mde" else v
+                    for k, v in form.model_dump().items()
+                }
                 try:
                     doc = await sources.plan_adhoc(runtime, form.model_dump())
                 except ValidationError as exc:

@@ -85,6 +85,43 @@ def _more_events(http: httpx.Client, count: int) -> None:
     assert res.status_code == 202, res.text
 
 
+_A11Y = """() => {
+  const bad = [];
+  if (!document.documentElement.lang) bad.push("html lang");
+  for (const el of document.querySelectorAll("input:not([type=hidden]), select, textarea")) {
+    if (!el.labels || el.labels.length === 0) bad.push("unlabelled " + (el.name || el.id));
+  }
+  for (const svg of document.querySelectorAll("svg")) {
+    if (svg.getAttribute("role") !== "img" || !svg.getAttribute("aria-label")) bad.push("svg");
+  }
+  if (document.querySelectorAll("h1").length !== 1) bad.push("one h1");
+  return bad;
+}"""
+
+
+def _accessible(page: Any) -> None:
+    """Labels on every control, named plots, one h1, a language (cheap structural checks)."""
+    assert page.evaluate(_A11Y) == [], page.url
+
+
+def _records() -> list[dict[str, Any]]:
+    records = []
+    for i in range(600):
+        country = ("US", "CA", "MX")[i % 3]
+        wrong = (country == "MX" and i % 2 == 0) or i % 11 == 0
+        truth = "fraud" if i % 4 else "ok"
+        records.append(
+            {
+                "record_id": f"r{i}",
+                "prediction": ("ok" if truth == "fraud" else "fraud") if wrong else truth,
+                "label": truth,
+                "confidence": 0.55 + (i % 9) * 0.05,
+                "attributes": {"country": country, "device": "mobile" if i % 2 else "desktop"},
+            }
+        )
+    return records
+
+
 def test_log_in_see_the_breach_and_roll_back(browser: Any, server: LiveServer) -> None:
     from playwright.sync_api import expect
 
@@ -108,6 +145,7 @@ def test_log_in_see_the_breach_and_roll_back(browser: Any, server: LiveServer) -
             # A client key is refused.
             page.goto(f"{server.url}/ui/experiments/{KEY}")
             expect(page).to_have_url(f"{server.url}/ui/login?next=%2Fui%2Fexperiments%2F{KEY}")
+            _accessible(page)
             page.get_by_label("Admin API key").fill(CLIENT_KEY)
             page.get_by_role("button", name="Log in").click()
             expect(page.get_by_role("alert")).to_contain_text("only admin keys can log in")
@@ -128,6 +166,9 @@ def test_log_in_see_the_breach_and_roll_back(browser: Any, server: LiveServer) -
             assert mobile.locator("text").first.get_attribute("fill") == "#b3261e"
             assert desktop.locator("text").first.get_attribute("fill") != "#b3261e"
             expect(page.locator("#decision")).to_have_attribute("data-decision", "rollback")
+            _accessible(page)
+            page.keyboard.press("Tab")  # keyboard users start at the skip link
+            assert page.evaluate("document.activeElement.textContent") == "Skip to content"
             mobile.scroll_into_view_if_needed()
             page.screenshot(path=str(ARTIFACTS / "experiment.png"), full_page=True)
 
@@ -148,6 +189,7 @@ def test_log_in_see_the_breach_and_roll_back(browser: Any, server: LiveServer) -
             expect(reasons.first).to_contain_text("breached guardrail latency_ms")
             expect(page.locator("#confirm-reasons")).to_contain_text("device=mobile")
             page.screenshot(path=str(ARTIFACTS / "confirm-rollback.png"), full_page=True)
+            _accessible(page)
             page.get_by_label("Reason for the audit log (optional)").fill("mobile latency")
             page.get_by_role("button", name="Confirm: roll back").focus()
             page.keyboard.press("Enter")
@@ -172,6 +214,30 @@ def test_log_in_see_the_breach_and_roll_back(browser: Any, server: LiveServer) -
                 "breached guardrail latency_ms"
             )
             page.screenshot(path=str(ARTIFACTS / "journal.png"), full_page=True)
+
+            # The plan calculator, by keyboard-reachable labels.
+            page.get_by_role("link", name="Plan").click()
+            page.get_by_label("Baseline rate or mean").fill("0.3")
+            page.get_by_label("Minimum detectable effect (relative)").fill("0.1")
+            page.get_by_label("Traffic: units per day (all variants)").fill("4000")
+            page.get_by_label("Design").select_option("fixed")
+            page.get_by_role("button", name="Compute the plan").click()
+            expect(page.locator("#plan-total")).not_to_have_text("n/a")
+            assert page.locator('svg[data-plot="mde"] .mde-point').count() >= 5
+            page.screenshot(path=str(ARTIFACTS / "plan.png"), full_page=True)
+            _accessible(page)
+
+            # A monitored model's error analysis.
+            res = http.post(
+                "/v1/models/fraud/records", json={"records": _records()}, headers=CLIENT
+            )
+            assert res.status_code == 202, res.text
+            page.get_by_role("link", name="Models").click()
+            page.get_by_role("link", name="fraud").click()
+            expect(page.locator('svg[data-plot="reliability"] g.bin').first).to_be_attached()
+            expect(page.locator("#levers tbody tr").first).to_be_visible()
+            page.screenshot(path=str(ARTIFACTS / "analysis.png"), full_page=True)
+            _accessible(page)
 
             # Logging out ends the session.
             page.get_by_role("button", name="Log out").click()

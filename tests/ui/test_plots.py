@@ -192,3 +192,22 @@ def test_ticks_are_round_and_cover_the_range(lo: float, hi: float) -> None:
     assert ticks[0] >= lo - 1e-12 and ticks[-1] <= hi + 1e-12
     step = ticks[1] - ticks[0]
     assert ticks[0] - step < lo and ticks[-1] + step > hi
+
+
+def _luminance(colour: str) -> float:
+    channels = [int(colour.lstrip("#")[i : i + 2], 16) / 255 for i in (0, 2, 4)]
+    r, g, b = (c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def _contrast(a: str, b: str) -> float:
+    hi, lo = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def test_plot_colours_are_readable_as_text_on_white() -> None:
+    from service.ui.plots._svg import GREEN, INK, MUTED, PALETTE, RED
+
+    for colour in (*PALETTE, INK, MUTED, RED, GREEN):
+        assert _contrast(colour, "#ffffff") >= 4.5, colour  # WCAG AA for text
+    assert _contrast(RED, "#fdecea") >= 4.5  # breached label on its highlighted band

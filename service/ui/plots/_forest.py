@@ -87,6 +87,12 @@ def forest_plot(
     label = f"Forest plot of the relative lift of {metric}, by variant and segment"
     parts = [
         open_svg(_WIDTH, height, label, "forest", f' data-metric="{esc(metric)}"'),
+        *(
+            f'<rect class="breach-band" x="2" y="{_TOP + i * _ROW_H + 1}" width="{_WIDTH - 4}" '
+            f'height="{_ROW_H - 2}" fill="#fdecea" rx="3"/>'
+            for i, row in enumerate(rows)
+            if row.breached
+        ),
         text(8, 18, "variant · segment", fill=MUTED, weight="600"),
         text(_WIDTH - 8, 18, "lift [CI]", anchor="end", fill=MUTED, weight="600"),
         x_axis(
@@ -129,11 +135,6 @@ def _row(row: ForestRow, scale: Scale, top: float, lo: float, hi: float) -> str:
         f'data-lower="{data_num(row.lower)}" data-upper="{data_num(row.upper)}" '
         f'data-status="{esc(row.status)}" data-breached="{"true" if row.breached else "false"}">'
     ]
-    if row.breached:
-        out.append(
-            f'<rect x="2" y="{top + 1:.1f}" width="{_WIDTH - 4}" height="{_ROW_H - 2}" '
-            'fill="#fdecea" rx="3"/>'
-        )
     weight = "600" if row.breached else None
     out.append(text(8, mid + 4, f"{row.variant} · {row.segment}", fill=colour, weight=weight))
     value = "no data"

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "FONT",
+    "GREEN",
     "INK",
     "MUTED",
     "PALETTE",
@@ -35,8 +36,8 @@ MUTED = "#57606a"
 GRID = "#d0d7de"
 RED = "#b3261e"
 GREEN = "#1a7f37"
-# Colour-blind-safe (Okabe-Ito), dark enough to read on white.
-PALETTE = ("#0072b2", "#d55e00", "#009e73", "#cc79a7", "#7a5c00", "#56b4e9", "#000000")
+# Okabe-Ito hues, darkened where needed so each reads as text on white (contrast >= 4.5).
+PALETTE = ("#0072b2", "#b84d00", "#00875a", "#a6447c", "#7a5c00", "#000000")
 FONT = "system-ui, -apple-system, 'Segoe UI', sans-serif"
 
 

@@ -31,6 +31,8 @@ _UNITS_TOP, _UNITS_H = 20, 190
 _SRM_TOP, _SRM_H = 270, 90
 _H = 400
 _P_FLOOR = 1e-6
+# Lines differ by dash as well as colour: equal counts still show both series.
+_DASHES = ("none", "7 4", "2 3", "10 3 2 3")
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +90,8 @@ def units_plot(
             )
             parts.append(
                 f'<path class="units-line" data-variant="{esc(variant)}" d="{d}" fill="none" '
-                f'stroke="{colour}" stroke-width="2"/>'
+                f'stroke="{colour}" stroke-width="2" '
+                f'stroke-dasharray="{_DASHES[i % len(_DASHES)]}"/>'
             )
         for hour, n in series:
             parts.append(
