@@ -34,6 +34,11 @@ from service.stats._analyze import (
     metric_status,
 )
 from service.stats._batch import StatsBatch, StatsKind
+from service.stats._boundaries import (
+    crossing_probabilities,
+    lan_demets_boundaries,
+    repeated_p_value,
+)
 from service.stats._constants import (
     SRM_THRESHOLD,
     Action,
@@ -61,10 +66,7 @@ from service.stats._exceptions import StatsInputError
 from service.stats._group_sequential import (
     GroupSequentialResult,
     SequentialLook,
-    crossing_probabilities,
     group_sequential_test,
-    lan_demets_boundaries,
-    repeated_p_value,
 )
 from service.stats._guardrails import (
     GUARDRAIL_STATUSES,

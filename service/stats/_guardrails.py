@@ -33,7 +33,6 @@ from service.stats._statistics import Stats
 
 GUARDRAIL_STATUSES: tuple[GuardrailStatus, ...] = ("ok", "inconclusive", "warning", "breached")
 """Guardrail statuses by the codes of `guardrail_status_codes`."""
-STATUSES = GUARDRAIL_STATUSES
 _OK, _INCONCLUSIVE, _WARNING, _BREACHED = 0, 1, 2, 3
 
 
@@ -61,7 +60,7 @@ def classify_guardrail(
         np.array([direction == "decrease"]),
         np.array([margin]),
     )
-    return STATUSES[int(code[0])]
+    return GUARDRAIL_STATUSES[int(code[0])]
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,7 +204,7 @@ def check_guardrails(
                 estimate=float(comp.rel_estimate[j]),
                 ci=(float(arrays.lower[j]), float(arrays.upper[j])),
                 p_value=float(arrays.p_value[j]),
-                status=STATUSES[int(arrays.status[j])],
+                status=GUARDRAIL_STATUSES[int(arrays.status[j])],
                 error=ERROR_TABLE[int(comp.error[j])],
                 units=(int(comp.control_n[j]), int(comp.treatment_n[j])),
             )
