@@ -55,7 +55,18 @@ class DesignVerdict:
     sequential: GroupSequentialResult | None = None
     """Every look with its boundary (group-sequential designs only)."""
 
+    def to_dict(self) -> dict[str, object]:
+        return {
+            **self.boundary_dict(),
+            "alpha": self.alpha,
+            "p_value": clean(self.p_value),
+            "absolute_ci": [clean(self.absolute_ci[0]), clean(self.absolute_ci[1])],
+            "relative_ci": [clean(self.relative_ci[0]), clean(self.relative_ci[1])],
+            "looks": None if self.sequential is None else self.sequential.to_dict()["looks"],
+        }
+
     def boundary_dict(self) -> dict[str, object]:
+        """The `boundary` object of a results row."""
         return {
             "design": self.design,
             "look": self.look,

@@ -31,6 +31,14 @@ class AdjustedPValues:
     method: Correction
     alpha: float
 
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "method": self.method,
+            "alpha": self.alpha,
+            "p_values": list(self.p_values),
+            "reject": list(self.reject),
+        }
+
 
 def _holm(p: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     order = np.argsort(p, kind="mergesort")

@@ -169,3 +169,26 @@ def test_bad_input_names_the_field(kwargs, field):
     with pytest.raises(StatsInputError) as err:
         analyze(**{**args, **kwargs})
     assert err.value.field == field
+
+
+def test_every_result_serialises_to_strict_json() -> None:
+    from service.stats import adjust_p_values, srm_check
+
+    looks = _looks([(4000, 400, 520), (8000, 800, 1000)])
+    res = analyze(
+        kind="proportion",
+        direction="increase",
+        design="group_sequential",
+        looks=looks,
+        planned_units_per_variant=20_000,
+    )
+    payloads = [
+        res.to_dict(),
+        res.verdict.to_dict(),
+        adjust_p_values([0.01, 0.5]).to_dict(),
+        srm_check([100, 120], [1, 1]).to_dict(),
+    ]
+    for payload in payloads:
+        json.dumps(payload, allow_nan=False)
+    looks_out: Any = res.verdict.to_dict()["looks"]
+    assert [look["crossed"] for look in looks_out] == [False, True]
