@@ -2,18 +2,20 @@
 
 Two kinds of series:
 
-- **Service metrics** (requests, assignments, events, exposure buffer, streams, monitor,
+- **Service metrics** (requests, assignments, rejected events, exposure buffer, monitor,
   webhooks) are ordinary prometheus-client metrics that the code updates where things
-  happen, e.g. ``runtime.metrics.events_accepted.labels(experiment).inc(n)``. With several
+  happen, e.g. ``runtime.metrics.events_rejected.labels(reason).inc(n)``. With several
   uvicorn workers, set ``PROMETHEUS_MULTIPROC_DIR`` (an empty directory, cleared at each
   deploy): every process then writes its values there and ``GET /metrics`` on any worker
   serves the sum over all of them (prometheus-client's multiprocess mode).
-- **Experiment metrics** (guardrail status and effects, SRM, units, status, last analysis)
-  are computed by whichever process holds an experiment's monitor lease and kept in Redis
-  as a snapshot (``service/monitor``); ``GET /metrics`` renders them from the snapshots
-  through :class:`ExperimentCollector`, so every process, worker or API, serves the same
-  numbers and a series disappears the moment its snapshot does. No label value is ever a
-  unit id; segment values are bounded by the monitor (top N per attribute, then ``other``).
+- **Experiment metrics** (guardrail status and effects, SRM, units, status, last analysis,
+  and each experiment's pipeline: events accepted and duplicated, stream lengths, pending
+  entries, aggregation lag) are computed by whichever process holds the experiment's
+  monitor lease and kept in Redis as a snapshot (``service/monitor``); ``GET /metrics``
+  renders them from the snapshots through :class:`ExperimentCollector`, so every process,
+  worker or API, serves the same numbers and a series disappears with its snapshot. No
+  label value is ever a unit id; segment values are bounded by the monitor (top N per
+  attribute, then ``other``).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
@@ -49,6 +51,7 @@ GUARDRAIL_STATUS_CODES: Mapping[str, int] = {
 }
 BOUNDS = ("estimate", "lower", "upper")
 REJECT_REASONS = ("invalid", "unknown_experiment", "not_running", "too_old", "too_large")
+EXPOSURE_DROP_REASONS = ("full", "failed", "lost")
 MONITOR_ACTIONS = ("rollback", "breach_alert", "warning", "srm_alert")
 WEBHOOK_OUTCOMES = ("delivered", "retried", "failed", "dropped")
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -77,6 +80,11 @@ class ExperimentSnapshot:
     srm_p_value: float | None = None
     srm_ok: bool = True
     guardrails: Sequence[GuardrailSeries] = ()
+    streams: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    """Per stream kind (``events``, ``exposures``): entries, and entries pending in a worker."""
+    aggregation_lag_s: float | None = None
+    events_accepted: int | None = None
+    events_duplicates: int | None = None
 
 
 class ExperimentCollector(Collector):
@@ -167,6 +175,48 @@ class ExperimentCollector(Collector):
                     if value is not None:
                         g_effect.add_metric([*labels, bound], value)
         yield from (units, srm_p, srm_ok, analysed, g_status, g_effect)
+        yield from self._pipeline(snapshots)
+
+    @staticmethod
+    def _pipeline(snapshots: Mapping[str, ExperimentSnapshot]) -> Iterator[Metric]:
+        accepted = CounterMetricFamily(
+            f"{NAMESPACE}_events_accepted",
+            "Events accepted for the experiment since it started.",
+            labels=["experiment"],
+        )
+        duplicates = CounterMetricFamily(
+            f"{NAMESPACE}_events_duplicates",
+            "Events dropped as repeats of an earlier event_id.",
+            labels=["experiment"],
+        )
+        length = GaugeMetricFamily(
+            f"{NAMESPACE}_stream_length",
+            "Entries in an experiment's Redis stream (events or exposures).",
+            labels=["experiment", "stream"],
+        )
+        pending = GaugeMetricFamily(
+            f"{NAMESPACE}_stream_pending",
+            "Stream entries delivered to an aggregator and not yet applied.",
+            labels=["experiment", "stream"],
+        )
+        lag = GaugeMetricFamily(
+            f"{NAMESPACE}_aggregation_lag_seconds",
+            "Age of the oldest stream entry not yet aggregated (0 when caught up).",
+            labels=["experiment"],
+        )
+        for key in sorted(snapshots):
+            snap = snapshots[key]
+            if snap.events_accepted is not None:
+                accepted.add_metric([key], float(snap.events_accepted))
+            if snap.events_duplicates is not None:
+                duplicates.add_metric([key], float(snap.events_duplicates))
+            for stream in sorted(snap.streams):
+                n, waiting = snap.streams[stream]
+                length.add_metric([key, stream], float(n))
+                pending.add_metric([key, stream], float(waiting))
+            if snap.aggregation_lag_s is not None:
+                lag.add_metric([key], snap.aggregation_lag_s)
+        yield from (accepted, duplicates, length, pending, lag)
 
 
 class Metrics:
@@ -199,16 +249,6 @@ class Metrics:
             namespace=ns,
             registry=r,
         )
-        self.events_accepted = Counter(
-            "events_accepted", "Events accepted.", ["experiment"], namespace=ns, registry=r
-        )
-        self.events_duplicates = Counter(
-            "events_duplicates",
-            "Events dropped as duplicates of an earlier event_id.",
-            ["experiment"],
-            namespace=ns,
-            registry=r,
-        )
         self.events_rejected = Counter(
             "events_rejected",
             "Events refused, by reason (no experiment label: it may be unknown).",
@@ -225,34 +265,10 @@ class Metrics:
         )
         self.exposure_buffer_dropped = Counter(
             "exposure_buffer_dropped",
-            "Exposures dropped because the buffer was full.",
+            "Exposures not written: buffer full, refused by Redis, or lost at shutdown.",
+            ["reason"],
             namespace=ns,
             registry=r,
-        )
-        self.stream_length = Gauge(
-            "stream_length",
-            "Entries in a Redis stream (events or exposures) of an experiment.",
-            ["experiment", "stream"],
-            namespace=ns,
-            registry=r,
-            multiprocess_mode="mostrecent",
-        )
-        self.stream_pending = Gauge(
-            "stream_pending",
-            "Entries delivered to an aggregator and not yet acknowledged.",
-            ["experiment", "stream"],
-            namespace=ns,
-            registry=r,
-            multiprocess_mode="mostrecent",
-        )
-        self.aggregation_lag = Gauge(
-            "aggregation_lag",
-            "Age of the oldest event not yet aggregated.",
-            ["experiment"],
-            namespace=ns,
-            unit="seconds",
-            registry=r,
-            multiprocess_mode="mostrecent",
         )
         self.monitor_runs = Counter(
             "monitor_runs",
@@ -309,6 +325,8 @@ class Metrics:
         # Series whose label sets are known now exist from the start (rate() needs a zero).
         for reason in REJECT_REASONS:
             self.events_rejected.labels(reason)
+        for reason in EXPOSURE_DROP_REASONS:
+            self.exposure_buffer_dropped.labels(reason)
         for action in MONITOR_ACTIONS:
             self.monitor_actions.labels(action)
         for outcome in WEBHOOK_OUTCOMES:

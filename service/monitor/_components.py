@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from service.journal import Journal
 from service.monitor._loop import Monitor
+from service.monitor._sampler import ProcessSampler
 from service.monitor._webhooks import WebhookSender
 from service.runtime import Runtime
 
@@ -28,5 +29,7 @@ def add_monitoring(runtime: Runtime) -> None:
             queue_max=settings.webhook_queue_max,
         )
         runtime.components.append(runtime.webhooks)
+    if runtime.assigner is not None:
+        runtime.components.append(ProcessSampler(runtime))
     if settings.run_worker:
         runtime.components.append(Monitor(runtime))

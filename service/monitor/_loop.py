@@ -16,7 +16,7 @@ import math
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from service.errors import Conflict, NotFound
@@ -25,6 +25,7 @@ from service.monitor._results import ResultsFn, experiment_results
 from service.monitor._snapshot import build_snapshot, dump_snapshot, load_snapshot, segment_label
 from service.runtime import Runtime
 from service.spec import ENDED, ExperimentRecord
+from service.store.aggregation import GROUP, AggregationStore
 from service.store.monitor_state import MonitorState
 
 __all__ = ["LEASE_PURPOSE", "Monitor", "PassReport"]
@@ -89,6 +90,7 @@ class Monitor:
         self._lease_ms = int(ttl * 1000)
         self._clock = clock
         self._state = MonitorState(runtime.redis)
+        self._streams = AggregationStore(runtime.redis)
         self._token = uuid.uuid4().hex
         self._held: set[str] = set()
         self._admitted: dict[str, dict[str, list[str]]] = {}
@@ -177,11 +179,24 @@ class Monitor:
             raw = (await self._state.snapshots([key])).get(key)
             admitted = load_snapshot(raw)[1] if raw else {}
             self._admitted[key] = admitted
+        now = self._clock()
         snapshot = build_snapshot(
             {**doc, "experiment": key},
             admitted=admitted,
             max_values=self._runtime.settings.metrics_segment_values_max,
-            at=self._clock(),
+            at=now,
+        )
+        stats = await self._streams.stream_stats(key)
+        oldest = await self._state.oldest_unprocessed(key, GROUP)
+        snapshot = replace(
+            snapshot,
+            streams={
+                "events": (stats.events_length, stats.events_pending),
+                "exposures": (stats.exposures_length, stats.exposures_pending),
+            },
+            aggregation_lag_s=0.0 if oldest is None else max(0.0, now - oldest),
+            events_accepted=stats.ingested,
+            events_duplicates=stats.duplicates,
         )
         await self._state.put_snapshot(key, dump_snapshot(snapshot, admitted))
 

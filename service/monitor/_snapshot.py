@@ -59,7 +59,10 @@ def _segment_units(rows: Sequence[Any]) -> dict[str, float]:
         if not isinstance(row, Mapping) or not row.get("segment"):
             continue
         n = 0.0
-        for side in ("baseline", "treatment"):
+        units = row.get("units")  # guardrail rows: {"baseline": n, "treatment": n}
+        if isinstance(units, Mapping):
+            n = sum(_num(v) or 0.0 for v in units.values())
+        for side in ("baseline", "treatment"):  # metric rows: {"units": n, "mean": x} each
             block = row.get(side)
             if isinstance(block, Mapping):
                 n += _num(block.get("units")) or 0.0
@@ -89,8 +92,8 @@ def build_snapshot(
     }
     srm = doc.get("srm") if isinstance(doc.get("srm"), Mapping) else {}
     assert isinstance(srm, Mapping)
-    sizes = _segment_units(doc.get("metrics") or [])
     rows = [r for r in doc.get("guardrails") or [] if isinstance(r, Mapping)]
+    sizes = _segment_units([*(doc.get("metrics") or []), *rows])
     # Largest segments first, so they are the ones admitted when values must fold.
     order = sorted(
         range(len(rows)), key=lambda i: (-sizes.get(_fingerprint(rows[i].get("segment")), 0.0), i)
@@ -138,6 +141,10 @@ def dump_snapshot(snapshot: ExperimentSnapshot, admitted: Admitted) -> str:
             for g in snapshot.guardrails
         ],
         "admitted": admitted,
+        "streams": {k: list(v) for k, v in snapshot.streams.items()},
+        "aggregation_lag_s": snapshot.aggregation_lag_s,
+        "events_accepted": snapshot.events_accepted,
+        "events_duplicates": snapshot.events_duplicates,
     }
     return orjson.dumps(data).decode()
 
@@ -151,6 +158,10 @@ def load_snapshot(raw: str) -> tuple[ExperimentSnapshot, Admitted]:
         srm_p_value=data.get("srm_p_value"),
         srm_ok=bool(data.get("srm_ok", True)),
         guardrails=tuple(GuardrailSeries(*row) for row in data.get("guardrails", [])),
+        streams={str(k): (int(v[0]), int(v[1])) for k, v in data.get("streams", {}).items()},
+        aggregation_lag_s=data.get("aggregation_lag_s"),
+        events_accepted=data.get("events_accepted"),
+        events_duplicates=data.get("events_duplicates"),
     )
     admitted = {str(k): [str(v) for v in vs] for k, vs in data.get("admitted", {}).items()}
     return snapshot, admitted

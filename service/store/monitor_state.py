@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from redis.exceptions import ResponseError
+
 from service.store import keys
 from service.store.connection import RedisClient
 from service.store.scripts import lua
@@ -53,6 +55,32 @@ class MonitorState:
             await self._redis.delete(keys.metrics_snapshot(key))
         else:
             await self._redis.expire(keys.metrics_snapshot(key), seconds)
+
+    async def oldest_unprocessed(self, experiment_key: str, group: str) -> float | None:
+        """Unix time (from the entry id) of the oldest entry of the experiment's events or
+        exposures stream that ``group`` has not acknowledged; None when all are."""
+        oldest: list[int] = []
+        for stream in (keys.events_stream(experiment_key), keys.exposures_stream(experiment_key)):
+            entry_id = await self._oldest_in(stream, group)
+            if entry_id is not None:
+                oldest.append(int(entry_id.split("-", 1)[0]))
+        return min(oldest) / 1000.0 if oldest else None
+
+    async def _oldest_in(self, stream: str, group: str) -> str | None:
+        try:
+            groups = await self._redis.xinfo_groups(stream)
+        except ResponseError:  # no stream yet
+            return None
+        info = next((g for g in groups if g.get("name") == group), None)
+        if info is None:  # no aggregator ever read it: every entry is waiting
+            first = await self._redis.xrange(stream, count=1)
+            return str(first[0][0]) if first else None
+        if int(info.get("pending", 0)) > 0:
+            summary = await self._redis.xpending(stream, group)
+            return str(summary["min"]) if summary.get("min") else None
+        delivered = str(info.get("last-delivered-id", "0-0"))
+        following = await self._redis.xrange(stream, min=f"({delivered}", count=1)
+        return str(following[0][0]) if following else None
 
     async def snapshots(self, experiment_keys: Sequence[str]) -> dict[str, str]:
         if not experiment_keys:

@@ -1,0 +1,135 @@
+"""The metrics module: one registry per app, bounded labels, route templates, /metrics."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from service.app import create_app
+from service.metrics import ExperimentCollector, ExperimentSnapshot, GuardrailSeries, Metrics
+from service.monitor import build_snapshot, dump_snapshot, load_snapshot, segment_label
+from service.settings import Settings
+from tests.conftest import ADMIN
+from tests.monitor._support import guarded_spec, guardrail_row, results_doc
+
+
+def test_each_metrics_object_has_its_own_registry() -> None:
+    a, b = Metrics(), Metrics()
+    a.assignments.labels("fraud-v7", "candidate").inc(3)
+    labels = {"experiment": "fraud-v7", "variant": "candidate"}
+    assert a.sample("sharpen_assignments_total", labels) == 3
+    assert b.sample("sharpen_assignments_total", labels) is None
+    # Label sets known up front exist from the start, at zero.
+    assert b.sample("sharpen_events_rejected_total", {"reason": "invalid"}) == 0
+    assert b.sample("sharpen_webhook_deliveries_total", {"outcome": "failed"}) == 0
+    assert b.sample("sharpen_monitor_actions_total", {"action": "rollback"}) == 0
+    assert b.sample("sharpen_exposure_buffer_dropped_total", {"reason": "full"}) == 0
+
+
+def test_two_apps_in_one_process_count_separately(settings: Settings) -> None:
+    with TestClient(create_app(settings)) as one, TestClient(create_app(settings)) as two:
+        for _ in range(3):
+            one.get("/healthz")
+        two.get("/healthz")
+        labels = {"route": "/healthz", "method": "GET", "status": "200"}
+        first = one.app.state.runtime.metrics  # type: ignore[attr-defined]
+        second = two.app.state.runtime.metrics  # type: ignore[attr-defined]
+        assert first.sample("sharpen_http_requests_total", labels) == 3
+        assert second.sample("sharpen_http_requests_total", labels) == 1
+
+
+def test_requests_are_labelled_by_route_template(api: TestClient) -> None:
+    for key in ("a-1", "b-2", "c-3"):
+        assert api.get(f"/v1/experiments/{key}", headers=ADMIN).status_code == 404
+    assert api.get("/no/such/path").status_code == 404
+    assert api.post("/v1/experiments", content=b"x" * (2 << 20), headers=ADMIN).status_code == 413
+    assert api.post("/v1/experiments", json=guarded_spec(), headers=ADMIN).status_code == 201
+    m = api.app.state.runtime.metrics  # type: ignore[attr-defined]
+
+    def count(route: str, method: str, status: str) -> float | None:
+        labels = {"route": route, "method": method, "status": status}
+        return m.sample("sharpen_http_requests_total", labels)
+
+    assert count("/v1/experiments/{key}", "GET", "404") == 3
+    assert count("unmatched", "GET", "404") == 1
+    assert count("/v1/experiments", "POST", "413") == 1  # refused before routing
+    assert count("/v1/experiments", "POST", "201") == 1
+    hist = {"route": "/v1/experiments/{key}", "method": "GET", "status": "404"}
+    assert m.sample("sharpen_http_request_duration_seconds_count", hist) == 3
+    exposition = api.get("/metrics").text
+    assert "/v1/experiments/a-1" not in exposition  # never a raw path
+    assert 'route="/v1/experiments/{key}"' in exposition
+
+
+def test_metrics_endpoint_needs_no_key_and_shows_experiments(api: TestClient) -> None:
+    assert api.post("/v1/experiments", json=guarded_spec(), headers=ADMIN).status_code == 201
+    response = api.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(response.text)
+        for s in family.samples
+    }
+    draft = (("experiment", "fraud-v7"), ("status", "draft"))
+    running = (("experiment", "fraud-v7"), ("status", "running"))
+    assert samples[("sharpen_experiment_status", draft)] == 1
+    assert samples[("sharpen_experiment_status", running)] == 0
+
+
+def test_segment_values_beyond_the_top_n_fold_into_other() -> None:
+    admitted: dict[str, list[str]] = {}
+    labels = [segment_label({"country": c}, admitted, 3) for c in ("DE", "US", "FR", "IT", "ES")]
+    assert labels == ["country=DE", "country=US", "country=FR", "country=other", "country=other"]
+    assert segment_label(None, admitted, 3) == "all"
+    assert segment_label({"country": "__other__"}, admitted, 3) == "country=other"
+    # Admission is sticky: an admitted value keeps its label.
+    assert segment_label({"country": "US"}, admitted, 3) == "country=US"
+    two = segment_label({"device": "ios", "country": "DE"}, admitted, 3)
+    assert two == "country=DE,device=ios"
+
+
+def test_snapshot_admits_the_largest_segments_and_shows_the_worst_folded() -> None:
+    rows = [guardrail_row("ok", None, estimate=0.01, ci=(0.0, 0.02))]
+    rows += [
+        guardrail_row("ok", {"country": f"c{i:02d}"}, estimate=0.0, ci=(-0.01, 0.01), units=i)
+        for i in range(1, 13)
+    ]
+    rows.append(guardrail_row("breached", {"country": "c01"}, metric="latency", units=1))
+    rows.append(guardrail_row("warning", {"country": "c02"}, units=2))
+    admitted: dict[str, list[str]] = {}
+    snap = build_snapshot(results_doc(guardrails=rows), admitted=admitted, max_values=10, at=1.0)
+    # The ten largest (c03..c12) have their own label; c01 and c02 fold into `other`.
+    assert sorted(admitted["country"]) == [f"c{i:02d}" for i in range(3, 13)]
+    by_label = {(g.metric, g.segment): g for g in snap.guardrails}
+    assert by_label[("recall", "country=other")].status == 2  # the worst of c01, c02
+    assert by_label[("latency", "country=other")].status == 3
+    assert by_label[("recall", "all")].estimate == 0.01
+    assert len({g.segment for g in snap.guardrails}) == 12  # all + 10 + other
+    again, admitted_again = load_snapshot(dump_snapshot(snap, admitted))
+    assert again == snap and admitted_again == admitted
+
+
+def test_collector_forgets_experiments_it_no_longer_gets() -> None:
+    collector = ExperimentCollector()
+    series = GuardrailSeries("recall", "candidate", "all", 3, -0.04, -0.07, -0.01)
+    collector.update(
+        {"exp": "running"}, [ExperimentSnapshot("exp", 10.0, {"candidate": 5}, 0.3, True, [series])]
+    )
+    names = {s.name for f in collector.collect() for s in f.samples}
+    assert {"sharpen_guardrail_status", "sharpen_guardrail_relative_effect"} <= names
+    collector.update({}, [])
+    assert [s for f in collector.collect() for s in f.samples] == []
+
+
+@pytest.mark.parametrize("bad", ["ftp://x", "not a url"])
+def test_webhook_urls_are_checked_at_start(redis_url: str, bad: str) -> None:
+    from pydantic import ValidationError
+
+    from tests.conftest import make_settings
+
+    with pytest.raises(ValidationError, match="http"):
+        make_settings(redis_url, webhook_urls=[bad], webhook_secret="s" * 16)
+    with pytest.raises(ValidationError, match="SHARPEN_WEBHOOK_SECRET"):
+        make_settings(redis_url, webhook_urls=["https://hooks.example/x"])
