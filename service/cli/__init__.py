@@ -6,6 +6,7 @@ import typer
 
 from service.cli import analyze, experiments, plan, report
 from service.cli.demo import demo
+from service.cli.journal import journal
 from service.cli.serve import serve
 from service.cli.worker import worker
 
@@ -25,6 +26,7 @@ app.command("list")(experiments.list_experiments)
 app.command("get")(experiments.get)
 for _action in ("start", "stop", "ship", "rollback"):
     app.command(_action)(experiments.lifecycle(_action))
+app.command("journal")(journal)
 app.command("plan")(plan.plan)
 app.command("report")(report.report)
 app.command("demo")(demo)
