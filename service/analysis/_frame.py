@@ -117,9 +117,8 @@ def _codes(columns: Sequence[str | None], max_values: int) -> Codes:
 def _attribute_columns(
     records: Sequence[Mapping[str, Any]], max_attributes: int, max_values: int
 ) -> dict[str, Codes]:
-    names: Counter[str] = Counter()
-    for r in records:
-        names.update(r.get("attributes") or ())
+    # Count names only: Counter.update(mapping) would add the values as counts.
+    names: Counter[str] = Counter(name for r in records for name in (r.get("attributes") or ()))
     out: dict[str, Codes] = {}
     for name in sorted(n for n, _ in names.most_common(max_attributes)):
         column = [_attr(r.get("attributes"), name) for r in records]

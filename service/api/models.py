@@ -19,7 +19,7 @@ from service.errors import NotFound, ValidationFailed, field_error
 from service.spec.models import KEY_PATTERN
 from service.store.records import RecordStore
 
-__all__ = ["RecordIn", "check_scalar", "router", "stored_record"]
+__all__ = ["RecordIn", "check_scalar", "model_analysis", "router", "stored_record"]
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
@@ -258,22 +258,6 @@ async def get_analysis(
     ),
     reference_end: dt.datetime | None = Query(default=None),
 ) -> JSON:
-    if not await store.exists(name):
-        raise NotFound(f"model {name!r} has no records")
-    records = await store.read(name)
-    reference: Reference | None = None
-    if reference_start is not None or reference_end is not None:
-        window = _window(records, _epoch(reference_start), _epoch(reference_end))
-        if not window:
-            raise ValidationFailed(
-                "the reference window holds no records",
-                [field_error("reference_start", "no stored record falls in the window")],
-            )
-        reference = build_reference(window, source="window")
-    else:
-        frozen = await store.reference(name)
-        reference = None if frozen is None else Reference.from_dict(frozen)
-    selected = _window(records, _epoch(since), _epoch(until))
     params = AnalysisParams(
         min_support=min_support,
         slice_min_share=slice_min_share,
@@ -286,5 +270,48 @@ async def get_analysis(
         threshold=threshold,
         high_confidence=high_confidence,
     )
-    report = await asyncio.to_thread(analyze, selected, params, reference)
-    return JSON({"model": name, "stored": len(records), **report})
+    report = await model_analysis(
+        store,
+        name,
+        params,
+        since=_epoch(since),
+        until=_epoch(until),
+        reference_window=None
+        if reference_start is None and reference_end is None
+        else (_epoch(reference_start), _epoch(reference_end)),
+    )
+    return JSON(report)
+
+
+async def model_analysis(
+    store: RecordStore,
+    name: str,
+    params: AnalysisParams | None = None,
+    *,
+    since: float | None = None,
+    until: float | None = None,
+    reference_window: tuple[float | None, float | None] | None = None,
+) -> dict[str, Any]:
+    """The analysis report of a stored model (what ``GET .../analysis`` returns).
+
+    Records in ``[since, until)``; the reference ranges of ``reference_window`` when
+    given, else the frozen ones. Raises NotFound for a model without records.
+    """
+    if not await store.exists(name):
+        raise NotFound(f"model {name!r} has no records")
+    records = await store.read(name)
+    reference: Reference | None = None
+    if reference_window is not None:
+        window = _window(records, *reference_window)
+        if not window:
+            raise ValidationFailed(
+                "the reference window holds no records",
+                [field_error("reference_start", "no stored record falls in the window")],
+            )
+        reference = build_reference(window, source="window")
+    else:
+        frozen = await store.reference(name)
+        reference = None if frozen is None else Reference.from_dict(frozen)
+    selected = _window(records, since, until)
+    report = await asyncio.to_thread(analyze, selected, params or AnalysisParams(), reference)
+    return {"model": name, "stored": len(records), **report}

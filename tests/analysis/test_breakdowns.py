@@ -179,3 +179,17 @@ def test_label_normalisation() -> None:
     frame = build_frame(recs)
     assert frame.error.tolist() == [False, False, True, True]
     assert frame.served.tolist() == [True, True, True, False]
+
+
+def test_attributes_are_bounded_by_frequency() -> None:
+    recs: list[dict[str, Any]] = []
+    for i in range(300):
+        attrs = {f"common{k}": str(i % 3) for k in range(20)}
+        if i == 0:
+            attrs.update({f"rare{k}": "x" for k in range(5)})
+        recs.append({"record_id": str(i), "prediction": 1, "label": i % 2, "attributes": attrs})
+    frame = build_frame(recs, max_attributes=20, max_values=2)
+    assert sorted(frame.attributes) == sorted(f"common{k}" for k in range(20))
+    col = frame.attributes["common0"]
+    assert col.values == ("0", "1", "(other)")  # the two most frequent values, the rest lumped
+    assert int((col.codes == 2).sum()) == 100
