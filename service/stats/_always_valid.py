@@ -52,7 +52,7 @@ def cs_multiplier(alpha: float | FloatArray, fraction: float | FloatArray) -> Fl
     t = np.asarray(fraction, dtype=np.float64)
     log_a = np.log(a)
     x = (-2.0 * log_a + np.log(1.0 - 2.0 * log_a)) * t
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(all="ignore"):
         m = np.sqrt((1.0 + x) / x * (np.log1p(x) - 2.0 * log_a))
     return np.asarray(np.where(t > 0, m, np.inf), dtype=np.float64)
 
@@ -70,7 +70,7 @@ def always_valid_p(
     log_a = np.log(a)
     x = (-2.0 * log_a + np.log(1.0 - 2.0 * log_a)) * t
     log_lambda = -0.5 * np.log1p(x) + x * zz * zz / (2.0 * (1.0 + x))
-    with np.errstate(over="ignore", invalid="ignore"):
+    with np.errstate(all="ignore"):
         p = np.minimum(1.0, np.exp(-log_lambda))
     return np.asarray(np.where(np.isfinite(zz) & (t > 0), p, 1.0), dtype=np.float64)
 
@@ -81,6 +81,8 @@ def multiplier_at(alpha: float, fraction: float) -> float:
         return math.inf
     log_a = math.log(alpha)
     x = mixture_tuning(alpha) * fraction
+    if not x > 0:
+        return math.inf
     return math.sqrt((1.0 + x) / x * (math.log1p(x) - 2.0 * log_a))
 
 

@@ -70,7 +70,7 @@ class ComparisonBatch:
     @property
     def z(self) -> FloatArray:
         """Absolute effect over its standard error; NaN where degenerate."""
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(all="ignore"):
             return np.where(self.abs_se > 0, self.abs_estimate / self.abs_se, NAN)
 
     def row(self, i: int) -> Comparison:
@@ -102,13 +102,13 @@ class ComparisonBatch:
 
 
 def _sample_var(n: FloatArray, s: FloatArray, ss: FloatArray) -> FloatArray:
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(all="ignore"):
         v = (ss - s * s / n) / (n - 1.0)
     return np.where(n >= 2, np.maximum(v, 0.0), 0.0)
 
 
 def _sample_cov(n: FloatArray, sx: FloatArray, sy: FloatArray, sxy: FloatArray) -> FloatArray:
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(all="ignore"):
         c = (sxy - sx * sy / n) / (n - 1.0)
     return np.where(n >= 2, c, 0.0)
 
@@ -116,7 +116,7 @@ def _sample_cov(n: FloatArray, sx: FloatArray, sy: FloatArray, sxy: FloatArray) 
 def arm_moments(b: StatsBatch) -> tuple[FloatArray, FloatArray]:
     """Per-arm mean and per-unit variance (the mean's variance is variance / n)."""
     n = b.n
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(all="ignore"):
         if b.kind == "ratio":
             mean = np.where(b.other_sum != 0, b.sum / b.other_sum, 0.0)
             den_mean = np.where(n > 0, b.other_sum / n, 0.0)
@@ -138,21 +138,21 @@ def _cuped_moments(
     """Regression-adjusted means and variances, theta pooled within arms."""
 
     def centred(b: StatsBatch) -> tuple[FloatArray, FloatArray]:
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(all="ignore"):
             sxy = np.where(b.n > 0, b.cross_sum - b.sum * b.other_sum / b.n, 0.0)
-            sxx = np.where(b.n > 0, b.other_sum_sq - b.other_sum**2 / b.n, 0.0)
+            sxx = np.where(b.n > 0, b.other_sum_sq - b.other_sum * b.other_sum / b.n, 0.0)
         return sxy, np.maximum(sxx, 0.0)
 
     sxy_c, sxx_c = centred(c)
     sxy_t, sxx_t = centred(t)
     sxx = sxx_c + sxx_t
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(all="ignore"):
         theta = np.where(sxx > 0, (sxy_c + sxy_t) / sxx, 0.0)
         n_all = c.n + t.n
         x_pooled = np.where(n_all > 0, (c.other_sum + t.other_sum) / n_all, 0.0)
 
     def adjusted(b: StatsBatch) -> tuple[FloatArray, FloatArray]:
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(all="ignore"):
             y_mean = np.where(b.n > 0, b.sum / b.n, 0.0)
             x_mean = np.where(b.n > 0, b.other_sum / b.n, 0.0)
         vy = _sample_var(b.n, b.sum, b.sum_sq)
@@ -187,13 +187,14 @@ def compare_batch(
         mc, vc = arm_moments(control)
         mt, vt = arm_moments(treatment)
 
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(all="ignore"):
         se2c = np.where(nc > 0, vc / nc, 0.0)
         se2t = np.where(nt > 0, vt / nt, 0.0)
         abs_est = mt - mc
         abs_se = np.sqrt(se2c + se2t)
         if kind in ("mean", "cuped"):
-            df = (se2c + se2t) ** 2 / (se2c**2 / (nc - 1.0) + se2t**2 / (nt - 1.0))
+            den = se2c * se2c / (nc - 1.0) + se2t * se2t / (nt - 1.0)
+            df = (se2c + se2t) * (se2c + se2t) / den
             usable = np.isfinite(df) & (df > 0) & (nc >= 2) & (nt >= 2)
             df = np.where(usable, df, np.inf)
         else:
@@ -216,7 +217,8 @@ def compare_batch(
         abs_se = np.where(failed, NAN, abs_se)
 
         rel_est = np.where(mc != 0, mt / mc - 1.0, NAN)
-        rel_se = np.sqrt(se2t / mc**2 + mt**2 * se2c / mc**4)
+        ratio = mt / mc
+        rel_se = np.sqrt((se2t + ratio * ratio * se2c) / (mc * mc))
         rel_se = np.where(failed | (mc == 0) | ~(rel_se > 0), NAN, rel_se)
         rel_p = np.where(np.isnan(rel_se), 1.0, 2.0 * special.stdtr(df, -np.abs(rel_est / rel_se)))
 

@@ -133,7 +133,7 @@ def guardrail_arrays(
 ) -> GuardrailArrays:
     """Check many cells at once, each at level `alpha_each` (no further splitting)."""
     comp = compare_batch(control, treatment, alpha_each, pooled=False)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(all="ignore"):
         eff = 2.0 / (1.0 / comp.control_n + 1.0 / comp.treatment_n)
     t = (
         np.where((comp.control_n > 0) & (comp.treatment_n > 0), eff, 0.0)

@@ -23,7 +23,7 @@ def _cuped(c: CupedStats, t: CupedStats) -> tuple[float, float, float, float]:
         if s.n <= 0:
             return 0.0, 0.0
         sxy = s.cov_cross - s.sum * s.cov_sum / s.n
-        sxx = s.cov_sum_sq - s.cov_sum**2 / s.n
+        sxx = s.cov_sum_sq - s.cov_sum * s.cov_sum / s.n
         return sxy, max(sxx, 0.0)
 
     sxy_c, sxx_c = centred(c)
@@ -62,9 +62,9 @@ def compare_pair(control: Stats, treatment: Stats, alpha: float, pooled: bool) -
     abs_se = math.sqrt(se2c + se2t)
     df = math.inf
     if not isinstance(control, ProportionStats | RatioStats) and nc >= 2 and nt >= 2:
-        den = se2c**2 / (nc - 1.0) + se2t**2 / (nt - 1.0)
+        den = se2c * se2c / (nc - 1.0) + se2t * se2t / (nt - 1.0)
         if den > 0:
-            df = (se2c + se2t) ** 2 / den
+            df = (se2c + se2t) * (se2c + se2t) / den
 
     error: ErrorCode | None = None
     if nc < 2 or nt < 2:
@@ -97,7 +97,10 @@ def compare_pair(control: Stats, treatment: Stats, alpha: float, pooled: bool) -
     rel_est = mt / mc - 1.0 if mc != 0 else NAN
     rel_se = NAN
     if not failed and mc != 0:
-        rel_se = math.sqrt(se2t / mc**2 + mt**2 * se2c / mc**4)
+        # Products, not powers: Python's float ** raises on overflow, * gives inf.
+        ratio = mt / mc
+        scale = mc * mc
+        rel_se = math.sqrt((se2t + ratio * ratio * se2c) / scale) if scale > 0 else NAN
         if not rel_se > 0:  # e.g. a constant zero treatment: the delta method says nothing
             rel_se = NAN
     rel_p = 1.0 if math.isnan(rel_se) else float(2.0 * special.stdtr(df, -abs(rel_est / rel_se)))

@@ -7,6 +7,7 @@ quantities; the variance of the arm's mean is `variance / n`.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 
@@ -119,7 +120,10 @@ class RatioStats:
         r = self.num_sum / self.den_sum
         den_mean = self.den_sum / self.n
         v = self.num_variance - 2.0 * r * self.covariance + r * r * self.den_variance
-        return max(v / (den_mean * den_mean), 0.0)
+        scale = den_mean * den_mean
+        if scale == 0.0:  # underflow: IEEE semantics, as numpy gives, instead of raising
+            return math.inf if v > 0 else 0.0
+        return max(v / scale, 0.0)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -190,3 +191,27 @@ def test_degenerate_data_sets_error_code(control: Stats, treatment: Stats, code:
         assert res.absolute.p_value < 1.0 and math.isfinite(res.absolute.se)
     else:
         assert res.absolute.p_value == 1.0 and d["absolute"]["ci"] == [None, None]
+
+
+@pytest.mark.parametrize("kind", ["mean", "proportion", "ratio", "cuped"])
+def test_extreme_magnitudes_never_raise(kind: str) -> None:
+    rng = np.random.default_rng(21)
+    for _ in range(300):
+        scale = 10.0 ** rng.uniform(-300, 300)
+        n = int(rng.choice([2, 3, 10**6, 10**12]))
+        pairs = []
+        for _ in range(2):
+            s, ss = rng.normal(0, 1) * scale, abs(rng.normal(0, 1)) * scale * scale
+            if kind == "proportion":
+                pairs.append(ProportionStats(n, float(rng.integers(0, n))))
+            elif kind == "mean":
+                pairs.append(MeanStats(n, s, ss))
+            elif kind == "ratio":
+                pairs.append(RatioStats(n, s, ss, s * 2, ss * 4, ss))
+            else:
+                pairs.append(CupedStats(n, s, ss, s * 2, ss * 4, ss))
+        res = compare(pairs[0], pairs[1])
+        assert 0.0 <= res.absolute.p_value <= 1.0 or math.isnan(res.absolute.p_value)
+        json.dumps(res.to_dict(), allow_nan=False)
+        batch = compare_batch(StatsBatch.from_stats(pairs[:1]), StatsBatch.from_stats(pairs[1:]))
+        assert batch.row(0).error == res.error
