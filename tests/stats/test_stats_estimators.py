@@ -199,7 +199,7 @@ def test_extreme_magnitudes_never_raise(kind: str) -> None:
     for _ in range(300):
         scale = 10.0 ** rng.uniform(-300, 300)
         n = int(rng.choice([2, 3, 10**6, 10**12]))
-        pairs = []
+        pairs: list[Stats] = []
         for _ in range(2):
             s, ss = rng.normal(0, 1) * scale, abs(rng.normal(0, 1)) * scale * scale
             if kind == "proportion":
