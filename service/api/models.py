@@ -186,7 +186,8 @@ async def add_records(
         )
     now = time.time()
     result = await store.add(name, [stored_record(r, now) for r in body.records])
-    first = runtime.settings.model_reference_records
+    # Never more than are kept, or a small store would never freeze its reference.
+    first = min(runtime.settings.model_reference_records, runtime.settings.model_max_records)
     if not result.has_reference and result.stored >= first:
         await _freeze_reference(store, name, first)
     return Accepted(accepted=result.accepted, duplicates=result.duplicates)
