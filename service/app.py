@@ -13,8 +13,10 @@ from service.api import routers
 from service.api.assign import AssignFastPath
 from service.api.errors import install_error_handlers
 from service.api.limits import BodySizeLimit
+from service.api.ratelimit import AdminRateLimit
 from service.api.request_metrics import RequestMetrics
 from service.auth import KeyRing
+from service.logs import RequestContext, configure_logging, settings_secrets
 from service.metrics import Metrics
 from service.runtime import Runtime
 from service.settings import Settings
@@ -87,6 +89,13 @@ def create_app(settings: Settings, keyring: KeyRing | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    # Innermost: only admin-scoped keys are throttled, per key name (service/api/ratelimit.py).
+    app.add_middleware(
+        AdminRateLimit,
+        keyring=ring,
+        rate_per_s=settings.admin_rate_limit_per_s,
+        burst=settings.admin_rate_limit_burst,
+    )
     app.add_middleware(
         BodySizeLimit,
         default=settings.max_body_bytes,
@@ -97,6 +106,8 @@ def create_app(settings: Settings, keyring: KeyRing | None = None) -> FastAPI:
     app.add_middleware(AssignFastPath, max_body_bytes=settings.max_body_bytes)
     # Outside the fast path too, so every request is counted and timed.
     app.add_middleware(RequestMetrics, metrics=metrics)
+    # Outermost of all: every log line of a request, anywhere below, carries its id.
+    app.add_middleware(RequestContext, access_log=settings.access_log)
     for router in routers():
         app.include_router(router)
     app.include_router(ui_router())  # the dashboard, under /ui
@@ -105,4 +116,12 @@ def create_app(settings: Settings, keyring: KeyRing | None = None) -> FastAPI:
 
 def app_from_env() -> FastAPI:
     """Factory for ``uvicorn --factory service.app:app_from_env`` (settings from SHARPEN_*)."""
-    return create_app(Settings())
+    settings = Settings()
+    configure_logging(
+        settings.log_format,
+        settings.log_level,
+        secrets=settings_secrets(
+            settings.admin_keys, settings.client_keys, settings.webhook_secret, settings.redis_url
+        ),
+    )
+    return create_app(settings)

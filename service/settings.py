@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -89,6 +89,13 @@ class Settings(BaseSettings):
     aggregator_trim_interval_s: float = Field(default=1.0, gt=0, le=600)
     run_worker: bool = True
     admin_rate_limit_per_s: float = Field(default=50.0, gt=0)
+    admin_rate_limit_burst: int = Field(
+        default=100, ge=1, le=100_000, description="Admin requests a key may make at once."
+    )
+    # Logging (service/logs.py): every line of a request carries its X-Request-ID.
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    access_log: bool = Field(default=False, description="One log line per request.")
     ui_session_ttl_s: int = Field(default=8 * 3600, ge=60, le=7 * 86_400)
     ui_refresh_interval_s: float = Field(default=5.0, ge=1, le=300)
 

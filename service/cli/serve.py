@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from rich.console import Console
 from service.auth import generate_key
 from service.cli._http import dev_keys_path, fail, load_dev_keys
 from service.embedded import EmbeddedRedis, EmbeddedRedisError
+from service.logs import configure_logging, settings_secrets
 from service.settings import Settings
 
 __all__ = ["load_settings", "serve"]
@@ -54,17 +54,23 @@ def serve(
     redis_url: str = typer.Option(None, help="[SHARPEN_REDIS_URL]; unset: embedded Redis"),
     data_dir: Path = typer.Option(None, help="[SHARPEN_DATA_DIR, default ./.sharpen]"),
     no_worker: bool = typer.Option(False, "--no-worker", help="Do not run the worker in-process"),
-    log_level: str = typer.Option("info", help="debug, info, warning, error"),
+    log_level: str = typer.Option(None, help="debug, info, warning, error [SHARPEN_LOG_LEVEL]"),
+    log_format: str = typer.Option(
+        None, help="text or json (one object a line) [SHARPEN_LOG_FORMAT, default text]"
+    ),
+    access_log: bool = typer.Option(
+        None, "--access-log/--no-access-log", help="A log line per request [SHARPEN_ACCESS_LOG]"
+    ),
 ) -> None:
     """Run the service. Without a Redis URL it starts a private redis-server (AOF on)."""
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
     overrides: dict[str, Any] = {
         "host": host,
         "port": port,
         "redis_url": redis_url,
         "data_dir": data_dir,
+        "log_level": log_level.lower() if log_level else None,
+        "log_format": log_format.lower() if log_format else None,
+        "access_log": access_log,
     }
     if dev:
         overrides["dev"] = True
@@ -84,6 +90,13 @@ def serve(
         )
         console.print(f"  admin key:  {keys['admin']}")
         console.print(f"  client key: {keys['client']}")
+    configure_logging(
+        settings.log_format,
+        settings.log_level,
+        secrets=settings_secrets(
+            settings.admin_keys, settings.client_keys, settings.webhook_secret, settings.redis_url
+        ),
+    )
     embedded: EmbeddedRedis | None = None
     if settings.redis_url is None:
         try:
@@ -103,8 +116,14 @@ def serve(
     try:
         app = create_app(settings)
         console.print(f"sharpen on http://{settings.host}:{settings.port} (docs at /docs)")
+        # log_config=None: uvicorn's own loggers go through the handler configured above.
         uvicorn.run(
-            app, host=settings.host, port=settings.port, log_level=log_level, access_log=False
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level,
+            log_config=None,
+            access_log=False,
         )
     finally:
         if embedded is not None:
