@@ -222,7 +222,11 @@ class ExperimentCollector(Collector):
 class Metrics:
     """All of one app's metrics, in its own registry (tests build as many apps as they like)."""
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(
+        self, registry: CollectorRegistry | None = None, *, experiments: bool = True
+    ) -> None:
+        """``experiments=False`` leaves the experiment series out (``sharpen worker`` serves
+        only its own counters; the API processes serve the experiments)."""
         self.registry = registry or CollectorRegistry(auto_describe=True)
         r, ns = self.registry, NAMESPACE
 
@@ -320,7 +324,9 @@ class Metrics:
             registry=r,
         )
         self.experiments = ExperimentCollector()
-        r.register(self.experiments)
+        self._serves_experiments = experiments
+        if experiments:
+            r.register(self.experiments)
 
         # Series whose label sets are known now exist from the start (rate() needs a zero).
         for reason in REJECT_REASONS:
@@ -342,7 +348,8 @@ class Metrics:
             return generate_latest(self.registry), CONTENT_TYPE_LATEST
         merged = CollectorRegistry()
         MultiProcessCollector(merged, path=directory)  # type: ignore[no-untyped-call]
-        merged.register(self.experiments)
+        if self._serves_experiments:
+            merged.register(self.experiments)
         return generate_latest(merged), CONTENT_TYPE_LATEST
 
     def sample(self, name: str, labels: Mapping[str, str] | None = None) -> float | None:

@@ -8,6 +8,7 @@ Public entry points:
 - :class:`Monitor` — the loop; ``await Monitor(runtime).run_once()`` runs one pass.
 - :func:`on_lifecycle` — call after ``ExperimentStore.transition`` (journal, webhook).
 - :func:`refresh_experiment_metrics` — before rendering ``GET /metrics``.
+- :func:`monitoring` — the same components in ``sharpen worker`` (no API).
 - :class:`WebhookSender`, :func:`sign`, :func:`verify` — signed webhooks.
 """
 
@@ -25,6 +26,7 @@ from service.monitor._snapshot import (
     load_snapshot,
     segment_label,
 )
+from service.monitor._standalone import monitoring
 from service.monitor._webhooks import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
@@ -49,6 +51,7 @@ __all__ = [
     "dump_snapshot",
     "experiment_results",
     "load_snapshot",
+    "monitoring",
     "on_lifecycle",
     "refresh_experiment_metrics",
     "segment_label",
