@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     webhook_max_attempts: int = Field(default=6, ge=1, le=30)
     webhook_backoff_s: float = Field(default=0.5, gt=0, le=600)
     webhook_queue_max: int = Field(default=1000, ge=1, le=1_000_000)
+    worker_metrics_port: int | None = Field(
+        default=None, ge=1, le=65535, description="sharpen worker: serve its /metrics here."
+    )
     aggregator_block_ms: int = Field(default=200, ge=1, le=60_000)
     # Outcome ingestion (POST /v1/events) and aggregation.
     events_max_batch: int = Field(default=10_000, ge=1, le=100_000)

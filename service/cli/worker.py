@@ -16,6 +16,7 @@ from service.cli._http import fail
 from service.cli.serve import load_settings
 
 if TYPE_CHECKING:
+    from service.settings import Settings
     from service.worker import Aggregator
 
 __all__ = ["worker"]
@@ -23,7 +24,9 @@ __all__ = ["worker"]
 console = Console(stderr=True)
 
 
-async def _run(aggregator: Aggregator) -> None:
+async def _run(aggregator: Aggregator, settings: Settings) -> None:
+    from service.monitor import monitoring  # guardrail monitor, journal catch-up, webhooks
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -31,7 +34,8 @@ async def _run(aggregator: Aggregator) -> None:
             loop.add_signal_handler(sig, stop.set)
     await aggregator.start()
     try:
-        await stop.wait()
+        async with monitoring(settings):
+            await stop.wait()
     finally:
         await aggregator.stop()
 
@@ -58,4 +62,4 @@ def worker(
     aggregator = Aggregator(settings, consumer=name)
     where = urlsplit(settings.redis_url)
     console.print(f"sharpen worker {aggregator.consumer} on {where.hostname}:{where.port}")
-    asyncio.run(_run(aggregator))
+    asyncio.run(_run(aggregator, settings))
