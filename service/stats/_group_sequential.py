@@ -34,7 +34,10 @@ class SequentialLook:
 
 @dataclass(frozen=True, slots=True)
 class GroupSequentialResult:
-    """The looks so far with their boundaries; the verdict is the first crossing."""
+    """The looks so far with their boundaries; the verdict is the first crossing.
+
+    `first_crossing` is the 1-based number of the look that first crossed.
+    """
 
     looks: tuple[SequentialLook, ...]
     alpha: float
@@ -109,7 +112,7 @@ def group_sequential_test(
         if slot is not None:
             slot_z[slot] = max(slot_z[slot], abs(z))
         if crossed and first is None:
-            first = i
+            first = i + 1
         looks.append(SequentialLook(min(float(t), 1.0), float(z), bound, crossed))
     p = math.nan
     if with_p_value:

@@ -107,7 +107,7 @@ def test_group_sequential_test_verdicts_and_p_values():
     assert not quiet.crossed and quiet.p_value > 0.05
     assert quiet.boundary == pytest.approx(bounds[-1])
     early = group_sequential_test([1.0, 3.5, 2.0], fractions[:3])
-    assert early.first_crossing == 1 and early.crossed
+    assert early.first_crossing == 2 and early.crossed
     assert early.p_value <= 0.05
     # Repeated p-value: the alpha at which the boundary would just be crossed.
     p = early.p_value
@@ -122,4 +122,4 @@ def test_degenerate_and_repeated_looks():
     assert res.looks[0].crossed is False and math.isnan(res.looks[0].boundary)
     # A look past the planned size is tested against the final boundary again.
     assert res.looks[3].boundary == res.looks[2].boundary
-    assert res.crossed and res.first_crossing == 2
+    assert res.crossed and res.first_crossing == 3
