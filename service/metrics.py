@@ -50,7 +50,8 @@ GUARDRAIL_STATUS_CODES: Mapping[str, int] = {
     "breached": 3,
 }
 BOUNDS = ("estimate", "lower", "upper")
-REJECT_REASONS = ("invalid", "unknown_experiment", "not_running", "too_old", "too_large")
+REJECT_REASONS = ("invalid", "unknown_experiment", "not_running", "too_large", "batch")
+_REJECT_CODES = {"not_found": "unknown_experiment", "not_running": "not_running"}
 EXPOSURE_DROP_REASONS = ("full", "failed", "lost")
 MONITOR_ACTIONS = ("rollback", "breach_alert", "warning", "srm_alert")
 WEBHOOK_OUTCOMES = ("delivered", "retried", "failed", "dropped")
@@ -339,6 +340,23 @@ class Metrics:
             self.webhook_deliveries.labels(outcome)
         for status in ("shipped", "rolled_back", "stopped"):
             self.journal_entries.labels(status)
+
+    def reject_events(self, errors: Iterable[Mapping[str, object]], batch: int) -> None:
+        """Count a refused batch of ``batch`` events, one reason per event: the code of its
+        first error (``events.N`` ``index``), or ``batch`` for the valid events refused with
+        their batch (all-or-nothing)."""
+        reasons: dict[object, str] = {}
+        for error in errors:
+            index = error.get("index")
+            if index is not None and index not in reasons:
+                reasons[index] = _REJECT_CODES.get(str(error.get("code")), "invalid")
+        counted: dict[str, int] = {}
+        for reason in reasons.values():
+            counted[reason] = counted.get(reason, 0) + 1
+        counted["batch"] = max(0, batch - len(reasons))
+        for reason, n in counted.items():
+            if n:
+                self.events_rejected.labels(reason).inc(n)
 
     def render(self) -> tuple[bytes, str]:
         """The exposition body and its content type (all processes' values in multiprocess

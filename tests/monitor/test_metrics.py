@@ -10,7 +10,7 @@ from service.app import create_app
 from service.metrics import ExperimentCollector, ExperimentSnapshot, GuardrailSeries, Metrics
 from service.monitor import build_snapshot, dump_snapshot, load_snapshot, segment_label
 from service.settings import Settings
-from tests.conftest import ADMIN
+from tests.conftest import ADMIN, CLIENT
 from tests.monitor._support import guarded_spec, guardrail_row, results_doc
 
 
@@ -60,6 +60,27 @@ def test_requests_are_labelled_by_route_template(api: TestClient) -> None:
     exposition = api.get("/metrics").text
     assert "/v1/experiments/a-1" not in exposition  # never a raw path
     assert 'route="/v1/experiments/{key}"' in exposition
+
+
+def test_rejected_events_are_counted_by_reason(api: TestClient) -> None:
+    event = {"event_id": "e1", "unit_id": "u1", "timestamp": 1.0, "values": {"recall": 1.0}}
+    batch = [
+        {**event, "experiment": "nope"},
+        {**event, "event_id": "e2", "experiment": "nope", "values": {}},
+        {**event, "event_id": "e3", "experiment": "fraud-v7"},
+    ]
+    assert api.post("/v1/experiments", json=guarded_spec(), headers=ADMIN).status_code == 201
+    response = api.post("/v1/events", json={"events": batch}, headers=CLIENT)
+    assert response.status_code in (404, 422), response.text
+    m = api.app.state.runtime.metrics  # type: ignore[attr-defined]
+
+    def rejected(reason: str) -> float | None:
+        return m.sample("sharpen_events_rejected_total", {"reason": reason})
+
+    # Each event counts once, under its first error; the whole batch was refused.
+    assert rejected("unknown_experiment") == 2
+    assert rejected("not_running") == 1  # a draft takes no events
+    assert rejected("batch") == 0
 
 
 def test_metrics_endpoint_needs_no_key_and_shows_experiments(api: TestClient) -> None:
