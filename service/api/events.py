@@ -423,6 +423,7 @@ async def post_events(
     if not events and not errors:
         raise ValidationFailed("no events", [field_error("events", "at least one event")])
     if len(events) > settings.events_max_batch:
+        runtime.metrics.events_rejected.labels("too_large").inc(len(events))
         raise ValidationFailed(
             "too many events",
             [field_error("events", f"at most {settings.events_max_batch} events per request")],
@@ -436,6 +437,7 @@ async def post_events(
     if errors:
         errors.sort(key=lambda e: e.get("index", -1))
         bad = len({e.get("index") for e in errors})
+        runtime.metrics.reject_events(errors, len(events))
         raise ValidationFailed(
             f"{bad} of {len(events)} events are invalid; none was accepted",
             errors[:_MAX_ERRORS],
