@@ -109,9 +109,11 @@ def _finite(value: float | None, field: str, *, required: bool = True) -> float 
 
 
 def _arm_stats(kind: MetricKind, arm: ArmSummary, where: str) -> Stats:
-    units = arm.units
+    units: object = arm.units
+    if isinstance(units, float) and units.is_integer():
+        units = int(units)  # JSON numbers may arrive as 1000.0
     if isinstance(units, bool) or not isinstance(units, int) or units < 0:
-        raise StatsInputError(f"{where}.units", f"must be an integer >= 0, got {units!r}")
+        raise StatsInputError(f"{where}.units", f"must be an integer >= 0, got {arm.units!r}")
     total = _finite(arm.sum, f"{where}.sum")
     assert total is not None
     if kind == "proportion":

@@ -192,3 +192,18 @@ def test_every_result_serialises_to_strict_json() -> None:
         json.dumps(payload, allow_nan=False)
     looks_out: Any = res.verdict.to_dict()["looks"]
     assert [look["crossed"] for look in looks_out] == [False, True]
+
+
+def test_integral_float_units_are_accepted() -> None:
+    whole: Any = 1000.0  # as JSON may deliver it
+    looks = [Look(ArmSummary(whole, 98, 98), ArmSummary(whole, 105, 105))]
+    res = analyze(kind="proportion", direction="increase", design="fixed", looks=looks)
+    assert res.baseline_units == 1000
+    with pytest.raises(StatsInputError) as err:
+        analyze(
+            kind="proportion",
+            direction="increase",
+            design="fixed",
+            looks=[Look(ArmSummary(whole / 100 + 0.5, 1), ArmSummary(10, 1))],
+        )
+    assert err.value.field == "looks[0].baseline.units"
