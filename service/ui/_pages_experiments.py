@@ -51,6 +51,18 @@ async def _fetch(
         return None, f"the {what} could not be computed (see the server log)"
 
 
+async def _results_and_plan(
+    sources: Sources, runtime: Runtime, record: ExperimentRecord
+) -> tuple[Doc | None, Doc | None, str | None, str | None]:
+    """Results and plan; the results document carries its own plan (same traffic, same time)."""
+    results, results_error = await _fetch(sources, runtime, record, "results")
+    embedded = (results or {}).get("plan")
+    if isinstance(embedded, dict):
+        return results, embedded, results_error, None
+    plan, plan_error = await _fetch(sources, runtime, record, "plan")
+    return results, plan, results_error, plan_error
+
+
 def _actions(record: ExperimentRecord) -> list[dict[str, str]]:
     return [
         {"action": a, "label": label}
@@ -103,8 +115,7 @@ def register(router: APIRouter, templates: Templates) -> None:
 
         async def summarise(record: ExperimentRecord) -> dict[str, Any]:
             async with gate:
-                results, _ = await _fetch(sources, runtime, record, "results")
-                plan, _ = await _fetch(sources, runtime, record, "plan")
+                results, plan, _, _ = await _results_and_plan(sources, runtime, record)
             return _summary(record, results, plan)
 
         rows = await asyncio.gather(*(summarise(r) for r in shown))
@@ -126,9 +137,7 @@ def register(router: APIRouter, templates: Templates) -> None:
     async def experiment_context(request: Request, sources: Sources, key: str) -> dict[str, Any]:
         runtime: Runtime = request.app.state.runtime
         record = await runtime.experiments.get(key)
-        (results, results_error), (plan, plan_error) = await asyncio.gather(
-            _fetch(sources, runtime, record, "results"), _fetch(sources, runtime, record, "plan")
-        )
+        results, plan, results_error, plan_error = await _results_and_plan(sources, runtime, record)
         view = results_view(record.spec, results) if results is not None else None
         return {
             "record": record,

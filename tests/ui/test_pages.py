@@ -117,9 +117,10 @@ def test_experiment_page_plots_the_results_api_numbers(worker_api: TestClient) -
     srm = [(el.num("hour"), el.num("srm-p-value")) for el in plotted(html, "units", "srm")]
     assert srm == [(t["hour"], t["srm_p_value"]) for t in results["timeline"]]
 
-    # The plan's MDE curve.
+    # The plan's MDE curve (the results carry the plan at the same observed traffic).
     curve = [(el.num("days"), el.num("mde")) for el in plotted(html, "mde", "mde-point")]
-    assert curve == [(p["days"], p["mde"]) for p in plan["mde_curve"]]
+    assert curve == [(p["days"], p["mde"]) for p in results["plan"]["mde_curve"]]
+    assert curve == [(p["days"], p["mde"]) for p in plan["mde_curve"]]  # expected traffic yet
 
     # The decision with its reasons, the spec as written, the audit log.
     assert results["decision"]["action"] == "rollback"
