@@ -49,6 +49,14 @@ def _describe(g: GuardrailResult) -> str:
     )
 
 
+def _within_margin(g: GuardrailResult) -> bool:
+    """The CI excludes harm beyond the margin: non-inferiority is shown."""
+    lo, hi = g.ci
+    if g.direction == "increase":
+        return bool(lo > -g.margin)
+    return bool(hi < g.margin)
+
+
 def decide(
     *,
     primary_status: MetricStatus,
@@ -78,7 +86,11 @@ def decide(
         blockers.append(f"{primary_metric} is not yet significantly better")
     for g in guardrails:
         if g.segment is None and g.status == "warning":
-            blockers.append(f"{_describe(g)} shows harm within the margin")
+            # Harm is shown, but a harm the margin allows is still non-inferior.
+            if _within_margin(g):
+                notes.append(f"{_describe(g)} shows harm within the margin")
+            else:
+                blockers.append(f"{_describe(g)} shows harm and may exceed the margin")
         elif g.segment is None and g.status != "ok":
             blockers.append(f"{_describe(g)} is not yet shown non-inferior")
         elif g.status == "warning":
