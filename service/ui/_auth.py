@@ -92,6 +92,7 @@ def safe_next(value: str | None) -> str:
         or not value.startswith("/ui")
         or value.startswith("//")
         or "\\" in value
+        or "/../" in value + "/"
         or any(ord(c) < 32 for c in value)
     ):
         return "/ui/"

@@ -73,7 +73,11 @@ def register(router: APIRouter, templates: Templates) -> None:
                 "to the dashboard.",
                 status_code=403,
             )
-        session_id, _ = await session_store(runtime).create(who.name)
+        store = session_store(runtime)
+        previous = request.cookies.get(SESSION_COOKIE)
+        if previous:
+            await store.delete(previous)  # a login never reuses or keeps an older session
+        session_id, _ = await store.create(who.name)
         response = RedirectResponse(next_url, status_code=303, headers=SECURITY_HEADERS)
         set_cookie(request, response, SESSION_COOKIE, session_id, runtime.settings.ui_session_ttl_s)
         clear_cookie(request, response, LOGIN_COOKIE)

@@ -115,7 +115,9 @@ def test_login_needs_the_form_token(api: TestClient) -> None:
     assert api.get("/ui/", follow_redirects=False).status_code == 303
 
 
-@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/x", "/v1/config"])
+@pytest.mark.parametrize(
+    "target", ["https://evil.example/", "//evil.example/x", "/v1/config", "/ui/../v1/config"]
+)
 def test_next_stays_on_the_dashboard(api: TestClient, target: str) -> None:
     form = api.get("/ui/login")
     res = api.post(
@@ -191,6 +193,24 @@ def test_actions_without_the_csrf_token_fail(api: TestClient, running: str) -> N
     assert last["actor"] == "tester"
     assert last["detail"]["reason"] == "enough"
     assert last["detail"]["via"] == "dashboard"
+
+
+def test_logging_in_again_replaces_the_old_session(
+    api: TestClient, redis_sync: redis.Redis
+) -> None:
+    login(api)
+    first = api.cookies.get("sharpen_session") or ""
+    api.cookies.clear()
+    form = api.get("/ui/login")  # e.g. another tab, with the old cookie still around
+    api.cookies.set("sharpen_session", first, path="/ui")
+    res = api.post(
+        "/ui/login",
+        data={"key": ADMIN_KEY, "csrf_token": csrf_token(form.text)},
+        follow_redirects=False,
+    )
+    assert res.status_code == 303
+    assert f"sharpen_session={first}" not in res.headers["set-cookie"]
+    assert len(redis_sync.keys("sharpen:ui:session:*")) == 1
 
 
 def test_a_token_from_another_session_is_refused(
