@@ -3,6 +3,7 @@ the fallback, promptly; a restarted one is used again; SIGINT flushes buffered e
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,23 @@ def _answers(client: sharpen.Client) -> list[tuple[str | None, bool, str, dict[s
     return out
 
 
+async def _async_answers(url: str) -> list[tuple[str | None, bool, str, dict[str, Any]]]:
+    """The async client in remote mode, on the first experiment (matching local mode)."""
+    key = next(iter(SPECS))
+    out = []
+    async with (
+        sharpen.AsyncClient(url, CLIENT_KEY, mode="remote", timeout=5) as remote,
+        sharpen.AsyncClient(url, CLIENT_KEY, mode="local", timeout=5) as local,
+    ):
+        for unit, attrs in zip(UNITS, ATTRS, strict=True):
+            a = await remote.assign(key, unit, attrs)
+            assert a == await local.assign(key, unit, attrs)
+            out.append((a.variant, a.in_experiment, a.reason, a.as_dict()["payload"]))
+        assert remote.stats.remote_errors == 0
+        assert await local.flush()
+    return out
+
+
 def _exposures(r: redis.Redis) -> int:
     return sum(int(r.xlen(keys.exposures_stream(key))) for key in SPECS)
 
@@ -63,13 +81,16 @@ def test_sdk_against_a_live_service(
         remote_answers = _answers(remote)
         assert _answers(local) == remote_answers
         assert remote.stats.remote_errors == 0
+        assert asyncio.run(_async_answers(url)) == remote_answers[: len(UNITS)]
         reasons = {reason for _, _, reason, _ in remote_answers}
         assert {"assigned", "targeting", "traffic", "layer", "holdout"} <= reasons
         in_experiment = sum(1 for _, inside, _, _ in remote_answers if inside)
         # Remote assigns log exposures on the server; local ones are sent by the SDK.
         assert local.flush(timeout=10)
         assert local.stats.exposures_sent == in_experiment
-        wait_until(lambda: _exposures(redis_sync) == 2 * in_experiment)
+        in_first = sum(1 for _, inside, _, _ in remote_answers[: len(UNITS)] if inside)
+        # Each client (sync and async, local and remote) exposed each unit once.
+        wait_until(lambda: _exposures(redis_sync) == 2 * in_experiment + 2 * in_first)
 
         # 2. The service dies: a fresh client falls back at once; an old one evaluates
         #    locally from the config it holds.
@@ -107,18 +128,3 @@ def test_sdk_against_a_live_service(
         remote.close(timeout=1)
         if restarted is not None:
             restarted.stop()
-
-
-async def test_async_client_remote_matches_local(live_server: LiveServer) -> None:
-    url = live_server.url
-    with httpx.Client(base_url=url, timeout=10) as admin:
-        launch(admin, "sdk-async", traffic=0.5)
-    async with (
-        sharpen.AsyncClient(url, CLIENT_KEY, mode="remote", timeout=5) as remote,
-        sharpen.AsyncClient(url, CLIENT_KEY, mode="local", timeout=5) as local,
-    ):
-        for unit in UNITS[:100]:
-            a = await remote.assign("sdk-async", unit)
-            b = await local.assign("sdk-async", unit)
-            assert a == b
-        assert remote.stats.remote_errors == 0
