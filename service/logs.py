@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextvars
 import datetime as dt
+import itertools
 import logging
 import re
 import secrets as _secrets
@@ -69,10 +70,6 @@ def current_request_id() -> str | None:
     return _request_id.get()
 
 
-def _new_id() -> str:
-    return _secrets.token_hex(8)
-
-
 class RequestContext:
     """Pure ASGI middleware: request id in, request id out, request id on every log line.
 
@@ -83,6 +80,9 @@ class RequestContext:
     def __init__(self, app: ASGIApp, *, access_log: bool = False) -> None:
         self.app = app
         self.access_log = access_log
+        # A random per-process prefix and a counter: unique ids without a syscall each.
+        self._prefix = _secrets.token_hex(5)
+        self._counter = itertools.count(1)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -95,7 +95,7 @@ class RequestContext:
                     request_id = value.decode()
                 break
         if request_id is None:
-            request_id = _new_id()
+            request_id = f"{self._prefix}{next(self._counter):06x}"
         raw_id = request_id.encode()
         token = _request_id.set(request_id)
         status = 500
@@ -105,9 +105,7 @@ class RequestContext:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers = [h for h in message.get("headers", ()) if h[0].lower() != _HEADER]
-                headers.append((_HEADER, raw_id))
-                message = {**message, "headers": headers}
+                message["headers"] = [*message.get("headers", ()), (_HEADER, raw_id)]
             await send(message)
 
         try:

@@ -59,11 +59,11 @@ def test_request_id_is_honoured_generated_and_echoed(app_client: TestClient) -> 
         == "abc-123.x:y"
     )
     made = app_client.get("/healthz").headers["x-request-id"]
-    assert re.fullmatch(r"[0-9a-f]{16}", made)
+    assert re.fullmatch(r"[0-9a-f]{16,}", made)
     assert app_client.get("/healthz").headers["x-request-id"] != made
     for bad in (b"has space", b"x" * 129, b"new\\nline", "ünïcode".encode()):
         echoed = app_client.get("/healthz", headers={b"X-Request-ID": bad})
-        assert re.fullmatch(r"[0-9a-f]{16}", echoed.headers["x-request-id"])
+        assert re.fullmatch(r"[0-9a-f]{16,}", echoed.headers["x-request-id"])
     # Every kind of answer carries it: the assign fast path, errors, 404s.
     assign = app_client.post(
         "/v1/assign",
