@@ -40,13 +40,18 @@ class JournalPage(BaseModel):
     levers: list[LeverSummary] | None = Field(
         default=None, description="Per lever: how often it shipped, mean lift, yearly value."
     )
+    backtests: list[dict[str, Any]] | None = Field(
+        default=None, description="Backtest verdicts on historical data (POST /v1/backtest)."
+    )
 
 
 def _page(**sections: list[Any] | int) -> JSON:
     """Only the sections asked for (a model with null sections would blur the shape)."""
     return JSON(
         {
-            name: [item.model_dump(mode="json") for item in value]
+            name: [
+                item if isinstance(item, dict) else item.model_dump(mode="json") for item in value
+            ]
             if isinstance(value, list)
             else value
             for name, value in sections.items()
@@ -94,6 +99,7 @@ async def list_journal(
         total=len(chosen),
         lines=line_summaries(entries, baselines),
         levers=lever_summaries(entries),
+        backtests=await journal.backtests(limit) if (line, lever, status) == (None,) * 3 else [],
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from typing import Any
 
 import typer
@@ -22,7 +23,7 @@ def _pct(x: Any) -> str:
     return f"{x:+.1%}" if isinstance(x, int | float) else "-"
 
 
-def _interval(block: dict[str, Any] | None, fmt: Any = _pct) -> str:
+def _interval(block: dict[str, Any] | None, fmt: Callable[[Any], str] = _pct) -> str:
     if not block or block.get("estimate") is None:
         return "-"
     lo, hi = block.get("ci") or (None, None)
@@ -31,7 +32,7 @@ def _interval(block: dict[str, Any] | None, fmt: Any = _pct) -> str:
     return f"{fmt(block['estimate'])} [{fmt(lo)}, {fmt(hi)}]"
 
 
-def _money(currency: str) -> Any:
+def _money(currency: str) -> Callable[[Any], str]:
     def fmt(x: Any) -> str:
         return f"{x:,.0f} {currency}" if isinstance(x, int | float) else "-"
 
@@ -105,6 +106,20 @@ def _levers_table(levers: list[dict[str, Any]]) -> Table:
     return table
 
 
+def _backtests_table(backtests: list[dict[str, Any]]) -> Table:
+    table = Table("at", "experiment", "candidate", "verdict", "why", title="backtests (history)")
+    for b in backtests:
+        verdict = b.get("verdict") or {}
+        table.add_row(
+            _day(b.get("at")),
+            str(b.get("experiment", "-")),
+            str(b.get("candidate", "-")),
+            str(verdict.get("action", "-")),
+            str(verdict.get("statement") or "; ".join(verdict.get("reasons") or []))[:100],
+        )
+    return table
+
+
 def journal(
     url: str = UrlOpt,
     api_key: str = KeyOpt,
@@ -132,3 +147,5 @@ def journal(
         console.print(_lines_table(page["lines"]))
     if "levers" in page:
         console.print(_levers_table(page["levers"]))
+    if page.get("backtests"):
+        console.print(_backtests_table(page["backtests"]))

@@ -252,3 +252,17 @@ def test_cli_journal(live_server: LiveServer) -> None:
 
 
 _: Callable[..., Any] = _run  # keep the helper's signature checked
+
+
+def test_backtest_verdicts_show_in_the_journal(api: TestClient, redis_sync: Any) -> None:
+    from service.store import keys
+
+    verdict = {"action": "ship", "approved": True, "reasons": ["non-inferior everywhere"]}
+    entry = {"kind": "backtest", "id": "bt_1", "at": 1.0, "experiment": "fraud-v9",
+             "candidate": "candidate", "verdict": verdict}  # fmt: skip
+    redis_sync.rpush(keys.journal(), json.dumps(entry))
+    page = api.get("/v1/journal", headers=ADMIN).json()
+    assert page["backtests"] == [entry]
+    assert page["entries"] == [] and page["total"] == 0
+    filtered = api.get("/v1/journal?lever=data", headers=ADMIN).json()
+    assert filtered["backtests"] == []
