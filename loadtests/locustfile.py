@@ -82,7 +82,7 @@ SPEC: dict[str, Any] = {
 }
 
 
-@events.test_start.add_listener
+@events.test_start.add_listener  # type: ignore[untyped-decorator]
 def on_test_start(environment: Environment, **_: Any) -> None:
     """Create and start the experiment (idempotent), with the admin key if one is given."""
     if not ADMIN_KEY or environment.host is None:
