@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -25,7 +26,10 @@ async def experiment_results(
     """The results document (DESIGN.md, "Results") of experiment ``key``."""
     record = await runtime.experiments.get(key)
     cells = await _aggregates(runtime).read(key, [m.name for m in record.spec.metrics])
-    return build_results(record, cells, time.time() if now is None else now)
+    # CPU-bound (tens of ms for large experiments): keep it off the event loop.
+    return await asyncio.to_thread(
+        build_results, record, cells, time.time() if now is None else now
+    )
 
 
 async def experiment_plan(runtime: Runtime, key: str, now: float | None = None) -> dict[str, Any]:
