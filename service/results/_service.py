@@ -43,5 +43,5 @@ async def experiment_plan(runtime: Runtime, key: str, now: float | None = None) 
             cells = await _aggregates(runtime).read(key, [record.spec.primary.name])
             total = sum(cells.units(None).values())
             observed = total / days if total else None
-    plan = spec_plan(record.spec, observed)
+    plan = await asyncio.to_thread(spec_plan, record.spec, observed)
     return {"experiment": key, "status": record.status, **plan}
