@@ -341,6 +341,16 @@ class Metrics:
         for status in ("shipped", "rolled_back", "stopped"):
             self.journal_entries.labels(status)
 
+    def count_assignments(self, rows: Iterable[Sequence[object]]) -> None:
+        """Count written exposure rows ``(experiment, unit_id, variant, ...)`` per experiment
+        and variant: one ``inc`` per pair and batch, off the request path."""
+        pairs: dict[tuple[str, str], int] = {}
+        for row in rows:
+            pair = (str(row[0]), str(row[2]))
+            pairs[pair] = pairs.get(pair, 0) + 1
+        for (experiment, variant), n in pairs.items():
+            self.assignments.labels(experiment, variant).inc(n)
+
     def reject_events(self, errors: Iterable[Mapping[str, object]], batch: int) -> None:
         """Count a refused batch of ``batch`` events, one reason per event: the code of its
         first error (``events.N`` ``index``), or ``batch`` for the valid events refused with

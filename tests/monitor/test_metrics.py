@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
@@ -154,3 +156,31 @@ def test_webhook_urls_are_checked_at_start(redis_url: str, bad: str) -> None:
         make_settings(redis_url, webhook_urls=[bad], webhook_secret="s" * 16)
     with pytest.raises(ValidationError, match="SHARPEN_WEBHOOK_SECRET"):
         make_settings(redis_url, webhook_urls=["https://hooks.example/x"])
+
+
+def test_assignments_are_counted_per_experiment_and_variant(api: TestClient) -> None:
+    assert api.post("/v1/experiments", json=guarded_spec(), headers=ADMIN).status_code == 201
+    assert api.post("/v1/experiments/fraud-v7/start", headers=ADMIN).status_code == 200
+    m = api.app.state.runtime.metrics  # type: ignore[attr-defined]
+    served: dict[str, int] = {}
+    for i in range(40):
+        body = {"experiment": "fraud-v7", "unit_id": f"u{i}", "attributes": {"country": "DE"}}
+        for _ in range(50):  # the config cache hears of the start within a moment
+            answer = api.post("/v1/assign", json=body, headers=CLIENT).json()
+            if answer.get("in_experiment"):
+                break
+            time.sleep(0.02)
+        served[answer["variant"]] = served.get(answer["variant"], 0) + 1
+
+    def counted() -> dict[str, float]:
+        return {
+            v: m.sample("sharpen_assignments_total", {"experiment": "fraud-v7", "variant": v})
+            or 0.0
+            for v in ("baseline", "candidate")
+        }
+
+    for _ in range(200):  # written by the exposure buffer's flush, a few ms later
+        if sum(counted().values()) == 40:
+            break
+        time.sleep(0.02)
+    assert counted() == {v: float(served.get(v, 0)) for v in ("baseline", "candidate")}
