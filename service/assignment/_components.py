@@ -26,6 +26,7 @@ def add_assignment(runtime: Runtime) -> None:
         exposure_log,
         flush_interval_s=settings.exposure_flush_interval_s,
         max_pending=settings.exposure_buffer_max,
+        on_written=runtime.metrics.count_assignments,
     )
     runtime.assigner = Assigner(cache, buffer, exposure_log)
     runtime.components.extend([cache, buffer])

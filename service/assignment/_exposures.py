@@ -14,6 +14,7 @@ import contextlib
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from redis.exceptions import RedisError
@@ -52,8 +53,10 @@ class ExposureBuffer:
         flush_interval_s: float,
         max_pending: int,
         shutdown_timeout_s: float = 10.0,
+        on_written: Callable[[list[ExposureRow]], None] | None = None,
     ) -> None:
         self._log = log_
+        self._on_written = on_written  # metrics: assignments per experiment and variant
         self._interval = flush_interval_s
         self._max = max_pending
         self._shutdown_timeout_s = shutdown_timeout_s
@@ -167,6 +170,8 @@ class ExposureBuffer:
             finally:
                 self._in_flight -= len(batch)
             self.written += result.written
+            if self._on_written is not None and not result.failed:
+                self._on_written(batch)
             if result.failed:
                 self.failed += result.failed
                 log.error(
