@@ -310,11 +310,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     ratio = ours.rps / raw.rps
     medians = statistics.median(o.rps / r.rps for o, r in zip(ours_runs, raws, strict=True))
+    # The same names as the rounds' lines: the last line of each name is the figure.
     print("best round of each:")
     print(_row("raw ASGI hello-world", raw))
     print(_row("sharpen POST /v1/assign", ours))
-    print(_row("raw ASGI, half load", raw_half))
-    print(_row("sharpen, half load", ours_half))
+    print(_row(f"raw ASGI @ {raw.rps / 2:.0f}/s", raw_half))
+    print(_row(f"sharpen @ {ours.rps / 2:.0f}/s", ours_half))
     # A load generator stops with up to one request per connection in flight: served and
     # logged, never counted as answered.
     in_flight_max = (1 + args.rounds) * args.connections + args.rounds * args.hey_workers
