@@ -82,6 +82,7 @@ class Aggregator:
         self._tasks: dict[tuple[str, StreamKind], asyncio.Task[None]] = {}
         self._background: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
+        self._stopping = False
 
     async def start(self) -> None:
         if self._given_redis is not None:
@@ -91,6 +92,7 @@ class Aggregator:
             if url is None:
                 raise ValueError("the aggregator needs settings.redis_url")
             self._redis = await connect(RedisSettings(url=url, cluster=self.settings.redis_cluster))
+        self._stopping = False
         self._store = AggregationStore(self._redis)
         self._experiments = ExperimentStore(self._redis)
         self._background = [asyncio.create_task(self._watch(), name="aggregator-watch")]
@@ -99,12 +101,18 @@ class Aggregator:
         log.info("aggregator %s started", self.consumer)
 
     async def stop(self) -> None:
-        tasks = [*self._background, *self._tasks.values()]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        # The flag ends every loop even if a library swallowed the cancellation.
+        self._stopping = True
+        self._wake.set()
+        pending = {*self._background, *self._tasks.values()}
+        for _ in range(10):
+            if not pending:
+                break
+            for task in pending:
+                task.cancel()
+            _, pending = await asyncio.wait(pending, timeout=1.0)
+        if pending:
+            log.error("aggregator %s: %d tasks would not stop", self.consumer, len(pending))
         self._tasks.clear()
         self._background.clear()
         if self._redis is not None and self._given_redis is None:
@@ -124,7 +132,7 @@ class Aggregator:
         seen_version: int | None = None
         last_full = 0.0
         backoff = 0.05
-        while True:
+        while not self._stopping:
             try:
                 version = await self._experiments.config_version()
                 now = time.monotonic()
@@ -138,18 +146,22 @@ class Aggregator:
                 backoff = min(backoff * 2, _MAX_BACKOFF_S)
                 continue
             self._wake.clear()
+            # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.settings.config_poll_interval_s)
+                async with asyncio.timeout(self.settings.config_poll_interval_s):
+                    await self._wake.wait()
 
     async def _listen(self) -> None:
         """Wake the watcher on config-channel messages (single node; polling covers the rest)."""
         assert self._redis is not None
-        while True:
+        while not self._stopping:
             try:
                 pubsub = self._redis.pubsub()
                 try:
                     await pubsub.subscribe(redis_keys.config_channel())
                     async for message in pubsub.listen():
+                        if self._stopping:
+                            return
                         if message.get("type") == "message":
                             self._wake.set()
                 finally:
@@ -205,7 +217,7 @@ class Aggregator:
         next_trim = 0.0
         cursor = "0-0"
         backoff = 0.05
-        while True:
+        while not self._stopping:
             try:
                 now = time.monotonic()
                 entries: list[Entry] = []
