@@ -26,6 +26,7 @@ the ratio is the figure to compare.
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import os
 import re
@@ -36,7 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,8 +98,17 @@ class Run:
 class Uvicorn:
     """One uvicorn worker serving ``target`` on a free port."""
 
-    def __init__(self, target: str, env: dict[str, str], log: Path, *, factory: bool) -> None:
+    def __init__(
+        self,
+        target: str,
+        env: dict[str, str],
+        log: Path,
+        *,
+        factory: bool,
+        cpus: set[int] | None = None,
+    ) -> None:
         self.port = free_port()
+        self.cpus = cpus
         self.args = [
             sys.executable,
             "-m",
@@ -129,6 +139,8 @@ class Uvicorn:
     def start(self, ready_path: str = "/healthz") -> Uvicorn:
         out = self.log.open("ab")
         self.process = subprocess.Popen(self.args, env=self.env, stdout=out, stderr=out)
+        if self.cpus:
+            os.sched_setaffinity(self.process.pid, self.cpus)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -156,7 +168,13 @@ def _ms(value: str, unit: str) -> float:
     return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3, "secs": 1e3}[unit]
 
 
-def run_wrk(url: str, script: Path, duration: float, connections: int) -> Run:
+def _pinned(cpus: set[int] | None) -> Callable[[], None] | None:
+    return None if cpus is None else lambda: os.sched_setaffinity(0, cpus)
+
+
+def run_wrk(
+    url: str, script: Path, duration: float, connections: int, cpus: set[int] | None = None
+) -> Run:
     out = subprocess.run(
         [
             "wrk",
@@ -171,6 +189,7 @@ def run_wrk(url: str, script: Path, duration: float, connections: int) -> Run:
         capture_output=True,
         text=True,
         check=True,
+        preexec_fn=_pinned(cpus),
     ).stdout
     found = re.findall(r"^\s+(\d+)%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
     percentiles = {p: _ms(v, u) for p, v, u in found}
@@ -184,7 +203,9 @@ def run_wrk(url: str, script: Path, duration: float, connections: int) -> Run:
     return Run(rps, percentiles["50"], percentiles["99"], total - errors, errors)
 
 
-def run_hey(url: str, rate: float, duration: float, workers: int) -> Run:
+def run_hey(
+    url: str, rate: float, duration: float, workers: int, cpus: set[int] | None = None
+) -> Run:
     per_worker = max(1, math.ceil(rate / workers))
     out = subprocess.run(
         [
@@ -208,6 +229,7 @@ def run_hey(url: str, rate: float, duration: float, workers: int) -> Run:
         capture_output=True,
         text=True,
         check=True,
+        preexec_fn=_pinned(cpus),
     ).stdout
     percentiles = {p: _ms(v, "secs") for p, v in re.findall(r"(\d+)% in ([\d.]+) secs", out)}
     statuses = {int(s): int(n) for s, n in re.findall(r"\[(\d+)\]\s+(\d+) responses", out)}
@@ -232,6 +254,15 @@ def _setup_experiment(url: str) -> None:
     raise RuntimeError("the experiment did not become assignable")
 
 
+def _cpu_split(pin: bool) -> tuple[set[int] | None, set[int] | None]:
+    """``(app CPUs, load generator and Redis CPUs)``: one CPU for the app, the rest for
+    the others, so the generator does not steal the app's CPU (None: no pinning)."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if not pin or len(cpus) < 2:
+        return None, None
+    return {cpus[0]}, set(cpus[1:])
+
+
 def _row(name: str, run: Run) -> str:
     return (
         f"  {name:<30} {run.rps:>9.0f} rps   p50 {run.p50_ms:6.2f} ms   p99 {run.p99_ms:6.2f} ms"
@@ -245,7 +276,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=50, help="wrk connections")
     parser.add_argument("--hey-workers", type=int, default=25, help="hey workers (-c)")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per load")
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="pin the app to one CPU, the load generator and Redis to the others (on a busy "
+        "shared machine this hurts more than it helps)",
+    )
     args = parser.parse_args(argv)
+    server_cpus, client_cpus = _cpu_split(args.pin)
+    wrk = functools.partial(run_wrk, cpus=client_cpus)
+    hey = functools.partial(run_hey, cpus=client_cpus)
     missing = [tool for tool in ("wrk", "hey", "redis-server") if shutil.which(tool) is None]
     if missing:
         print(f"missing {', '.join(missing)}: apt-get install -y {' '.join(missing)}")
@@ -257,31 +297,37 @@ def main(argv: Sequence[str] | None = None) -> int:
         script.write_text(WRK_SCRIPT % {"key": CLIENT_KEY, "path": PATH, "exp": EXPERIMENT})
         store = EmbeddedRedis(work / "redis")
         store.start()
+        if client_cpus is not None and store.process is not None:
+            os.sched_setaffinity(store.process.pid, client_cpus)
         env = {
             "SHARPEN_REDIS_URL": store.url,
             "SHARPEN_ADMIN_KEYS": f"bench={ADMIN_KEY}",
             "SHARPEN_CLIENT_KEYS": f"bench={CLIENT_KEY}",
             "SHARPEN_RUN_WORKER": "false",
         }
-        hello = Uvicorn("loadtests.asgi_hello:app", {}, work / "hello.log", factory=False)
-        sharpen = Uvicorn("service.app:app_from_env", env, work / "sharpen.log", factory=True)
+        hello = Uvicorn(
+            "loadtests.asgi_hello:app", {}, work / "hello.log", factory=False, cpus=server_cpus
+        )
+        sharpen = Uvicorn(
+            "service.app:app_from_env", env, work / "sharpen.log", factory=True, cpus=server_cpus
+        )
         served_ok = 0
         try:
             hello.start(ready_path="/")
             sharpen.start()
             _setup_experiment(sharpen.url)
             print(f"warming up ({min(args.duration, 3):.0f} s each)")
-            run_wrk(hello.url, script, min(args.duration, 3), args.connections)
-            served_ok += run_wrk(sharpen.url, script, min(args.duration, 3), args.connections).ok
+            wrk(hello.url, script, min(args.duration, 3), args.connections)
+            served_ok += wrk(sharpen.url, script, min(args.duration, 3), args.connections).ok
 
             # Rounds alternate between the apps, so a busy neighbour disturbs both alike.
             print(f"saturation: wrk -t1 -c{args.connections} -d{args.duration:.0f}s")
             raws: list[Run] = []
             ours_runs: list[Run] = []
             for _ in range(args.rounds):
-                raws.append(run_wrk(hello.url, script, args.duration, args.connections))
+                raws.append(wrk(hello.url, script, args.duration, args.connections))
                 print(_row("raw ASGI hello-world", raws[-1]))
-                ours_runs.append(run_wrk(sharpen.url, script, args.duration, args.connections))
+                ours_runs.append(wrk(sharpen.url, script, args.duration, args.connections))
                 served_ok += ours_runs[-1].ok
                 print(_row("sharpen POST /v1/assign", ours_runs[-1]))
             raw = max(raws, key=lambda r: r.rps)
@@ -291,11 +337,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             raw_halves: list[Run] = []
             ours_halves: list[Run] = []
             for _ in range(args.rounds):
-                raw_halves.append(run_hey(hello.url, raw.rps / 2, args.duration, args.hey_workers))
+                raw_halves.append(hey(hello.url, raw.rps / 2, args.duration, args.hey_workers))
                 print(_row(f"raw ASGI @ {raw.rps / 2:.0f}/s", raw_halves[-1]))
-                ours_halves.append(
-                    run_hey(sharpen.url, ours.rps / 2, args.duration, args.hey_workers)
-                )
+                ours_halves.append(hey(sharpen.url, ours.rps / 2, args.duration, args.hey_workers))
                 served_ok += ours_halves[-1].ok
                 print(_row(f"sharpen @ {ours.rps / 2:.0f}/s", ours_halves[-1]))
             raw_half = min(raw_halves, key=lambda r: r.p99_ms)
