@@ -95,7 +95,7 @@ class Assigner:
         config = self.config()
         try:
             request = self._decoders.assign.decode(body)
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # bad UTF-8 in a string
             raise invalid_body(exc, body) from None
         entry = config.experiments.get(request.experiment)
         if entry is None:
@@ -119,7 +119,7 @@ class Assigner:
         config = self.config()
         try:
             request = self._decoders.batch.decode(body)
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # bad UTF-8 in a string
             raise invalid_body(exc, body) from None
         entry = config.experiments.get(request.experiment)
         if entry is None:
@@ -151,7 +151,7 @@ class Assigner:
         config = self.config()
         try:
             request = self._decoders.exposures.decode(body)
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # bad UTF-8 in a string
             raise invalid_body(exc, body) from None
         if any(e.experiment not in config.served for e in request.exposures):
             # Maybe started a moment ago through another process: look once more.

@@ -117,7 +117,7 @@ def _bad_key(body: bytes, steps: list[str | int | None]) -> str | None:
     return None
 
 
-def invalid_body(exc: msgspec.DecodeError, body: bytes) -> ValidationFailed:
+def invalid_body(exc: msgspec.DecodeError | UnicodeDecodeError, body: bytes) -> ValidationFailed:
     """The 422 for a body msgspec refused, naming the field at fault."""
     if not isinstance(exc, msgspec.ValidationError):
         return ValidationFailed("invalid request", [field_error("body", "body is not valid JSON")])
