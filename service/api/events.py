@@ -171,7 +171,7 @@ def _decode_slowly(body: bytes) -> tuple[list[EventIn | None], list[FieldError]]
     """Decode event by event, naming every bad field (only for bodies the fast path refused)."""
     try:
         raw = msgspec.json.decode(body)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # bad UTF-8 in a string
         raise ValidationFailed(
             "body is not valid JSON", [field_error("body", f"not valid JSON: {exc}")]
         ) from None
@@ -197,7 +197,7 @@ def _decode_slowly(body: bytes) -> tuple[list[EventIn | None], list[FieldError]]
 def _decode(body: bytes) -> tuple[list[EventIn | None], list[FieldError]]:
     try:
         return list(_body_decoder.decode(body).events), []
-    except (msgspec.ValidationError, msgspec.DecodeError):
+    except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError):
         return _decode_slowly(body)
 
 

@@ -1,0 +1,41 @@
+"""Bodies that once answered 500: invalid UTF-8 inside a JSON string is a 4xx everywhere."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.conftest import ADMIN, CLIENT
+
+BAD = b'"\xff\xfe"'  # a JSON string whose bytes are not UTF-8
+
+CASES = [
+    (
+        "/v1/events",
+        b'{"events":[{"event_id":' + BAD + b',"experiment":"x","unit_id":"u",'
+        b'"timestamp":1,"values":{"a":1}}]}',
+        CLIENT,
+    ),
+    ("/v1/assign", b'{"experiment":' + BAD + b',"unit_id":"u"}', CLIENT),
+    ("/v1/assign", b'{"experiment":"x","unit_id":"u","attributes":{"c":' + BAD + b"}}", CLIENT),
+    ("/v1/assign/batch", b'{"experiment":' + BAD + b',"units":[{"unit_id":"u"}]}', CLIENT),
+    (
+        "/v1/exposures",
+        b'{"exposures":[{"experiment":' + BAD + b',"unit_id":"u","variant":"a",'
+        b'"version":1,"timestamp":"2024-01-01T00:00:00Z"}]}',
+        CLIENT,
+    ),
+    ("/v1/models/m/records", b'{"records":[{"record_id":' + BAD + b',"timestamp":1}]}', CLIENT),
+    ("/v1/experiments", b'{"key":' + BAD + b"}", ADMIN),
+    ("/v1/plan", b'{"key":' + BAD + b"}", ADMIN),
+    ("/v1/analyze", b'{"metric":' + BAD + b"}", ADMIN),
+]
+
+
+@pytest.mark.parametrize(("path", "body", "headers"), CASES, ids=[c[0] for c in CASES])
+def test_invalid_utf8_in_a_string_is_a_client_error(
+    api: TestClient, path: str, body: bytes, headers: dict[str, str]
+) -> None:
+    answer = api.post(path, content=body, headers={**headers, "content-type": "application/json"})
+    assert 400 <= answer.status_code < 500, answer.text
+    assert answer.json()["error"]["code"] in ("bad_request", "validation_failed")
