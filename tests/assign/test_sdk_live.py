@@ -113,13 +113,17 @@ def test_sdk_against_a_live_service(
         restarted.port = live_server.port
         restarted.start()
         wait_until(lambda: _served(url) >= set(SPECS))
+        wait_until(lambda: fresh.config is not None)
+        # A targeting miss: answered by the service (not "fallback"), and no exposure.
+        assert fresh.assign("sdk-geo", "user-1", {"country": "FR"}).reason == "targeting"
+        fresh.close(timeout=1)
+        # What the remote client evaluated locally while the service was down is exposed
+        # too: its upload, retried, reaches the new service.
+        assert remote.flush(timeout=10)
         before = _exposures(redis_sync)
         errors_before = remote.stats.remote_errors
         assert _answers(remote) == remote_answers
         assert remote.stats.remote_errors == errors_before
-        wait_until(lambda: fresh.config is not None)
-        assert fresh.assign("sdk-geo", "user-1", {"country": "US"}).reason != "fallback"
-        fresh.close(timeout=1)
         assert restarted.stop() == 0  # SIGINT: graceful, buffer flushed
         restarted = None
         assert _exposures(redis_sync) - before == in_experiment
