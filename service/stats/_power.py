@@ -109,6 +109,23 @@ def _standardised_effect(
     return abs(target - baseline_mean) / _unit_sd(kind, baseline_mean, sd)
 
 
+def _fixed_units(effect: float, alpha: float, power: float) -> float:
+    """Units per arm of the fixed-horizon two-sided z-test for a standardised ``effect``.
+
+    statsmodels' root search fails (NaN) once fewer than ~3 units per arm suffice, i.e.
+    for standardised effects above ~2.5; there the closed form 2 (z_a/2 + z_b)^2 / d^2,
+    which agrees with statsmodels to 0.01 units at d = 2, is used instead.
+    """
+    closed = 2.0 * (special.ndtri(1 - alpha / 2) + special.ndtri(power)) ** 2 / effect**2
+    if closed < 3.0:
+        return float(closed)
+    return float(
+        NormalIndPower().solve_power(
+            effect_size=effect, alpha=alpha, power=power, ratio=1.0, alternative="two-sided"
+        )
+    )
+
+
 def _unit_sd(kind: MetricKind, baseline_mean: float, sd: float | None) -> float:
     if sd is not None:
         if not (math.isfinite(sd) and sd > 0):
@@ -216,11 +233,7 @@ def plan_experiment(
         raise StatsInputError("mde", f"must be positive, got {mde}")
     baseline_mean, baseline_sd = _baseline(baseline_mean, baseline_sd, baseline_stats)
     effect = _standardised_effect(kind, baseline_mean, mde, direction, baseline_sd)
-    fixed_n = float(
-        NormalIndPower().solve_power(
-            effect_size=effect, alpha=alpha, power=power, ratio=1.0, alternative="two-sided"
-        )
-    )
+    fixed_n = _fixed_units(effect, alpha, power)
     inflation = inflation_factor(design, alpha, power, looks, spending)
     per_variant = math.ceil(fixed_n * inflation)
     total = per_variant * variants

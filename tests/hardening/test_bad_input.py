@@ -39,3 +39,29 @@ def test_invalid_utf8_in_a_string_is_a_client_error(
     answer = api.post(path, content=body, headers={**headers, "content-type": "application/json"})
     assert 400 <= answer.status_code < 500, answer.text
     assert answer.json()["error"]["code"] in ("bad_request", "validation_failed")
+
+
+def test_a_huge_planned_effect_plans_instead_of_failing(api: TestClient) -> None:
+    """statsmodels finds no sample size below ~3 units per arm; that was a 500 everywhere."""
+    spec = {
+        "key": "huge-effect",
+        "variants": [{"key": "a", "weight": 1}, {"key": "b", "weight": 1}],
+        "baseline": "a",
+        "metrics": [
+            {
+                "name": "m",
+                "kind": "mean",
+                "value": "v",
+                "role": "primary",
+                "mde": 5,
+                "baseline_mean": 0.9,
+            },
+        ],
+    }
+    plan = api.post("/v1/plan", json=spec, headers=ADMIN)
+    assert plan.status_code == 200, plan.text
+    assert plan.json()["error"] is None and plan.json()["units_per_variant"] >= 1
+    assert api.post("/v1/experiments", json=spec, headers=ADMIN).status_code == 201
+    assert api.post("/v1/experiments/huge-effect/start", headers=ADMIN).status_code == 200
+    assert api.get("/v1/experiments/huge-effect/results", headers=ADMIN).status_code == 200
+    assert api.get("/v1/experiments/huge-effect/plan", headers=ADMIN).status_code == 200
