@@ -76,12 +76,6 @@ class Assigner:
         self._log = exposure_log
         self._clock = clock
         self._decoders = Decoders()
-        self._served: dict[tuple[str, str], int] = {}
-
-    def served(self) -> dict[tuple[str, str], int]:
-        """In-experiment assignments answered since start, per ``(experiment, variant)``
-        (a copy; for metrics samplers: the hot path itself makes no metric calls)."""
-        return dict(self._served)
 
     def config(self) -> CompiledConfig:
         """The cached config; 503 until the first load from Redis succeeded."""
@@ -109,9 +103,6 @@ class Assigner:
             self.buffer.offer(
                 (entry.key, unit_id, variant, entry.version, self._clock(), request.attributes)
             )
-            served = self._served
-            counted = (entry.key, variant)
-            served[counted] = served.get(counted, 0) + 1
         return config.response(assignment)
 
     def assign_batch(self, body: bytes) -> bytes:
@@ -133,17 +124,12 @@ class Assigner:
         offer = self.buffer.offer
         response = config.response
         parts = []
-        counts: dict[str, int] = {}
         for unit_id, attributes in units:
             assignment = evaluate(entry, unit_id, attributes)
             if assignment.in_experiment:
                 variant: str = assignment.variant  # type: ignore[assignment]  # set when in
                 offer((entry.key, unit_id, variant, entry.version, now, attributes))
-                counts[variant] = counts.get(variant, 0) + 1
             parts.append(response(assignment))
-        served = self._served
-        for variant, count in counts.items():
-            served[entry.key, variant] = served.get((entry.key, variant), 0) + count
         return b'{"assignments":[' + b",".join(parts) + b"]}"
 
     async def record_exposures(self, body: bytes) -> int:
