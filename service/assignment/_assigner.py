@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Final
 
@@ -116,10 +116,12 @@ class Assigner:
         if entry is None:
             raise _unknown(request.experiment, "experiment")
         # Validate every unit before logging any exposure: a 422 logs nothing.
-        units = [
-            (_unit_id(unit.unit_id, f"units.{i}.unit_id"), unit.attributes)
-            for i, unit in enumerate(request.units)
-        ]
+        units: list[tuple[str, Mapping[str, object] | None]] = []
+        for i, unit in enumerate(request.units):
+            unit_id = unit.unit_id
+            if type(unit_id) is not str or not 0 < len(unit_id) <= MAX_UNIT_ID:
+                unit_id = _unit_id(unit_id, f"units.{i}.unit_id")
+            units.append((unit_id, unit.attributes))
         now = self._clock()
         offer = self.buffer.offer
         response = config.response
