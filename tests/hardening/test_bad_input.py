@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -65,3 +67,28 @@ def test_a_huge_planned_effect_plans_instead_of_failing(api: TestClient) -> None
     assert api.post("/v1/experiments/huge-effect/start", headers=ADMIN).status_code == 200
     assert api.get("/v1/experiments/huge-effect/results", headers=ADMIN).status_code == 200
     assert api.get("/v1/experiments/huge-effect/plan", headers=ADMIN).status_code == 200
+
+
+@pytest.mark.parametrize("field", ["mde", "baseline_mean"])
+def test_spec_numbers_must_be_finite(api: TestClient, field: str) -> None:
+    """JSON's NaN/Infinity literals were accepted and then stored as null."""
+    metric: dict[str, object] = {
+        "name": "m",
+        "kind": "mean",
+        "value": "v",
+        "role": "primary",
+        "mde": 0.05,
+        "baseline_mean": 1,
+        field: "__NAN__",
+    }
+    spec = {
+        "key": "nan-exp",
+        "variants": [{"key": "a", "weight": 1}, {"key": "b", "weight": 1}],
+        "baseline": "a",
+        "metrics": [metric],
+    }
+    body = json.dumps(spec).replace('"__NAN__"', "NaN")
+    for path in ("/v1/experiments", "/v1/plan"):
+        answer = api.post(path, content=body, headers={**ADMIN, "content-type": "application/json"})
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["error"]["details"][0]["field"] == f"metrics.0.{field}"
