@@ -177,6 +177,15 @@ def run_demo(
             results = admin.call("GET", f"/v1/experiments/{key}/results")
             break
         if time.monotonic() > deadline:
+            if action == "rollback":
+                # No monitor acted (e.g. --url names a server without a worker): do as the
+                # spec's auto_rollback says.
+                admin.call(
+                    "POST",
+                    f"/v1/experiments/{key}/rollback",
+                    {"reason": "; ".join(results["decision"]["reasons"])},
+                )
+                results = admin.call("GET", f"/v1/experiments/{key}/results")
             break
         time.sleep(0.5)
     console.print(summary(results))
