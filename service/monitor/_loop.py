@@ -95,19 +95,28 @@ class Monitor:
         self._held: set[str] = set()
         self._admitted: dict[str, dict[str, list[str]]] = {}
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
 
     @property
     def token(self) -> str:
         return self._token
 
     async def start(self) -> None:
+        self._stopping.clear()
         self._task = asyncio.create_task(self._loop(), name="sharpen-monitor")
 
     async def stop(self) -> None:
+        """Let the current pass finish (a rollback in progress gets its journal entry), then
+        end the loop and give up this process's leases."""
+        self._stopping.set()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), max(5.0, 2 * self._interval_s))
+            except TimeoutError:
+                log.warning("monitor pass still running at shutdown: cancelled")
+                self._task.cancel()
+            except Exception:
+                log.exception("monitor loop failed")
             self._task = None
         for key in list(self._held):
             with contextlib.suppress(Exception):
@@ -115,15 +124,17 @@ class Monitor:
         self._held.clear()
 
     async def _loop(self) -> None:
-        while True:
+        # A stop flag, not only cancellation: a cancellation landing inside a Redis call can
+        # be absorbed by the client library, and the loop must still end.
+        while not self._stopping.is_set():
             started = time.monotonic()
             try:
                 await self.run_once()
-            except asyncio.CancelledError:
-                raise
             except Exception:
                 log.exception("monitor pass failed")
-            await asyncio.sleep(max(0.0, self._interval_s - (time.monotonic() - started)))
+            remaining = max(0.0, self._interval_s - (time.monotonic() - started))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), remaining)
 
     async def run_once(self) -> PassReport:
         """Analyse every running experiment this process leads; journal any ended
