@@ -10,13 +10,14 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import RedirectResponse
 
 from service.errors import Conflict, NotFound, SharpenServiceError
+from service.monitor import on_lifecycle
 from service.runtime import Runtime
 from service.spec import ExperimentRecord
 from service.spec.lifecycle import next_status
 from service.ui._auth import UISession, UISessionDep, check_csrf, read_form
 from service.ui._experiment_view import plan_view, results_view, total_units
 from service.ui._render import SECURITY_HEADERS, Templates
-from service.ui._sources import Doc, Sources, SourcesDep, call, optional_function
+from service.ui._sources import Doc, Sources, SourcesDep
 
 __all__ = ["register"]
 
@@ -228,9 +229,7 @@ def register(router: APIRouter, templates: Templates) -> None:
             detail=detail,
         )
         # The same follow-up as the JSON API: an end writes the journal and fires webhooks.
-        hook = optional_function("service.monitor", "on_lifecycle")
-        if hook is not None:
-            await call(hook, runtime, changed, session.name)
+        await on_lifecycle(runtime, changed, session.name)
         return RedirectResponse(
             f"/ui/experiments/{key}?done={action}", status_code=303, headers=SECURITY_HEADERS
         )
