@@ -111,6 +111,7 @@ class ExperimentStore:
         if not await self._write("", record, entry, new_spec=True):
             raise Conflict(f"experiment {spec.key!r} already exists; PUT edits a draft")
         await self._redis.sadd(keys.experiments_index(), spec.key)
+        await self._config_changed(spec.key)
         return record.model_copy(update={"audit": [entry]})
 
     async def update_spec(self, spec: ExperimentSpec, actor: str) -> ExperimentRecord:
@@ -138,6 +139,7 @@ class ExperimentStore:
                 detail={"changed": _changed_fields(current.spec, spec)},
             )
             if await self._write(raw, record, entry, new_spec=True):
+                await self._config_changed(spec.key)
                 return await self.get(spec.key)
         raise Conflict(f"experiment {spec.key!r} is being changed concurrently; retry")
 
