@@ -175,13 +175,17 @@ class Monitor:
             return
         try:
             doc = await self._results(self._runtime, key)
-            await self._publish(key, doc)
         except Exception:
             log.exception("monitor: analysis of %s failed", key)
             self._runtime.metrics.monitor_errors.labels(key).inc()
             report.failed.append(key)
             return
         report.analysed.append(key)
+        try:  # before acting, so that Prometheus sees the breach that causes a rollback
+            await self._publish(key, doc)
+        except Exception:  # the series go stale (AnalysisStale); the guardrails still act
+            log.exception("monitor: publishing the metrics of %s failed", key)
+            self._runtime.metrics.monitor_errors.labels(key).inc()
         await self._act(record, doc, report)
 
     async def _publish(self, key: str, doc: Mapping[str, Any]) -> None:
@@ -197,18 +201,22 @@ class Monitor:
             max_values=self._runtime.settings.metrics_segment_values_max,
             at=now,
         )
-        stats = await self._streams.stream_stats(key)
-        oldest = await self._state.oldest_unprocessed(key, GROUP)
-        snapshot = replace(
-            snapshot,
-            streams={
-                "events": (stats.events_length, stats.events_pending),
-                "exposures": (stats.exposures_length, stats.exposures_pending),
-            },
-            aggregation_lag_s=0.0 if oldest is None else max(0.0, now - oldest),
-            events_accepted=stats.ingested,
-            events_duplicates=stats.duplicates,
-        )
+        try:
+            stats = await self._streams.stream_stats(key)
+            oldest = await self._state.oldest_unprocessed(key, GROUP)
+        except Exception:  # the pipeline series are missing this pass; the rest is published
+            log.exception("monitor: stream statistics of %s unavailable", key)
+        else:
+            snapshot = replace(
+                snapshot,
+                streams={
+                    "events": (stats.events_length, stats.events_pending),
+                    "exposures": (stats.exposures_length, stats.exposures_pending),
+                },
+                aggregation_lag_s=0.0 if oldest is None else max(0.0, now - oldest),
+                events_accepted=stats.ingested,
+                events_duplicates=stats.duplicates,
+            )
         await self._state.put_snapshot(key, dump_snapshot(snapshot, admitted))
 
     async def _notice(self, key: str, fingerprint: str) -> bool:

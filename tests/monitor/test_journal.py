@@ -56,7 +56,9 @@ async def _run(
     return await store.transition(parsed.key, action, actor, detail=detail)
 
 
-def _results(rel: float, rel_ci: tuple[float, float], ab: float, ab_ci: tuple[float, float]):
+def _results(
+    rel: float, rel_ci: tuple[float, float], ab: float, ab_ci: tuple[float, float]
+) -> dict[str, Any]:
     return results_doc(primary=primary_row(rel, rel_ci, ab, ab_ci), decision="ship")
 
 

@@ -71,7 +71,7 @@ async def test_two_monitors_roll_back_once(redis_url: str) -> None:
         # Only the leader analysed it; the other saw the lease and stayed out.
         assert len(results_a.calls) + len(results_b.calls) == 1
         done = [
-            m.sample("sharpen_monitor_actions_total", {"action": "rollback"})
+            m.sample("sharpen_monitor_actions_total", {"action": "rollback"}) or 0.0
             for m in (rt_a.metrics, rt_b.metrics)
         ]
         assert sorted(done) == [0.0, 1.0]

@@ -47,7 +47,7 @@ def test_requests_are_labelled_by_route_template(api: TestClient) -> None:
     assert api.get("/no/such/path").status_code == 404
     assert api.post("/v1/experiments", content=b"x" * (2 << 20), headers=ADMIN).status_code == 413
     assert api.post("/v1/experiments", json=guarded_spec(), headers=ADMIN).status_code == 201
-    m = api.app.state.runtime.metrics  # type: ignore[attr-defined]
+    m: Metrics = api.app.state.runtime.metrics  # type: ignore[attr-defined]
 
     def count(route: str, method: str, status: str) -> float | None:
         labels = {"route": route, "method": method, "status": status}
@@ -74,7 +74,7 @@ def test_rejected_events_are_counted_by_reason(api: TestClient) -> None:
     assert api.post("/v1/experiments", json=guarded_spec(), headers=ADMIN).status_code == 201
     response = api.post("/v1/events", json={"events": batch}, headers=CLIENT)
     assert response.status_code in (404, 422), response.text
-    m = api.app.state.runtime.metrics  # type: ignore[attr-defined]
+    m: Metrics = api.app.state.runtime.metrics  # type: ignore[attr-defined]
 
     def rejected(reason: str) -> float | None:
         return m.sample("sharpen_events_rejected_total", {"reason": reason})
@@ -161,7 +161,7 @@ def test_webhook_urls_are_checked_at_start(redis_url: str, bad: str) -> None:
 def test_assignments_are_counted_per_experiment_and_variant(api: TestClient) -> None:
     assert api.post("/v1/experiments", json=guarded_spec(), headers=ADMIN).status_code == 201
     assert api.post("/v1/experiments/fraud-v7/start", headers=ADMIN).status_code == 200
-    m = api.app.state.runtime.metrics  # type: ignore[attr-defined]
+    m: Metrics = api.app.state.runtime.metrics  # type: ignore[attr-defined]
     served: dict[str, int] = {}
     for i in range(40):
         body = {"experiment": "fraud-v7", "unit_id": f"u{i}", "attributes": {"country": "DE"}}

@@ -186,3 +186,38 @@ async def test_series_of_ended_experiments_expire(redis_url: str) -> None:
         assert rt.metrics.sample(GUARDRAIL, _labels("all")) is None
         status = {"experiment": key, "status": "stopped"}
         assert rt.metrics.sample("sharpen_experiment_status", status) == 1
+
+
+async def test_aggregation_lag_is_the_age_of_the_oldest_unacknowledged_entry(
+    redis_url: str,
+) -> None:
+    from service.store import keys
+    from service.store.aggregation import GROUP
+
+    async with runtime_on(redis_url) as rt:
+        state, redis = MonitorState(rt.redis), rt.redis
+        stream = keys.events_stream("lagging")
+        assert await state.oldest_unprocessed("lagging", GROUP) is None  # no stream
+        await redis.xadd(stream, {"e": "1"}, id="1000000-0")
+        await redis.xadd(stream, {"e": "2"}, id="2000000-0")
+        await redis.xadd(stream, {"e": "3"}, id="3000000-0")
+        assert await state.oldest_unprocessed("lagging", GROUP) == 1000.0  # no reader yet
+        await redis.xgroup_create(stream, GROUP, id="0")
+        await redis.xreadgroup(GROUP, "w1", {stream: ">"}, count=2)
+        assert await state.oldest_unprocessed("lagging", GROUP) == 1000.0  # pending
+        await redis.xack(stream, GROUP, "1000000-0", "2000000-0")
+        assert await state.oldest_unprocessed("lagging", GROUP) == 3000.0  # undelivered
+        await redis.xreadgroup(GROUP, "w1", {stream: ">"})
+        await redis.xack(stream, GROUP, "3000000-0")
+        assert await state.oldest_unprocessed("lagging", GROUP) is None  # caught up
+
+        key = await start_experiment(rt)
+        await redis.xadd(
+            keys.events_stream(key), {"e": "1"}, id=f"{int(time.time() * 1000) - 10_000}-0"
+        )
+        await Monitor(rt, results=Results(results_doc())).run_once()
+        await refresh_experiment_metrics(rt)
+        lag = rt.metrics.sample("sharpen_aggregation_lag_seconds", {"experiment": key})
+        assert lag is not None and 9 < lag < 60
+        length = {"experiment": key, "stream": "events"}
+        assert rt.metrics.sample("sharpen_stream_length", length) == 1

@@ -47,7 +47,7 @@ def test_two_workers_serve_the_same_totals(server_env: dict[str, str], tmp_path:
         counted = {
             path.name
             for path in directory.glob("counter_*.db")
-            for key, value, *_ in MmapedDict.read_all_values_from_file(str(path))
+            for key, value, *_ in MmapedDict.read_all_values_from_file(str(path))  # type: ignore[no-untyped-call]
             if '"/healthz"' in key and key.startswith('["sharpen_http_requests"') and value > 0
         }
         assert len(counted) == 2, counted  # both workers served some, and they add up

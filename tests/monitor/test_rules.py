@@ -68,7 +68,7 @@ def test_every_alert_has_for_severity_annotations_and_a_runbook_section() -> Non
     for name, severity in ALERTS.items():
         rule = rules[name]
         assert rule.get("for"), name
-        assert rule["labels"] == {"severity": severity}  # type: ignore[index]
+        assert rule["labels"] == {"severity": severity}
         annotations = rule["annotations"]
         assert isinstance(annotations, dict)
         assert {"summary", "description", "runbook_url"} <= set(annotations), name
