@@ -11,6 +11,7 @@ Pure (no I/O). The work per batch is O(events) here and O(units + cells) in Lua:
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,14 +43,6 @@ class PreparedBatch:
     """Events (or exposures) in the applied entries."""
     rejected: list[tuple[Entry, str, int]] = field(default_factory=list)
     """Entries that cannot be decoded: (entry, reason, events to take off the backlog)."""
-
-
-@dataclass(slots=True)
-class _Unit:
-    variant: str
-    segments: list[str | None] | None
-    excluded: int = 0
-    groups: dict[int, list[Any]] = field(default_factory=dict)
 
 
 def _decode(
@@ -85,82 +78,60 @@ def _decode(
     return ids, events, backlog, rejected
 
 
-def _falsy(segments: list[str | None] | None) -> list[str | bool] | bool:
-    if segments is None:
-        return False
-    return [False if v is None else v for v in segments]
+def _segments(values: list[str | None] | None, width: int) -> list[str | bool]:
+    if not width:
+        return []
+    if values is None:
+        return [False] * width
+    return [False if v is None else v for v in values]
+
+
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """Where each metric's inputs are, as (index, event value name) pairs."""
+
+    width: int
+    sums: tuple[tuple[int, str], ...]  # mean values and ratio numerators: summed
+    flags: tuple[tuple[int, str], ...]  # proportions: 1 if any value > 0
+    dens: tuple[tuple[int, str], ...]  # ratio denominators: summed
+    covs: tuple[tuple[int, str], ...]  # CUPED covariates: first value wins
+
+    @classmethod
+    def of(cls, plan: AggregationPlan) -> _Layout:
+        metrics = plan.metrics
+        return cls(
+            width=len(metrics),
+            sums=tuple((m, x.value) for m, x in enumerate(metrics) if x.kind != "p"),
+            flags=tuple((m, x.value) for m, x in enumerate(metrics) if x.kind == "p"),
+            dens=tuple((m, x.denominator) for m, x in enumerate(metrics) if x.denominator),
+            covs=tuple((m, x.covariate) for m, x in enumerate(metrics) if x.covariate),
+        )
 
 
 def prepare(plan: AggregationPlan, kind: StreamKind, entries: Sequence[Entry]) -> PreparedBatch:
     """The ``apply_batch.lua`` payload for ``entries`` (undecodable ones are set aside)."""
+    # The objects built here form no cycles; the collections their allocations would
+    # trigger cost about as much as the work itself.
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        return _prepare(plan, kind, entries)
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _prepare(plan: AggregationPlan, kind: StreamKind, entries: Sequence[Entry]) -> PreparedBatch:
     ids, events, backlog, rejected = _decode(plan, kind, entries)
     hour_index: dict[int, int] = {}
-    metrics = plan.metrics
-    width = len(metrics)
-    units: list[Any] = []
-    cells: list[Any] = []
+    units: list[list[Any]] = []
+    cells: list[list[Any]] = []
     excluded = 0
     if plan.per_request:
         if kind == "events":
             excluded = _request_cells(plan, events, hour_index, cells)
     else:
-        per_unit: dict[str, _Unit] = {}
-        for event in events:
-            unit = per_unit.get(event.unit_id)
-            if unit is None:
-                unit = per_unit[event.unit_id] = _Unit(event.variant, event.segments)
-            elif not unit.variant and event.variant:
-                unit.variant = event.variant
-            if not event.variant:
-                unit.excluded += 1
-            hour = int(event.ts // _HOUR_S)
-            hi = hour_index.get(hour)
-            if hi is None:
-                hi = hour_index[hour] = len(hour_index) + 1
-            group = unit.groups.get(hi)
-            if group is None:
-                group = unit.groups[hi] = [hi, False, False, False, hour]
-            values, covariates = event.values, event.covariates
-            if values:
-                ys = group[1]
-                if ys is False:
-                    ys = group[1] = [0.0] * width
-                for m, metric in enumerate(metrics):
-                    value = values.get(metric.value)
-                    if value is not None:
-                        if metric.kind == "p":
-                            if value > 0:
-                                ys[m] = 1
-                        else:
-                            ys[m] += value
-                    if metric.denominator is not None:
-                        den = values.get(metric.denominator)
-                        if den is not None:
-                            ds = group[2]
-                            if ds is False:
-                                ds = group[2] = [0.0] * width
-                            ds[m] += den
-            if covariates:
-                xs = group[3]
-                for m, metric in enumerate(metrics):
-                    if metric.covariate is not None:
-                        x = covariates.get(metric.covariate)
-                        if x is not None:
-                            if xs is False:
-                                xs = group[3] = [False] * width
-                            if xs[m] is False:
-                                xs[m] = x
-        for unit_id, unit in per_unit.items():
-            groups = sorted(unit.groups.values(), key=lambda g: g[4])
-            units.append(
-                [
-                    unit_id,
-                    unit.variant,
-                    _falsy(unit.segments),
-                    unit.excluded,
-                    [g[:4] for g in groups],
-                ]
-            )
+        _unit_groups(plan, events, hour_index, units)
     counters = (
         {"backlog": -backlog, "aggregated": len(events), "excluded": excluded}
         if kind == "events"
@@ -170,8 +141,8 @@ def prepare(plan: AggregationPlan, kind: StreamKind, entries: Sequence[Entry]) -
         {
             "ids": ids,
             "counters": counters,
-            "names": [m.name for m in metrics],
-            "kinds": [m.kind for m in metrics],
+            "names": [m.name for m in plan.metrics],
+            "kinds": [m.kind for m in plan.metrics],
             "segs": list(plan.segments),
             "limit": plan.segment_limit,
             "hours": list(hour_index),
@@ -182,12 +153,77 @@ def prepare(plan: AggregationPlan, kind: StreamKind, entries: Sequence[Entry]) -
     return PreparedBatch(ids, list(hour_index), payload, len(events), rejected)
 
 
+def _unit_groups(
+    plan: AggregationPlan,
+    events: Sequence[StoredEvent],
+    hour_index: dict[int, int],
+    units: list[list[Any]],
+) -> None:
+    """Per unit: ``[unit_id, variant, excluded, segment values..., group count, groups...]``;
+    a group is ``[hour index, y_1..y_M, d_1..d_M, x_1..x_M]`` (x false when none)."""
+    layout = _Layout.of(plan)
+    width = layout.width
+    sums, flags, dens, covs = layout.sums, layout.flags, layout.dens, layout.covs
+    blank = [0.0] * (2 * width) + [False] * width
+    # unit id -> [variant, excluded, segment values, {hour index: group}]
+    per_unit: dict[str, list[Any]] = {}
+    for event in events:
+        unit = per_unit.get(event.unit_id)
+        if unit is None:
+            unit = per_unit[event.unit_id] = [event.variant, 0, event.segments, {}]
+        elif not unit[0] and event.variant:
+            unit[0] = event.variant
+        if not event.variant:
+            unit[1] += 1
+        hour = int(event.ts // _HOUR_S)
+        hi = hour_index.get(hour)
+        if hi is None:
+            hi = hour_index[hour] = len(hour_index) + 1
+        groups = unit[3]
+        group = groups.get(hi)
+        if group is None:
+            group = groups[hi] = [hi, *blank]
+        values = event.values
+        if values:
+            for m, name in sums:
+                value = values.get(name)
+                if value is not None:
+                    group[1 + m] += value
+            for m, name in flags:
+                value = values.get(name)
+                if value is not None and value > 0:
+                    group[1 + m] = 1.0
+            for m, name in dens:
+                value = values.get(name)
+                if value is not None:
+                    group[1 + width + m] += value
+        covariates = event.covariates
+        if covariates:
+            for m, name in covs:
+                value = covariates.get(name)
+                if value is not None and group[1 + 2 * width + m] is False:
+                    group[1 + 2 * width + m] = value
+    segment_count = len(plan.segments)
+    hour_of = {i: hour for hour, i in hour_index.items()}
+    for unit_id, (variant, excluded, segments, groups) in per_unit.items():
+        flat: list[Any] = [unit_id, variant, excluded, *_segments(segments, segment_count)]
+        flat.append(len(groups))
+        if len(groups) == 1:
+            flat += next(iter(groups.values()))
+        else:
+            for hi in sorted(groups, key=hour_of.__getitem__):
+                flat += groups[hi]
+        units.append(flat)
+
+
 def _request_cells(
     plan: AggregationPlan,
     events: Sequence[StoredEvent],
     hour_index: dict[int, int],
-    cells: list[Any],
+    cells: list[list[Any]],
 ) -> int:
+    """Per cell: ``[hour index, variant, segment values..., n, then s q ds dq x cs cq cx per
+    metric]``; every event is a unit of its own."""
     metrics = plan.metrics
     size = 1 + 8 * len(metrics)
     vectors: dict[tuple[int, str, tuple[str | None, ...] | None], list[float]] = {}
@@ -226,7 +262,8 @@ def _request_cells(
                     vec[b + 5] += x
                     vec[b + 6] += x * x
                     vec[b + 7] += x * y
+    segment_count = len(plan.segments)
     for (hi, variant, segments), vec in vectors.items():
-        raw = _falsy(None if segments is None else list(segments))
-        cells.append([hi, variant, raw, [int(vec[0]), *vec[1:]]])
+        raw = _segments(None if segments is None else list(segments), segment_count)
+        cells.append([hi, variant, *raw, int(vec[0]), *vec[1:]])
     return excluded

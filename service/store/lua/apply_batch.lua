@@ -5,18 +5,22 @@
 --
 -- KEYS[1] stream, KEYS[2] units hash, KEYS[3] totals hash, KEYS[4] set of hours,
 -- KEYS[5] segment values hash, KEYS[6] aggregation meta hash, KEYS[6 + i] hash of hours[i]
--- ARGV[1] consumer group, ARGV[2] consumer, ARGV[3] msgpack batch:
+-- ARGV[1] consumer group, ARGV[2] consumer, ARGV[3] msgpack batch (built by the worker's
+-- service/worker/_preaggregate.py; M metrics, S segments, flat arrays throughout):
 --   ids      stream entry ids of the batch
---   counters meta counter -> increment (backlog is decremented by counters.backlog)
+--   counters meta counter -> increment (the backlog is decremented through counters.backlog)
 --   names    metric names; kinds: 'm' mean, 'p' proportion, 'r' ratio
 --   segs     segment names; limit: distinct values kept per segment (then '__other__')
---   hours    hours since the epoch, indexed by the 1-based hour index used below
---   units    unit-level: {unit_id, variant ('' = not in the experiment), raw segment values
---            (or false), events excluded if the unit is new, groups}; groups sorted by hour:
---            {hour index, ys (per metric: mean/ratio sum, proportion 0/1; or false),
---             ds (ratio denominator sums, or false), xs (covariate per metric or false)}
---   cells    request-level: {hour index, variant, raw segment values (or false), vector}
--- A vector holds n then 8 numbers per metric: s q ds dq x cs cq cx (see aggregates.py).
+--   hours    hours since the epoch, by the 1-based hour index used below
+--   units    unit-level: {unit_id, variant ('' = not in the experiment), events excluded if
+--            the unit is new, S raw segment values (false = missing), G, then G groups sorted
+--            by hour, each {hour index, y_1..y_M, d_1..d_M, x_1..x_M}}: y the metric's sum
+--            (proportion: 1 if any value > 0), d the ratio denominator sum, x the covariate
+--            (false = none)
+--   cells    request-level: {hour index, variant, S raw segment values, n, then
+--            s q ds dq x cs cq cx for each metric}
+-- A unit's state (field unit_id of KEYS[2]) is msgpack {variant, S folded segment values,
+-- y_1..y_M, d_1..d_M, x_1..x_M}.
 -- Returns {1, units entered, variant mismatches} or {0, stale id, ...}.
 local group, consumer = ARGV[1], ARGV[2]
 local batch = cmsgpack.unpack(ARGV[3])
@@ -35,6 +39,11 @@ local M, S = #names, #segs
 local K = 1 + 8 * M
 local limit = tonumber(batch.limit)
 local CODES = {'s', 'q', 'ds', 'dq', 'x', 'cs', 'cq', 'cx'}
+local is_ratio, is_prop = {}, {}
+for m = 1, M do
+  is_ratio[m] = kinds[m] == 'r'
+  is_prop[m] = kinds[m] == 'p'
+end
 
 local folded_cache = {}
 local function fold(s, value)
@@ -58,24 +67,18 @@ local function fold(s, value)
   return known
 end
 
-local function fold_all(raw)
-  local out = {}
-  for s = 1, S do
-    if raw then out[s] = fold(s, raw[s]) else out[s] = false end
-  end
-  return out
-end
-
+-- Accumulated deltas per (hour, variant, folded segment values): {hi, variant, segs, vector}.
 local acc, order = {}, {}
-local function vector(hi, variant, folded)
-  local parts = {hi, variant}
-  for s = 1, S do parts[#parts + 1] = folded[s] or '\2' end
-  local id = table.concat(parts, '\1')
+local function vector(hi, variant, folded, from)
+  local id = hi .. '\1' .. variant
+  for s = 1, S do id = id .. '\1' .. (folded[from + s] or '\2') end
   local entry = acc[id]
   if not entry then
     local vec = {}
     for k = 1, K do vec[k] = 0 end
-    entry = {hi, variant, folded, vec}
+    local copy = {}
+    for s = 1, S do copy[s] = folded[from + s] end
+    entry = {hi, variant, copy, vec}
     acc[id] = entry
     order[#order + 1] = entry
   end
@@ -85,6 +88,8 @@ end
 local entered, mismatches, excluded = 0, 0, 0
 local new_states = {}
 local units = batch.units
+local G0 = 1 + 3 * M -- size of a group
+local Y, D, X = 1 + S, 1 + S + M, 1 + S + 2 * M -- offsets in a state
 if #units > 0 then
   local states = {}
   for from = 1, #units, 1000 do
@@ -102,54 +107,56 @@ if #units > 0 then
       st = cmsgpack.unpack(states[i])
       if variant ~= '' and variant ~= st[1] then mismatches = mismatches + 1 end
     elseif variant ~= '' then
-      local y, d, x = {}, {}, {}
-      for m = 1, M do y[m] = 0; d[m] = 0; x[m] = false end
-      st = {variant, fold_all(u[3]), y, d, x}
+      st = {variant}
+      for s = 1, S do st[1 + s] = fold(s, u[3 + s]) end
+      for m = 1, M do
+        st[Y + m] = 0
+        st[D + m] = 0
+        st[X + m] = false
+      end
       entering = true
       entered = entered + 1
     else
-      excluded = excluded + u[4]
+      excluded = excluded + u[3]
     end
     if st then
-      local sy, sd, sx = st[3], st[4], st[5]
-      for gi, g in ipairs(u[5]) do
-        local vec = vector(g[1], st[1], st[2])
-        if entering and gi == 1 then vec[1] = vec[1] + 1 end
-        local ys, ds, xs = g[2], g[3], g[4]
-        for m = 1, (ys or ds or xs) and M or 0 do
-          local kind = kinds[m]
-          local oy, od, ox = sy[m], sd[m], sx[m]
-          local ny, nd, nx = oy, od, ox
-          if ys then
-            if kind == 'p' then
-              if ys[m] > 0 then ny = 1 end
-            else
-              ny = oy + ys[m]
+      local groups = u[4 + S]
+      local at = 4 + S -- index of the group count; group g starts at at + 1 + (g - 1) * G0
+      for g = 1, groups do
+        local base = at + 1 + (g - 1) * G0
+        local vec = vector(u[base], st[1], st, 1)
+        if entering and g == 1 then vec[1] = vec[1] + 1 end
+        for m = 1, M do
+          local oy, od, ox = st[Y + m], st[D + m], st[X + m]
+          local gy, gd, gx = u[base + m], u[base + M + m], u[base + 2 * M + m]
+          local ny, nd, nx = oy, od + gd, ox
+          if is_prop[m] then
+            if gy > 0 then ny = 1 end
+          else
+            ny = oy + gy
+          end
+          if nx == false and gx ~= false then nx = gx end
+          if ny ~= oy or nd ~= od or nx ~= ox then
+            -- A ratio unit with a zero denominator adds nothing to either sum.
+            local ey_old, ey_new = oy, ny
+            local b = 1 + (m - 1) * 8
+            if is_ratio[m] then
+              if od == 0 then ey_old = 0 end
+              if nd == 0 then ey_new = 0 end
+              vec[b + 3] = vec[b + 3] + (nd - od)
+              vec[b + 4] = vec[b + 4] + (nd * nd - od * od)
+              vec[b + 5] = vec[b + 5] + (ey_new * nd - ey_old * od)
             end
+            vec[b + 1] = vec[b + 1] + (ey_new - ey_old)
+            vec[b + 2] = vec[b + 2] + (ey_new * ey_new - ey_old * ey_old)
+            local x_old, x_new = ox or 0, nx or 0
+            if x_old ~= 0 or x_new ~= 0 then
+              vec[b + 6] = vec[b + 6] + (x_new - x_old)
+              vec[b + 7] = vec[b + 7] + (x_new * x_new - x_old * x_old)
+              vec[b + 8] = vec[b + 8] + (x_new * ey_new - x_old * ey_old)
+            end
+            st[Y + m], st[D + m], st[X + m] = ny, nd, nx
           end
-          if ds then nd = od + ds[m] end
-          if xs and nx == false and xs[m] ~= false then nx = xs[m] end
-          -- A ratio unit with a zero denominator adds nothing to either sum.
-          local ey_old, ey_new = oy, ny
-          if kind == 'r' then
-            if od == 0 then ey_old = 0 end
-            if nd == 0 then ey_new = 0 end
-          end
-          local b = 1 + (m - 1) * 8
-          vec[b + 1] = vec[b + 1] + (ey_new - ey_old)
-          vec[b + 2] = vec[b + 2] + (ey_new * ey_new - ey_old * ey_old)
-          if kind == 'r' then
-            vec[b + 3] = vec[b + 3] + (nd - od)
-            vec[b + 4] = vec[b + 4] + (nd * nd - od * od)
-            vec[b + 5] = vec[b + 5] + (ey_new * nd - ey_old * od)
-          end
-          local x_old, x_new = ox or 0, nx or 0
-          if x_old ~= 0 or x_new ~= 0 then
-            vec[b + 6] = vec[b + 6] + (x_new - x_old)
-            vec[b + 7] = vec[b + 7] + (x_new * x_new - x_old * x_old)
-            vec[b + 8] = vec[b + 8] + (x_new * ey_new - x_old * ey_old)
-          end
-          sy[m], sd[m], sx[m] = ny, nd, nx
         end
       end
       new_states[#new_states + 1] = u[1]
@@ -159,14 +166,15 @@ if #units > 0 then
 end
 
 for _, c in ipairs(batch.cells) do
-  local vec = vector(c[1], c[2], fold_all(c[3]))
-  local delta = c[4]
-  for k = 1, K do vec[k] = vec[k] + delta[k] end
+  local folded = {}
+  for s = 1, S do folded[s] = fold(s, c[2 + s]) end
+  local vec = vector(c[1], c[2], folded, 0)
+  for k = 1, K do vec[k] = vec[k] + c[2 + S + k] end
 end
 
 -- Expand each (hour, variant, segment values) vector into the cells it feeds: the whole
--- population and one cell per declared segment.
--- Table keys are 'N' (a unit count, integer) or 'F' (a float sum) followed by the field.
+-- population and one cell per declared segment. Table keys are 'N' (a unit count, an
+-- integer) or 'F' (a float sum) followed by the hash field.
 local totals, hourly = {}, {}
 local function add(hi, field, delta)
   totals[field] = (totals[field] or 0) + delta
