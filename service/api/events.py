@@ -9,6 +9,7 @@ experiments' streams (one Lua call each) before the 202 ``{accepted, duplicates}
 
 from __future__ import annotations
 
+import functools
 import gc
 import math
 import re
@@ -17,7 +18,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol, cast
 
 import msgspec
 from fastapi import APIRouter, Request
@@ -54,28 +55,66 @@ Number = Annotated[float, msgspec.Meta(ge=-VALUE_LIMIT, le=VALUE_LIMIT)]
 Scalar = str | float | bool | None
 
 
-class EventIn(msgspec.Struct, gc=False):
-    event_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
-    experiment: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-    unit_id: Annotated[str, msgspec.Meta(min_length=1, max_length=256)] | int
+class EventFields(Protocol):
+    """An event as decoded (a msgspec struct built for the settings' limits, see _schema)."""
+
+    event_id: str
+    experiment: str
+    unit_id: str | int
     timestamp: str | float
-    values: dict[Name, Number]
-    attributes: dict[str, Scalar] | None = None
-    variant: str | None = None
-    covariates: dict[Name, Number] | None = None
+    values: dict[str, float]
+    attributes: dict[str, Scalar] | None
+    variant: str | None
+    covariates: dict[str, float] | None
 
 
-class EventsIn(msgspec.Struct):
-    events: list[EventIn]
+@dataclass(frozen=True, slots=True)
+class _Schema:
+    body: msgspec.json.Decoder[Any]
+    event: type[msgspec.Struct]
+    dicts: dict[str, Any]
 
 
-_DICT_TYPES: dict[str, Any] = {
-    "values": dict[Name, Number],
-    "covariates": dict[Name, Number],
-    "attributes": dict[str, Scalar],
-}
-_body_decoder = msgspec.json.Decoder(EventsIn)
-_path = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
+@functools.lru_cache(maxsize=16)
+def _schema(max_values: int, max_attributes: int, max_chars: int) -> _Schema:
+    """The msgspec types of an events body for these limits: every size rule is checked by
+    the decoder itself (in C), the hot loop only checks what needs Python."""
+    text = Annotated[str, msgspec.Meta(max_length=max_chars)]
+    values = Annotated[dict[Name, Number], msgspec.Meta(max_length=max_values)]
+    attributes = Annotated[
+        dict[text, text | float | bool | None],
+        msgspec.Meta(max_length=max_attributes),
+    ]
+    event = msgspec.defstruct(
+        "EventIn",
+        [
+            ("event_id", Annotated[str, msgspec.Meta(min_length=1, max_length=128)]),
+            ("experiment", Annotated[str, msgspec.Meta(min_length=1, max_length=64)]),
+            ("unit_id", Annotated[str, msgspec.Meta(min_length=1, max_length=256)] | int),
+            ("timestamp", str | float),
+            ("values", values),
+            ("attributes", attributes | None, None),
+            ("variant", str | None, None),
+            ("covariates", values | None, None),
+        ],
+        gc=False,
+    )
+    body = msgspec.defstruct("EventsIn", [("events", list[event])])  # type: ignore[valid-type]
+    dicts = {"values": values, "covariates": values, "attributes": attributes}
+    return _Schema(msgspec.json.Decoder(body), event, dicts)
+
+
+def _schema_for(settings: Settings) -> _Schema:
+    return _schema(
+        settings.event_max_values,
+        settings.event_max_attributes,
+        settings.event_max_attribute_chars,
+    )
+
+
+_path = re.compile(
+    r"^(?P<message>.*?)(?: - at (?P<key>`key` in )?`\$(?P<path>[^`]*)`)?$", re.DOTALL
+)
 _missing = re.compile(r"^Object missing required field `(?P<name>[^`]+)`$")
 
 
@@ -140,7 +179,9 @@ def _location(path: str) -> list[str]:
     return [p for p in re.split(r"\.|\[(\d+|\.\.\.)\]", path or "") if p]
 
 
-def _event_errors(index: int, raw: object, exc: msgspec.ValidationError) -> list[FieldError]:
+def _event_errors(
+    index: int, raw: object, exc: msgspec.ValidationError, schema: _Schema
+) -> list[FieldError]:
     where = f"events.{index}"
     if not isinstance(raw, dict):
         return [field_error(where, "must be an object", index=index)]
@@ -150,14 +191,15 @@ def _event_errors(index: int, raw: object, exc: msgspec.ValidationError) -> list
     missing = _missing.match(message)
     if missing:
         return [field_error(f"{where}.{missing.group('name')}", "required", index=index)]
-    if "..." in parts:
+    if parts and parts[0] in schema.dicts and ("..." in parts or (match and match.group("key"))):
+        # msgspec says "[...]" for a dict entry: find the entries at fault by name.
         name = parts[0]
         errors = []
         mapping = raw.get(name)
         if isinstance(mapping, dict):
             for key, value in mapping.items():
                 try:
-                    msgspec.convert({key: value}, _DICT_TYPES[name])
+                    msgspec.convert({key: value}, schema.dicts[name])
                 except msgspec.ValidationError as inner:
                     inner_message = _path.match(str(inner))
                     text = inner_message.group("message") if inner_message else str(inner)
@@ -168,7 +210,9 @@ def _event_errors(index: int, raw: object, exc: msgspec.ValidationError) -> list
     return [field_error(f"{where}.{suffix}" if suffix else where, message, index=index)]
 
 
-def _decode_slowly(body: bytes) -> tuple[list[EventIn | None], list[FieldError]]:
+def _decode_slowly(
+    body: bytes, schema: _Schema
+) -> tuple[list[EventFields | None], list[FieldError]]:
     """Decode event by event, naming every bad field (only for bodies the fast path refused)."""
     try:
         raw = msgspec.json.decode(body)
@@ -184,22 +228,22 @@ def _decode_slowly(body: bytes) -> tuple[list[EventIn | None], list[FieldError]]
     events = raw["events"]
     if not isinstance(events, list):
         raise ValidationFailed("events must be a list", [field_error("events", "must be a list")])
-    decoded: list[EventIn | None] = []
+    decoded: list[EventFields | None] = []
     errors: list[FieldError] = []
     for index, item in enumerate(events):
         try:
-            decoded.append(msgspec.convert(item, EventIn))
+            decoded.append(cast(EventFields, msgspec.convert(item, schema.event)))
         except msgspec.ValidationError as exc:
             decoded.append(None)
-            errors += _event_errors(index, item, exc)
+            errors += _event_errors(index, item, exc, schema)
     return decoded, errors
 
 
-def _decode(body: bytes) -> tuple[list[EventIn | None], list[FieldError]]:
+def _decode(body: bytes, schema: _Schema) -> tuple[list[EventFields | None], list[FieldError]]:
     try:
-        return list(_body_decoder.decode(body).events), []
+        return list(schema.body.decode(body).events), []
     except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError):
-        return _decode_slowly(body)
+        return _decode_slowly(body, schema)
 
 
 # --- validation --------------------------------------------------------------------------
@@ -264,9 +308,6 @@ class _Limits:
     newest: float
     max_age_s: int
     max_future_s: int
-    max_values: int
-    max_attributes: int
-    max_chars: int
 
     @classmethod
     def of(cls, settings: Settings, now: float) -> _Limits:
@@ -275,29 +316,11 @@ class _Limits:
             newest=now + settings.event_max_future_s,
             max_age_s=settings.event_max_age_s,
             max_future_s=settings.event_max_future_s,
-            max_values=settings.event_max_values,
-            max_attributes=settings.event_max_attributes,
-            max_chars=settings.event_max_attribute_chars,
         )
 
 
-def _attributes_ok(attributes: dict[str, Scalar], limits: _Limits) -> bool:
-    if len(attributes) > limits.max_attributes:
-        return False
-    max_chars = limits.max_chars
-    for name, value in attributes.items():
-        if len(name) > max_chars:
-            return False
-        if type(value) is str:
-            if len(value) > max_chars:
-                return False
-        elif type(value) is float and not math.isfinite(value):
-            return False
-    return True
-
-
 def _explain(
-    i: int, event: EventIn, target: _Target | None, ts: float | None, limits: _Limits
+    i: int, event: EventFields, target: _Target | None, ts: float | None, limits: _Limits
 ) -> list[FieldError]:
     """Every rule ``event`` breaks (called only for events the fast checks refused)."""
     where = f"events.{i}"
@@ -327,24 +350,6 @@ def _explain(
         errors.append(field_error(f"{where}.timestamp", message, index=i))
     if not event.values:
         errors.append(field_error(f"{where}.values", "needs at least one value", index=i))
-    elif len(event.values) > limits.max_values:
-        message = f"at most {limits.max_values} values"
-        errors.append(field_error(f"{where}.values", message, index=i))
-    if event.covariates is not None and len(event.covariates) > limits.max_values:
-        message = f"at most {limits.max_values} covariates"
-        errors.append(field_error(f"{where}.covariates", message, index=i))
-    attributes = event.attributes or {}
-    if len(attributes) > limits.max_attributes:
-        message = f"at most {limits.max_attributes} attributes"
-        errors.append(field_error(f"{where}.attributes", message, index=i))
-    for name, value in attributes.items():
-        if len(name) > limits.max_chars or (
-            isinstance(value, str) and len(value) > limits.max_chars
-        ):
-            message = f"names and values are at most {limits.max_chars} characters"
-            errors.append(field_error(f"{where}.attributes.{name[:64]}", message, index=i))
-        elif isinstance(value, float) and not math.isfinite(value):
-            errors.append(field_error(f"{where}.attributes.{name}", "must be finite", index=i))
     variant = event.variant
     if variant is not None and variant not in target.variants:
         message = f"{variant!r} is not a variant of {event.experiment!r}: {sorted(target.variants)}"
@@ -353,7 +358,7 @@ def _explain(
 
 
 def _check(
-    events: list[EventIn | None],
+    events: list[EventFields | None],
     targets: Mapping[str, _Target],
     settings: Settings,
     now: float,
@@ -361,7 +366,7 @@ def _check(
     """Validate every event; build the stored form of the valid ones (the hot loop)."""
     out = _Checked()
     limits = _Limits.of(settings, now)
-    oldest, newest, max_values = limits.oldest, limits.newest, limits.max_values
+    oldest, newest = limits.oldest, limits.newest
     stamps: dict[str | float, float | None] = {}  # a batch's events often share timestamps
     by_experiment = out.by_experiment
     for i, event in enumerate(events):
@@ -380,9 +385,6 @@ def _check(
             or ts is None
             or not oldest <= ts <= newest
             or not values
-            or len(values) > max_values
-            or (covariates is not None and len(covariates) > max_values)
-            or (attributes and not _attributes_ok(attributes, limits))
             or (variant is not None and variant not in target.variants)
         ):
             out.errors += _explain(i, event, target, ts, limits)
@@ -394,7 +396,10 @@ def _check(
         if not segments:
             segment_values_: list[str | None] | None = None
         elif attributes:
-            segment_values_ = [canonical(attributes.get(name)) for name in segments]
+            segment_values_ = []
+            for name in segments:
+                value = attributes.get(name)
+                segment_values_.append(value if type(value) is str else canonical(value))
         else:
             segment_values_ = [None] * len(segments)
         share = by_experiment.get(event.experiment)
@@ -471,7 +476,7 @@ async def post_events(
                 )
             return JSON(prior.result.as_dict(), status_code=202)
     with _gc_paused():
-        events, errors = _decode(body)
+        events, errors = _decode(body, _schema_for(settings))
     if not events and not errors:
         raise ValidationFailed("no events", [field_error("events", "at least one event")])
     if len(events) > settings.events_max_batch:

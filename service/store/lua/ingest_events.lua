@@ -46,20 +46,47 @@ local function fresh(packed)
 end
 
 local fps = ARGV[2]
+local fields, prints = {}, {}
+for i = 1, n do
+  local o = (i - 1) * 10
+  fields[i] = string.sub(fps, o + 1, o + 2)
+  prints[i] = string.sub(fps, o + 3, o + 10)
+end
+-- One HMGET and one HSET per 1,000 ids instead of a call per id; `current` keeps what this
+-- batch already wrote, so a duplicate inside the batch is caught too.
+local current, dirty = {}, {}
+for from = 1, n, 1000 do
+  local to = math.min(from + 999, n)
+  local got = redis.call('HMGET', KEYS[3], unpack(fields, from, to))
+  for i = from, to do
+    if current[fields[i]] == nil then current[fields[i]] = got[i - from + 1] end
+  end
+end
 local mask = {}
 local duplicates = 0
 for i = 1, n do
-  local o = (i - 1) * 10
-  local field = string.sub(fps, o + 1, o + 2)
-  local fp = string.sub(fps, o + 3, o + 10)
-  local packed = redis.call('HGET', KEYS[3], field)
-  if packed and seen(packed, fp) then
+  local field = fields[i]
+  local packed = current[field]
+  if packed and seen(packed, prints[i]) then
     mask[i] = '0'
     duplicates = duplicates + 1
   else
-    redis.call('HSET', KEYS[3], field, (packed and fresh(packed) or '') .. fp .. stamp)
+    if packed then packed = fresh(packed) else packed = '' end
+    current[field] = packed .. prints[i] .. stamp
+    if not dirty[field] then
+      dirty[field] = true
+      dirty[#dirty + 1] = field
+    end
     mask[i] = '1'
   end
+end
+for from = 1, #dirty, 500 do
+  local args = {}
+  for j = from, math.min(from + 499, #dirty) do
+    args[#args + 1] = dirty[j]
+    args[#args + 1] = current[dirty[j]]
+  end
+  redis.call('HSET', KEYS[3], unpack(args))
 end
 redis.call('EXPIRE', KEYS[3], window)
 
