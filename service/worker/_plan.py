@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from service.spec import ExperimentRecord
+from service.spec import ENDED, ExperimentRecord
 
 __all__ = ["AggregationPlan", "MetricPlan"]
 
@@ -32,6 +32,9 @@ class AggregationPlan:
     segment_limit: int
     value_chars: int
     """Segment values from exposures are cut to this length (events are checked at ingest)."""
+    admit_until: float | None = None
+    """Once the experiment ended: its end. Later events still count for units already in
+    the analysis, but bring no new unit in (they were served the baseline, not a variant)."""
 
     @classmethod
     def from_record(
@@ -56,6 +59,7 @@ class AggregationPlan:
             segments=tuple(spec.segments),
             segment_limit=segment_limit,
             value_chars=value_chars,
+            admit_until=record.ended_at if record.status in ENDED else None,
         )
 
     @property

@@ -167,13 +167,15 @@ def _unit_groups(
     blank = [0.0] * (2 * width) + [False] * width
     # unit id -> [variant, excluded, segment values, {hour index: group}]
     per_unit: dict[str, list[Any]] = {}
+    admit = plan.admit_until
     for event in events:
+        variant = event.variant if admit is None or event.ts <= admit else ""
         unit = per_unit.get(event.unit_id)
         if unit is None:
-            unit = per_unit[event.unit_id] = [event.variant, 0, event.segments, {}]
-        elif not unit[0] and event.variant:
-            unit[0] = event.variant
-        if not event.variant:
+            unit = per_unit[event.unit_id] = [variant, 0, event.segments, {}]
+        elif not unit[0] and variant:
+            unit[0] = variant
+        if not variant:
             unit[1] += 1
         hour = int(event.ts // _HOUR_S)
         hi = hour_index.get(hour)
@@ -228,8 +230,9 @@ def _request_cells(
     size = 1 + 8 * len(metrics)
     vectors: dict[tuple[int, str, tuple[str | None, ...] | None], list[float]] = {}
     excluded = 0
+    admit = plan.admit_until
     for event in events:
-        if not event.variant:
+        if not event.variant or (admit is not None and event.ts > admit):
             excluded += 1
             continue
         hour = int(event.ts // _HOUR_S)
