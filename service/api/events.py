@@ -25,7 +25,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from service.api._docs import json_body
-from service.api.deps import ClientDep, EventsDep, ExperimentsDep, RuntimeDep
+from service.api.deps import identity
 from service.api.responses import JSON
 from service.errors import Conflict, FieldError, ValidationFailed, field_error
 from service.runtime import Runtime
@@ -35,6 +35,7 @@ from service.spec.sdk_config import sdk_entry
 from service.store import (
     AggregateStore,
     EventStore,
+    ExperimentStore,
     StoredEvent,
     body_digest,
 )
@@ -454,13 +455,12 @@ def _gc_paused() -> Iterator[None]:
     responses={202: {"model": EventsAccepted}, **_ERRORS},
     openapi_extra=json_body(EventsDoc, _EXAMPLE),
 )
-async def post_events(
-    request: Request,
-    who: ClientDep,
-    runtime: RuntimeDep,
-    store: EventsDep,
-    experiments: ExperimentsDep,
-) -> JSON:
+async def post_events(request: Request) -> JSON:
+    # Dependencies resolved by hand: FastAPI runs sync dependencies in a thread pool, four
+    # thread hops per request that cost more than this route's own bookkeeping.
+    who = identity(request, "client")
+    runtime: Runtime = request.app.state.runtime
+    store, targets_cache = _ingestion(runtime)
     settings = runtime.settings
     body = await request.body()
     idempotency_key = _idempotency_key(request)
@@ -486,9 +486,8 @@ async def post_events(
             [field_error("events", f"at most {settings.events_max_batch} events per request")],
         )
     now = time.time()
-    names = sorted({e.experiment for e in events if e is not None})
-    records = await experiments.get_many(names)
-    targets = {r.key: _target(r, settings, now) for r in records}
+    names = {e.experiment for e in events if e is not None}
+    targets = await targets_cache.get(runtime.experiments, names, settings, now)
     with _gc_paused():
         checked = _check(events, targets, settings, now)
     errors += checked.errors
@@ -506,6 +505,51 @@ async def post_events(
     return JSON(result.as_dict(), status_code=202)
 
 
+class _Targets:
+    """Experiments as ingestion sees them, cached briefly while they run.
+
+    Only running experiments are cached (``_TARGET_TTL_S``): the spec of a running
+    experiment is frozen, and the only way out of running is an end after which events are
+    still accepted for ``event_grace_s``, so a slightly stale entry never refuses or admits
+    an event wrongly. Anything else is read from Redis on every request.
+    """
+
+    def __init__(self) -> None:
+        self._cache: dict[str, tuple[float, _Target]] = {}
+
+    async def get(
+        self, experiments: ExperimentStore, names: set[str], settings: Settings, now: float
+    ) -> dict[str, _Target]:
+        found: dict[str, _Target] = {}
+        missing = []
+        for name in names:
+            cached = self._cache.get(name)
+            if cached is not None and now - cached[0] < _TARGET_TTL_S:
+                found[name] = cached[1]
+            else:
+                missing.append(name)
+        if missing:
+            for record in await experiments.get_many(sorted(missing)):
+                target = found[record.key] = _target(record, settings, now)
+                if record.status == "running":
+                    self._cache[record.key] = (now, target)
+                else:
+                    self._cache.pop(record.key, None)
+        return found
+
+
+_TARGET_TTL_S = 1.0
+_EXTRA = "ingest.targets"
+
+
+def _ingestion(runtime: Runtime) -> tuple[EventStore, _Targets]:
+    store = runtime.events
+    targets = runtime.extras.get(_EXTRA)
+    if store is None or not isinstance(targets, _Targets):
+        raise RuntimeError("ingestion is not wired: add_ingestion is not a component factory")
+    return store, targets
+
+
 def add_ingestion(runtime: Runtime) -> None:
     """Component factory: the stores behind ``/v1/events`` and the statistics read API."""
     settings = runtime.settings
@@ -516,3 +560,4 @@ def add_ingestion(runtime: Runtime) -> None:
         idempotency_window_s=settings.idempotency_window_s,
     )
     runtime.aggregates = AggregateStore(runtime.redis)
+    runtime.extras[_EXTRA] = _Targets()
