@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import signal
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -14,6 +13,7 @@ from rich.console import Console
 
 from service.cli._http import fail
 from service.cli.serve import load_settings
+from service.logs import configure_logging, settings_secrets
 
 if TYPE_CHECKING:
     from service.settings import Settings
@@ -43,7 +43,8 @@ async def _run(aggregator: Aggregator, settings: Settings) -> None:
 def worker(
     redis_url: str = typer.Option(None, help="[SHARPEN_REDIS_URL] (required)"),
     name: str = typer.Option(None, help="Consumer name (default: host-pid-random)"),
-    log_level: str = typer.Option("info", help="debug, info, warning, error"),
+    log_level: str = typer.Option(None, help="debug, info, warning, error [SHARPEN_LOG_LEVEL]"),
+    log_format: str = typer.Option(None, help="text or json [SHARPEN_LOG_FORMAT]"),
 ) -> None:
     """Aggregate events and exposures of every running experiment into statistics.
 
@@ -52,11 +53,20 @@ def worker(
     """
     from service.worker import Aggregator
 
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
     # The worker serves no HTTP: API keys are irrelevant, so do not require them.
-    settings = load_settings(redis_url=redis_url, dev=True)
+    settings = load_settings(
+        redis_url=redis_url,
+        dev=True,
+        log_level=log_level.lower() if log_level else None,
+        log_format=log_format.lower() if log_format else None,
+    )
+    configure_logging(
+        settings.log_format,
+        settings.log_level,
+        secrets=settings_secrets(
+            settings.admin_keys, settings.client_keys, settings.webhook_secret, settings.redis_url
+        ),
+    )
     if settings.redis_url is None:
         fail("sharpen worker needs SHARPEN_REDIS_URL (or --redis-url): the Redis to aggregate")
     aggregator = Aggregator(settings, consumer=name)
