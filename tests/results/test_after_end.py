@@ -55,7 +55,7 @@ def test_late_events_count_for_old_units_only(worker_api: TestClient) -> None:
     assert worker_api.post("/v1/events", json={"events": before}, headers=CLIENT).is_success
     _results_when(worker_api, lambda r: sum(r["units"].values()) == 40)
     assert worker_api.post("/v1/experiments/exp-e/stop", headers=ADMIN).is_success
-    time.sleep(0.05)
+    time.sleep(1.0)  # the aggregator learns of the end through the config channel
     later = time.time() + 1
     old = [_event(f"o{i}", f"u{i}", later, 1.0) for i in range(40)]
     new = [_event(f"n{i}", f"new{i}", later, 1.0) for i in range(40)]
