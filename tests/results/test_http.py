@@ -26,7 +26,7 @@ def worker_api(redis_url: str) -> Iterator[TestClient]:
 def _wait_units(api: TestClient, key: str, total: int, timeout_s: float = 30) -> dict[str, Any]:
     deadline = time.monotonic() + timeout_s
     while True:
-        res = api.get(f"/v1/experiments/{key}/results", headers=ADMIN).json()
+        res: dict[str, Any] = api.get(f"/v1/experiments/{key}/results", headers=ADMIN).json()
         if sum(res["units"].values()) >= total or time.monotonic() > deadline:
             return res
         time.sleep(0.1)

@@ -78,14 +78,28 @@ def test_overall_guardrail_must_be_ok_to_ship(status: GuardrailStatus) -> None:
 
 def test_overall_harm_within_the_margin_is_non_inferior() -> None:
     within = GuardrailResult(
-        metric="latency", variant="candidate", segment=None, direction="decrease",
-        margin=0.10, alpha=0.01, estimate=0.014, ci=(0.005, 0.024), p_value=0.001,
+        metric="latency",
+        variant="candidate",
+        segment=None,
+        direction="decrease",
+        margin=0.10,
+        alpha=0.01,
+        estimate=0.014,
+        ci=(0.005, 0.024),
+        p_value=0.001,
         status="warning",
     )
     assert _decide("better", [within]).action == "ship"
     beyond = GuardrailResult(
-        metric="latency", variant="candidate", segment=None, direction="decrease",
-        margin=0.10, alpha=0.01, estimate=0.06, ci=(0.01, 0.12), p_value=0.001,
+        metric="latency",
+        variant="candidate",
+        segment=None,
+        direction="decrease",
+        margin=0.10,
+        alpha=0.01,
+        estimate=0.06,
+        ci=(0.01, 0.12),
+        p_value=0.001,
         status="warning",
     )
     assert _decide("better", [beyond]).action == "continue"
