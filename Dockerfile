@@ -7,8 +7,8 @@ WORKDIR /src
 COPY sdk/ sdk/
 COPY pyproject.toml README.md ./
 COPY service/ service/
-RUN pip wheel --no-cache-dir --wheel-dir /wheels ./sdk . \
-    && pip wheel --no-cache-dir --wheel-dir /wheels --no-deps ./sdk .
+# The service needs the SDK (`sharpen`): both are built together, so the local one is used.
+RUN pip wheel --no-cache-dir --wheel-dir /wheels ./sdk .
 
 FROM python:3.11-slim AS runtime
 RUN useradd --system --uid 10001 --home /app sharpen
