@@ -87,7 +87,12 @@ class Settings(BaseSettings):
     ingest_max_backlog: int = Field(
         default=2_000_000, ge=1000, description="Unaggregated events per experiment before 503."
     )
-    aggregator_batch_entries: int = Field(default=16, ge=1, le=10_000)
+    aggregator_batch_entries: int = Field(
+        default=4, ge=1, le=10_000, description="Events-stream entries (batches) per Lua call."
+    )
+    aggregator_batch_exposures: int = Field(
+        default=2000, ge=1, le=100_000, description="Exposures per Lua call."
+    )
     aggregator_claim_idle_ms: int = Field(default=30_000, ge=50, le=3_600_000)
     aggregator_trim_interval_s: float = Field(default=1.0, gt=0, le=600)
     run_worker: bool = True

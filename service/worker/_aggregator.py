@@ -213,6 +213,13 @@ class Aggregator:
         store = self._store
         settings = self.settings
         claim_every = min(max(settings.aggregator_claim_idle_ms / 2000.0, 0.05), 10.0)
+        # An events entry is a whole accepted batch (up to 10,000 events); an exposures entry
+        # is one exposure.
+        count = (
+            settings.aggregator_batch_entries
+            if kind == "events"
+            else settings.aggregator_batch_exposures
+        )
         next_claim = 0.0
         next_trim = 0.0
         cursor = "0-0"
@@ -227,7 +234,7 @@ class Aggregator:
                         kind,
                         self.consumer,
                         settings.aggregator_claim_idle_ms,
-                        settings.aggregator_batch_entries,
+                        count,
                         cursor,
                     )
                     if cursor == "0-0":
@@ -237,7 +244,7 @@ class Aggregator:
                         key,
                         kind,
                         self.consumer,
-                        settings.aggregator_batch_entries,
+                        count,
                         settings.aggregator_block_ms,
                     )
                 if entries:
