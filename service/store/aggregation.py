@@ -110,6 +110,17 @@ class AggregationStore:
         )
         return str(answer[0]), _entries(answer[1])
 
+    async def forget_consumers(self, key: str, kind: StreamKind, idle_ms: int) -> int:
+        """Delete consumers idle for ``idle_ms`` with nothing pending (restarted workers leave
+        them behind). Safe for a live one too: XREADGROUP recreates it, and it owned nothing."""
+        stream = _stream(key, kind)
+        removed = 0
+        for consumer in await self._redis.xinfo_consumers(stream, GROUP):
+            if int(consumer.get("pending", 0)) == 0 and int(consumer.get("idle", 0)) >= idle_ms:
+                await self._redis.xgroup_delconsumer(stream, GROUP, str(consumer["name"]))
+                removed += 1
+        return removed
+
     async def apply(
         self,
         key: str,

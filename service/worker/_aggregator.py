@@ -47,6 +47,7 @@ _KINDS: tuple[StreamKind, ...] = ("events", "exposures")
 _FULL_REFRESH_S = 30.0
 _ENDED_EXTRA_S = 3600.0
 _MAX_BACKOFF_S = 2.0
+_FORGET_CONSUMERS_MS = 10 * 60_000
 
 
 def consumer_name() -> str:
@@ -239,6 +240,7 @@ class Aggregator:
                     )
                     if cursor == "0-0":
                         next_claim = now + claim_every
+                        await store.forget_consumers(key, kind, _FORGET_CONSUMERS_MS)
                 if not entries:
                     entries = await store.read(
                         key,

@@ -180,3 +180,28 @@ def test_stream_stats_show_the_backlog(client: TestClient, settings: Settings) -
     asyncio.run(aggregate(settings, ["w-exp"]))
     after = asyncio.run(stats())
     assert after[1:] == (0, 0, len(events))
+
+
+def test_idle_consumers_without_pending_entries_are_forgotten(
+    client: TestClient, settings: Settings, redis_sync: redis.Redis
+) -> None:
+    _post(client, _events(5, units=10))
+
+    async def run() -> tuple[int, list[str]]:
+        assert settings.redis_url is not None
+        r = await connect(RedisSettings(settings.redis_url))
+        try:
+            store = AggregationStore(r)
+            await store.ensure_groups("w-exp")
+            assert await store.read("w-exp", "events", "holder", 1, 10)  # keeps one pending
+            # A restarted worker's old name: nothing pending.
+            stream = keys.events_stream("w-exp")
+            await r.xgroup_createconsumer(stream, "sharpen-aggregator", "gone")
+            removed = await store.forget_consumers("w-exp", "events", 0)
+            left = await r.xinfo_consumers(stream, "sharpen-aggregator")
+            return removed, [str(c["name"]) for c in left]
+        finally:
+            await close(r)
+
+    removed, left = asyncio.run(run())
+    assert (removed, left) == (1, ["holder"])
