@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
 import os
 import shutil
 import signal
@@ -128,6 +129,14 @@ class Bodies:
         return template.replace(self.TOKEN, b"%08x" % i)
 
 
+def _die_with_parent() -> None:
+    """Linux: the child gets SIGTERM when the bench dies, killed or not."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
 class Server:
     """``uvicorn service.app:app_from_env`` in a subprocess (one worker, no in-process worker)."""
 
@@ -156,7 +165,11 @@ class Server:
             "--no-access-log",
         ]
         self.process = subprocess.Popen(
-            args, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT
+            args,
+            env=env,
+            stdout=log.open("ab"),
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent,
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -186,6 +199,7 @@ class Worker:
             env=env,
             stdout=log.open("ab"),
             stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent,
         )
 
     def stop(self) -> None:
