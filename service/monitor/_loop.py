@@ -254,7 +254,14 @@ class Monitor:
                 report.alerts.append(f"warning:{key}:{row.get('metric')}:{label}")
         srm = doc.get("srm")
         if isinstance(srm, Mapping) and srm.get("ok") is False and await self._notice(key, "srm"):
-            log.warning("%s: sample ratio mismatch (p=%s)", key, srm.get("p_value"))
+            segments = srm.get("segments") or []
+            flagged = [f.get("segment") for f in segments if isinstance(f, Mapping)]
+            log.warning(
+                "%s: sample ratio mismatch (overall p=%s; segments flagged: %s)",
+                key,
+                srm.get("p_value"),
+                flagged or "none",
+            )
             metrics.monitor_actions.labels("srm_alert").inc()
             report.alerts.append(f"srm:{key}")
             if webhooks is not None:
