@@ -43,8 +43,8 @@ __all__ = [
     "segment_values",
     "spec_versions",
     "tag",
-    "units",
     "ui_session",
+    "units",
 ]
 
 PREFIX = "sharpen"

@@ -160,7 +160,7 @@ async def runtime_on(
     clock: Callable[[], float] | None = None,
     **overrides: Any,
 ) -> AsyncIterator[Runtime]:
-    """A runtime on the test Redis with a journal and a webhook sender (MockTransport)."""
+    """A runtime with a journal; webhooks go to an httpx MockTransport, storage to redis-server."""
     settings = make_settings(
         redis_url,
         webhook_urls=list(webhook_urls),
