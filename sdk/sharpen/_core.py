@@ -152,7 +152,10 @@ class ClientCore:
                 if size >= self._max_buffer:
                     self.exposures.drop(1)
                     return result
-                pending.append((experiment, unit_id, variant, version, _now()))  # type: ignore[arg-type]
+                pending.append(
+                    # A copy: callers may reuse and mutate their attributes dict.
+                    (experiment, unit_id, variant, version, _now(), attributes and dict(attributes))  # type: ignore[arg-type]
+                )
                 if self._cache_size:
                     if len(exposed) >= self._cache_size:
                         exposed.clear()

@@ -33,8 +33,18 @@ ASSIGN_PATH: Final = "/v1/assign"
 EVENTS_PATH: Final = "/v1/events"
 EXPOSURES_PATH: Final = "/v1/exposures"
 
-ExposureRecord = tuple[str, str, str, int, float]
-"""``(experiment, unit_id, variant, version, epoch seconds)``, cheap to queue."""
+ExposureRecord = tuple[str, str, str, int, float, Mapping[str, object] | None]
+"""``(experiment, unit_id, variant, version, epoch seconds, attributes)``, cheap to queue.
+
+The attributes travel with the exposure because the analysis fixes a unit's segments
+when it enters, and a unit enters at its first exposure."""
+
+_SCALARS = (str, int, float, bool)
+
+
+def _scalar_attributes(attributes: Mapping[str, object]) -> dict[str, object]:
+    # Segments are scalars; anything else would make the service refuse the whole batch.
+    return {str(k): v for k, v in attributes.items() if v is None or isinstance(v, _SCALARS)}
 
 
 def auth_headers(api_key: str, user_agent: str) -> dict[str, str]:
@@ -59,19 +69,20 @@ def exposure_body(records: list[ExposureRecord]) -> dict[str, Any]:
     exposures: list[dict[str, Any]] = []
     append = exposures.append
     last_second, prefix = None, ""
-    for experiment, unit_id, variant, version, ts in records:
+    for experiment, unit_id, variant, version, ts, attributes in records:
         second, milli = divmod(math.floor(ts * 1000.0), 1000)
         if second != last_second:
             last_second, prefix = second, _second(second)
-        append(
-            {
-                "experiment": experiment,
-                "unit_id": unit_id,
-                "variant": variant,
-                "version": version,
-                "timestamp": f"{prefix}.{milli:03d}Z",
-            }
-        )
+        row: dict[str, Any] = {
+            "experiment": experiment,
+            "unit_id": unit_id,
+            "variant": variant,
+            "version": version,
+            "timestamp": f"{prefix}.{milli:03d}Z",
+        }
+        if attributes:
+            row["attributes"] = _scalar_attributes(attributes)
+        append(row)
     return {"exposures": exposures}
 
 

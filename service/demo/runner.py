@@ -74,6 +74,16 @@ def summary(results: dict[str, Any]) -> Table:
     return table
 
 
+def _fingerprint(results: dict[str, Any]) -> tuple[Any, ...]:
+    """What changes while outcomes are still being counted."""
+    rows = tuple(
+        (r["metric"], r["baseline"]["units"], r["baseline"]["mean"], r["treatment"]["mean"])
+        for r in results["metrics"]
+        if r["segment"] is None
+    )
+    return (tuple(sorted(results["units"].items())), rows)
+
+
 class _Admin:
     def __init__(self, url: str, key: str) -> None:
         self.http = httpx.Client(
@@ -160,15 +170,19 @@ def run_demo(
                     if results["status"] != "running":
                         break
             client.flush(timeout=30)
-    # Let the aggregator count the tail and the monitor act on it.
+    # Let the aggregator count the tail and the monitor act on it. Units are counted from
+    # exposures, which arrive before the outcomes: act only once the numbers stop moving.
     deadline = time.monotonic() + settle_s
+    previous: tuple[Any, ...] | None = None
     while True:
         results = admin.call("GET", f"/v1/experiments/{key}/results")
-        counted = sum(results["units"].values())
         action = results["decision"]["action"]
         if results["status"] != "running":
             break
-        if counted >= units * 0.99 and action in ("ship", "stop"):
+        current = _fingerprint(results)
+        settled = current == previous and sum(results["units"].values()) >= units * 0.99
+        previous = current
+        if settled and action in ("ship", "stop"):
             admin.call(
                 "POST",
                 f"/v1/experiments/{key}/{action}",
@@ -187,7 +201,7 @@ def run_demo(
                 )
                 results = admin.call("GET", f"/v1/experiments/{key}/results")
             break
-        time.sleep(0.5)
+        time.sleep(1.0)
     console.print(summary(results))
     record = admin.call("GET", f"/v1/experiments/{key}")
     last = record["audit"][-1]
