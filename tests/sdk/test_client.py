@@ -334,9 +334,14 @@ def test_batches_by_size_with_distinct_idempotency_keys(
         client.track("fraud-v7", f"u{i}", {"n": i})
     assert client.flush()
     batches = service.posted("/v1/events")
-    assert [len(json.loads(r.content)["events"]) for r in batches] == [2, 2, 1]
+    # The background sender may take a batch before the next event is queued, so the
+    # split varies; what must hold: no batch over max_batch, every event once, one key each.
+    sizes = [len(json.loads(r.content)["events"]) for r in batches]
+    assert max(sizes) <= 2 and sum(sizes) == 5 and len(sizes) >= 3
+    sent = [e["unit_id"] for r in batches for e in json.loads(r.content)["events"]]
+    assert sorted(sent) == [f"u{i}" for i in range(5)]
     keys = [r.headers["Idempotency-Key"] for r in batches]
-    assert len(set(keys)) == 3
+    assert len(set(keys)) == len(batches)
 
 
 def test_full_batch_is_sent_in_the_background(service: FakeService, make_client: Any) -> None:
