@@ -1,0 +1,74 @@
+"""One way for tests to wait for a condition: poll it, and fail loudly with what was last seen.
+
+A fixed sleep before an assertion is a flake waiting to happen; a wait that returns quietly
+on timeout is a check that cannot fail. Use :func:`wait_for` (sync) or :func:`await_for`
+(async) instead of either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+__all__ = ["WaitTimeout", "await_for", "wait_for"]
+
+T = TypeVar("T")
+
+
+class WaitTimeout(AssertionError):
+    """The condition did not hold in time; the message says what it last returned."""
+
+
+def wait_for(
+    probe: Callable[[], T],
+    *,
+    what: str,
+    timeout_s: float = 30.0,
+    interval_s: float = 0.02,
+) -> T:
+    """Call ``probe`` until it returns something truthy; return that value.
+
+    Exceptions from ``probe`` count as "not yet" (the last one is reported on timeout).
+    """
+    deadline = time.monotonic() + timeout_s
+    last: object = None
+    while True:
+        try:
+            value = probe()
+        except Exception as exc:  # reported on timeout
+            last = exc
+        else:
+            if value:
+                return value
+            last = value
+        if time.monotonic() >= deadline:
+            raise WaitTimeout(f"timed out after {timeout_s:g} s waiting for {what}; last: {last!r}")
+        time.sleep(interval_s)
+
+
+async def await_for(
+    probe: Callable[[], Awaitable[T]] | Callable[[], T],
+    *,
+    what: str,
+    timeout_s: float = 30.0,
+    interval_s: float = 0.02,
+) -> T:
+    """The async form of :func:`wait_for`; ``probe`` may be sync or async."""
+    deadline = time.monotonic() + timeout_s
+    last: object = None
+    while True:
+        try:
+            value = probe()
+            if asyncio.iscoroutine(value) or isinstance(value, asyncio.Future):
+                value = await value
+        except Exception as exc:  # reported on timeout
+            last = exc
+        else:
+            if value:
+                return value  # type: ignore[return-value]
+            last = value
+        if time.monotonic() >= deadline:
+            raise WaitTimeout(f"timed out after {timeout_s:g} s waiting for {what}; last: {last!r}")
+        await asyncio.sleep(interval_s)

@@ -1,0 +1,79 @@
+"""Hostile-input suite: each case attacks a live server and checks it stays responsive.
+
+``health_probe`` measures ``/healthz`` latency from its own thread while an attack runs; a
+case asserts on its p99 and that the probe saw no error.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests._live import LiveServer
+
+__all__ = ["HealthProbe"]
+
+
+class HealthProbe:
+    """Pings ``/healthz`` every ``interval_s`` on its own connection and keeps the latencies."""
+
+    def __init__(self, url: str, *, interval_s: float = 0.05) -> None:
+        self._url = url
+        self._interval = interval_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.latencies_s: list[float] = []
+        self.failures: list[str] = []
+
+    def __enter__(self) -> HealthProbe:
+        self._thread = threading.Thread(target=self._run, name="health-probe", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        with httpx.Client(timeout=30.0) as http:
+            while not self._stop.is_set():
+                started = time.perf_counter()
+                try:
+                    status = http.get(f"{self._url}/healthz").status_code
+                except httpx.HTTPError as exc:
+                    self.failures.append(repr(exc))
+                else:
+                    if status != 200:
+                        self.failures.append(f"status {status}")
+                self.latencies_s.append(time.perf_counter() - started)
+                self._stop.wait(self._interval)
+
+    def p99_ms(self) -> float:
+        assert len(self.latencies_s) >= 20, f"too few probes to judge: {len(self.latencies_s)}"
+        ordered = sorted(self.latencies_s)
+        return 1000 * ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
+
+    def assert_responsive(self, p99_limit_ms: float = 200.0) -> None:
+        assert not self.failures, f"/healthz failed during the attack: {self.failures[:5]}"
+        p99 = self.p99_ms()
+        assert p99 < p99_limit_ms, (
+            f"/healthz p99 {p99:.0f} ms during the attack (limit {p99_limit_ms:.0f} ms, "
+            f"{len(self.latencies_s)} probes, max {1000 * max(self.latencies_s):.0f} ms)"
+        )
+
+
+@pytest.fixture
+def health_probe(live_server: LiveServer) -> Iterator[HealthProbe]:
+    """A probe against the test's live server (start it with ``with health_probe:``)."""
+    yield HealthProbe(live_server.url)
+
+
+@pytest.fixture
+def server_log(tmp_path: Path) -> Path:
+    return tmp_path / "server.log"
