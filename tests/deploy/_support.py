@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 from service.cli import app
 from service.embedded import free_port
 from service.settings import Settings
+from tests._live import LiveServer
 from tests._wait import wait_for
 from tests.conftest import ADMIN_KEY, CLIENT_KEY, ROOT
 
@@ -82,24 +83,16 @@ def run_container(
     """
     full = {"PATH": os.environ.get("PATH", ""), **env, "SHARPEN_HOST": "127.0.0.1"}
     full.update({name: str(port) for name, port in ports.items()})
+    server = LiveServer(full, log=log)  # for its stop(); the process is started here
     with log.open("ab") as out:
-        process = subprocess.Popen(
+        process = server.process = subprocess.Popen(
             [_sharpen(), *args], env=full, stdout=out, stderr=subprocess.STDOUT
         )
     try:
         yield process
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-                raise AssertionError(f"`sharpen {args}` ignored SIGTERM") from None
-    assert process.returncode in (0, -signal.SIGTERM), (
-        f"exit {process.returncode}: {log.read_text()[-2000:]}"
-    )
+        code = server.stop(signal.SIGTERM)  # killed (-9) if it ignores SIGTERM for 20 s
+    assert code in (0, -signal.SIGTERM), f"exit {code}: {log.read_text()[-2000:]}"
 
 
 def answers(url: str, process: subprocess.Popen[bytes], log: Path) -> httpx.Response:
