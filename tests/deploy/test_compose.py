@@ -133,6 +133,7 @@ def test_redis_runs_with_aof_as_configured(tmp_path: Path) -> None:
         assert config["appendonly"] == "yes"
         assert config["appendfsync"] == "everysec"
         assert config["save"] == "3600 1 300 100 60 10000"
+        assert config["maxmemory-policy"] == "noeviction"
         client.set("k", "v")
         wait_for(lambda: list(tmp_path.rglob("*.aof")), what="the AOF file")
     finally:

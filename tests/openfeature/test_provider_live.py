@@ -23,10 +23,9 @@ from openfeature.provider import FeatureProvider, ProviderStatus
 
 import sharpen
 from service.embedded import free_port
-from service.store import keys
-from service.store.event_codec import decode_events_entry
 from sharpen.openfeature import SharpenProvider
 from tests._live import LiveServer
+from tests._streams import exposed, tracked
 from tests._wait import wait_for
 from tests.assign._helpers import act, create, launch
 from tests.conftest import CLIENT_KEY, ROOT
@@ -101,11 +100,6 @@ async def _details_async(
     return await method(key, default, context)  # type: ignore[no-any-return]
 
 
-def _stream(r: redis.Redis, key: str) -> list[dict[str, str]]:
-    entries: list[tuple[str, dict[str, str]]] = r.xrange(key)  # type: ignore[assignment]
-    return [fields for _, fields in entries]
-
-
 def _at_least(n: int, read: Callable[[], list[T]]) -> Callable[[], list[T]]:
     """A probe for wait_for (n >= 1): what ``read`` returns once it holds ``n`` items."""
 
@@ -114,14 +108,6 @@ def _at_least(n: int, read: Callable[[], list[T]]) -> Callable[[], list[T]]:
         return items if len(items) >= n else []
 
     return probe
-
-
-def _exposed(r: redis.Redis, key: str) -> list[tuple[str, str]]:
-    return [(f["unit_id"], f["variant"]) for f in _stream(r, keys.exposures_stream(key))]
-
-
-def _events(r: redis.Redis, key: str) -> list[Any]:
-    return [e for f in _stream(r, keys.events_stream(key)) for e in decode_events_entry(f)]
 
 
 def _use(provider: FeatureProvider, domain: str) -> OpenFeatureClient:
@@ -186,11 +172,11 @@ def test_flags_resolve_to_the_payloads_assign_serves(
     assert client.flush(timeout=10)
     for key, pairs in served.items():
         assert len(pairs) > 50
-        exposed = wait_for(
-            _at_least(len(pairs), lambda key=key: _exposed(r, key)),  # type: ignore[misc]
+        landed = wait_for(
+            _at_least(len(pairs), lambda key=key: exposed(r, key)),  # type: ignore[misc]
             what=f"the exposures of {key}",
         )
-        assert sorted(exposed) == sorted(pairs)
+        assert sorted(landed) == sorted(pairs)
 
 
 def test_async_resolution_with_either_client(
@@ -316,7 +302,7 @@ def test_every_reason_and_error(
         assert "'value'" not in message and "is not a boolean" in message
         assert flags.get_integer_details("of-mismatch", 3, EvaluationContext(unit)).value == 3
     assert client.flush(timeout=10)
-    assert _exposed(r, "of-mismatch") == []
+    assert exposed(r, "of-mismatch") == []
     # The right type for the same units does expose those in the experiment.
     inside = {
         (unit, got.variant)
@@ -326,7 +312,7 @@ def test_every_reason_and_error(
         ).flag_metadata["in_experiment"]
     }
     assert client.flush(timeout=10)
-    assert sorted(wait_for(lambda: _exposed(r, "of-mismatch"), what="exposures")) == sorted(inside)
+    assert sorted(wait_for(lambda: exposed(r, "of-mismatch"), what="exposures")) == sorted(inside)
 
     # No config ever loaded (nothing listens there): PROVIDER_NOT_READY, from the provider.
     dead = f"http://127.0.0.1:{free_port()}"
@@ -374,12 +360,12 @@ def test_track_lands_for_the_experiments_the_unit_was_served(
     assert client.flush(timeout=10)
 
     events = wait_for(
-        _at_least(len(served), lambda: _events(r, "of-enabled")),
+        _at_least(len(served), lambda: tracked(r, "of-enabled")),
         what="the tracked events of of-enabled",
     )
     assert sorted((e.unit_id, e.variant) for e in events) == sorted(served.items())
     assert all(e.values == {"converted": 2.5, "revenue": 12.0} for e in events)
-    routed = wait_for(lambda: _events(r, "of-threshold"), what="the routed event")
+    routed = wait_for(lambda: tracked(r, "of-threshold"), what="the routed event")
     assert [(e.unit_id, e.values) for e in routed] == [("stranger", {"converted": 1.0})]
     assert routed[0].variant == client.assign("of-threshold", "stranger").variant
     assert client.stats.events_sent == len(served) + 1
