@@ -64,6 +64,7 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
 
 from sharpen._async_client import AsyncClient
 from sharpen._client import Client
+from sharpen._config import ExperimentConfig
 from sharpen._core import logger
 from sharpen._exceptions import InvalidEventError
 from sharpen._models import Assignment, thaw
@@ -154,6 +155,8 @@ class SharpenProvider(AbstractProvider):
         # unit id -> {experiment: variant} it was served in the experiment, oldest first.
         self._served: dict[str, dict[str, str]] = {}
         self._lock = threading.Lock()
+        # The config last checked, and (flag, type) -> why its variants mismatch, or None.
+        self._checked: tuple[object, dict[tuple[str, str], str | None]] = (None, {})
 
     # --- lifecycle ------------------------------------------------------------------
 
@@ -305,12 +308,14 @@ class SharpenProvider(AbstractProvider):
         entry = config.experiments.get(flag_key)
         if entry is None:  # remote mode may know it already: the service answers
             return None
-        for variant in entry.variants:
-            try:
-                flag_value(variant.payload, kind)
-            except TypeMismatch as exc:
-                message = f"variant {variant.key!r} of {flag_key!r}: {exc}"
-                return _error(default, ErrorCode.TYPE_MISMATCH, message, flag_key)
+        checked = self._checked
+        if checked[0] is not config:  # a new config: check again
+            checked = self._checked = (config, {})
+        mismatch = checked[1].get((flag_key, kind), _NO_VALUE)
+        if mismatch is _NO_VALUE:
+            mismatch = checked[1][flag_key, kind] = _mismatch(entry, kind)
+        if mismatch is not None:
+            return _error(default, ErrorCode.TYPE_MISMATCH, str(mismatch), flag_key)
         return None
 
     def _answer(
@@ -393,6 +398,16 @@ class SharpenProvider(AbstractProvider):
                     del self._served[next(iter(self._served))]
                 served = self._served[unit] = {}
             served[experiment] = variant
+
+
+def _mismatch(entry: ExperimentConfig, kind: FlagKind) -> str | None:
+    """Why some variant of ``entry`` gives no ``kind`` value, or ``None`` if all do."""
+    for variant in entry.variants:
+        try:
+            flag_value(variant.payload, kind)
+        except TypeMismatch as exc:
+            return f"variant {variant.key!r} of {entry.key!r}: {exc}"
+    return None
 
 
 def _attributes(context: EvaluationContext) -> Mapping[str, object]:
