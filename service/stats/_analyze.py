@@ -51,7 +51,13 @@ class Look:
 
 @dataclass(frozen=True, slots=True)
 class MetricAnalysis:
-    """One `metrics` row of the results, plus the design's boundary at this look."""
+    """One `metrics` row of the results, plus the design's boundary at this look.
+
+    The numbers are those of the look the verdict reports (`verdict.look`): the
+    horizon once it is passed. `horizon_reached_at` and `decided_at` are 1-based look
+    numbers; `past_plan` holds the latest look after the horizon, with an
+    always-valid interval and no test.
+    """
 
     design: Design
     direction: Direction
@@ -86,6 +92,11 @@ class MetricAnalysis:
             "design": self.design,
             "alpha": self.alpha,
             "boundary": self.verdict.boundary_dict(),
+            "horizon_reached_at": self.verdict.horizon,
+            "decided_at": self.verdict.decided_at,
+            "past_plan": None
+            if self.verdict.past_plan is None
+            else self.verdict.past_plan.to_dict(),
             "error": None if self.error is None else self.error.value,
         }
 
@@ -157,8 +168,9 @@ def analyze_stats(
 ) -> MetricAnalysis:
     """Analyse (baseline, treatment) statistics at each look so far, oldest first.
 
-    All looks must hold the same statistics type. Fixed and always-valid designs read
-    only the last look; group-sequential reads all of them.
+    All looks must hold the same statistics type. Always-valid designs read only the
+    last look; fixed and group-sequential designs read the looks up to the horizon
+    and only show the ones after it (see `evaluate_design`).
     """
     if not looks:
         raise StatsInputError("looks", "at least one look is needed")
@@ -172,7 +184,7 @@ def analyze_stats(
         final=final,
         with_p_value=with_p_value,
     )
-    last = comps[-1]
+    last = comps[verdict.look - 1]
     return MetricAnalysis(
         design=design,
         direction=direction,
@@ -208,7 +220,8 @@ def analyze(
     Raises `StatsInputError` (with the field at fault, e.g. `looks[2].treatment.units`)
     for input that is not a valid question; degenerate data instead gives a result
     whose `error` is set. `planned_units_per_variant` is required by the sequential
-    designs.
+    designs, and by a fixed design given more than one look (it says which look is
+    the horizon).
     """
     if kind not in METRIC_KINDS:
         raise StatsInputError("metric.kind", f"must be one of {METRIC_KINDS}, got {kind!r}")
@@ -221,6 +234,11 @@ def analyze(
     if planned_units_per_variant is None:
         if design != "fixed":
             raise StatsInputError("planned_units_per_variant", f"is required for {design}")
+        if len(looks) > 1:
+            raise StatsInputError(
+                "planned_units_per_variant",
+                "is required for a fixed design with several looks: it says which is the horizon",
+            )
     elif not (math.isfinite(planned_units_per_variant) and planned_units_per_variant > 0):
         raise StatsInputError(
             "planned_units_per_variant", f"must be positive, got {planned_units_per_variant!r}"

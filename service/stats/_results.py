@@ -37,10 +37,14 @@ class Effect:
 class Comparison:
     """Treatment against control at a fixed horizon.
 
-    `relative` is treatment/control - 1 with a delta-method standard error. `df` is
+    `relative` is treatment/control - 1 with a delta-method standard error and
+    Fieller's interval, the inversion of the absolute test (so its p-value is the
+    absolute p-value and its interval excludes 0 exactly when that is significant). `df` is
     the Welch-Satterthwaite degrees of freedom (infinite for normal-theory tests).
     `error` is set when the data are degenerate; the fields then hold what could be
-    computed and NaN elsewhere, with p-values of 1.
+    computed and NaN elsewhere, with p-values of 1. `arm_se` holds the standard errors
+    of the control and treatment means; `nonnegative` says the metric cannot be
+    negative (proportions), so its relative interval stops at -100 %.
     """
 
     control_n: int
@@ -52,6 +56,8 @@ class Comparison:
     df: float
     alpha: float
     error: ErrorCode | None = None
+    arm_se: tuple[float, float] = (NAN, NAN)
+    nonnegative: bool = False
 
     @property
     def z(self) -> float:

@@ -132,7 +132,7 @@ def test_always_valid_under_continuous_monitoring():
     # 100 looks, one every 1% of the plan, and on to twice the planned size.
     looks = np.linspace(PLANNED / 50, 2 * PLANNED, 100).astype(int)
     n, sc, st = _proportion_looks(6, looks)
-    comp = compare_batch(proportion_batch(n, sc), proportion_batch(n, st), ALPHA, pooled=False)
+    comp = compare_batch(proportion_batch(n, sc), proportion_batch(n, st), ALPHA)
     t = (n / PLANNED).ravel()
     crossed = np.abs(comp.z) >= cs_multiplier(ALPHA, t)
     fpr = crossed.reshape(SIMS, -1).any(axis=1).mean()
