@@ -102,6 +102,41 @@ def test_group_sequential_peeking_at_every_look(fractions):
     assert fpr <= ALPHA + SLACK
 
 
+def _status_ever_significant(
+    design: Design, n: np.ndarray, sc: np.ndarray, st: np.ndarray
+) -> np.ndarray:
+    """Whether the status read after any look (all looks so far sent) was ever decisive."""
+    hits = np.zeros(SIMS, dtype=bool)
+    for i in range(SIMS):
+        looks = [
+            (ProportionStats(int(n[i, k]), sc[i, k]), ProportionStats(int(n[i, k]), st[i, k]))
+            for k in range(n.shape[1])
+        ]
+        for k in range(1, len(looks) + 1):
+            res = analyze_stats(
+                looks[:k],
+                direction="increase",
+                design=design,
+                alpha=ALPHA,
+                planned_units_per_variant=PLANNED,
+                with_p_value=False,
+            )
+            if res.status != "inconclusive":
+                hits[i] = True
+                break
+    return hits
+
+
+@pytest.mark.parametrize("design", ["fixed", "group_sequential"])
+def test_looks_past_the_plan_buy_no_second_chance(design: Design) -> None:
+    # 10 looks up to the plan, 10 more up to twice it, the status read after each. The
+    # verdict at the horizon is final: re-testing later looks (as the engine used to)
+    # gives ~10 %.
+    looks = np.linspace(PLANNED / 10, 2 * PLANNED, 20).astype(int)
+    n, sc, st = _proportion_looks(11, looks)
+    assert _status_ever_significant(design, n, sc, st).mean() <= ALPHA + SLACK
+
+
 def test_group_sequential_means_with_welch():
     rng = np.random.default_rng(5)
     looks = np.linspace(PLANNED / 10, PLANNED, 10).astype(int)
