@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+from statsmodels.stats.power import NormalIndPower
 from statsmodels.stats.proportion import proportions_ztest
 
 from service.stats import (
@@ -35,6 +36,7 @@ from service.stats import (
     design_power,
     guardrail_alpha,
     guardrail_arrays,
+    guardrail_status_codes,
     plan_experiment,
     sequential_srm_p,
     srm_concentration,
@@ -296,12 +298,18 @@ def _segment_units(drift: bool) -> npt.NDArray[np.int64]:
 
 
 def _guardrail_world(
-    rng: np.random.Generator, sims: int, planted: tuple[float, float] | None, drift: bool
+    rng: np.random.Generator,
+    sims: int,
+    planted: tuple[float, float] | None,
+    drift: bool,
+    old: bool = False,
 ) -> npt.NDArray[np.int8]:
     """Statuses (sims, 20 looks, 3 guardrails, 11 cells: overall then segments).
 
     `planted` = (rate, relative change) replaces the first guardrail with that rate and
-    puts the change in segment 3. Each cell is tuned to its observed share of units.
+    puts the change in segment 3. Each cell is tuned to its observed share of units;
+    `old` applies the engine's former rule instead: a two-sided mixture interval at
+    alpha / cells, every cell tuned to the whole experiment's plan.
     """
     units = _segment_units(drift)
     overall_units = units.sum(axis=0)
@@ -321,6 +329,18 @@ def _guardrail_world(
             share = n / overall_units
             c = np.sum(arms[0], axis=0) if j == 0 else arms[0][j - 1]
             t = np.sum(arms[1], axis=0) if j == 0 else arms[1][j - 1]
+            if old:
+                comp = compare_batch(_batch(n, c), _batch(n, t), ALPHA)
+                mult = cs_multiplier(ALPHA / family, np.broadcast_to(n / PLANNED_GUARD, c.shape))
+                half = mult.ravel() * comp.rel_se
+                status = guardrail_status_codes(
+                    comp.rel_estimate - half,
+                    comp.rel_estimate + half,
+                    np.full(half.shape, harmful_up),
+                    np.full(half.shape, 0.02),
+                )
+                out[:, :, g, j] = status.reshape(c.shape)
+                continue
             arrays = guardrail_arrays(
                 _batch(n, c),
                 _batch(n, t),
@@ -352,13 +372,15 @@ def guardrail_rows(rng: np.random.Generator, sims: int) -> list[Row]:
     for rate, target in ((0.10, 0.80), (0.05, 0.60)):
         status = _guardrail_world(rng, sims, (rate, -0.20), False)
         breached = float((status[:, :, 0, 4] == 3).any(axis=1).mean())
+        former = _guardrail_world(rng, sims, (rate, -0.20), False, old=True)
+        old = float((former[:, :, 0, 4] == 3).any(axis=1).mean())
         # As for the A/A rows: the target, less 2.5 standard errors of the simulation.
         slack = 2.5 * math.sqrt(target * (1 - target) / sims)
         rows.append(
             Row(
                 "segment guardrail power",
                 "always_valid",
-                f"p={rate:.2f} -20% in a 10% segment, breached",
+                f"p={rate:.2f} -20% in a 10% segment (old: {old:.3f})",
                 sims,
                 breached,
                 f">= {target:.2f} (-{slack:.3f} sim. error)",
@@ -432,6 +454,18 @@ def srm_rows(rng: np.random.Generator, sims: int) -> list[Row]:
     return rows
 
 
+def _pooled_p(
+    sc: npt.NDArray[np.float64],
+    nc: npt.NDArray[np.float64],
+    st: npt.NDArray[np.float64],
+    nt: npt.NDArray[np.float64],
+) -> npt.NDArray[np.float64]:
+    """statsmodels' pooled two-proportion z-test, the engine's former p-value."""
+    with np.errstate(all="ignore"):  # both arms all 0 or all 1: NaN, never significant
+        pairs = zip(sc, nc, st, nt, strict=True)
+        return np.array([proportions_ztest([b, a], [m, n])[1] for a, n, b, m in pairs])
+
+
 def agreement_rows(rng: np.random.Generator, sims: int) -> list[Row]:
     """Small two-proportion comparisons: does the verdict match the CIs?"""
     size = sims * 10
@@ -448,11 +482,13 @@ def agreement_rows(rng: np.random.Generator, sims: int) -> list[Row]:
     )
     ok = comp.error == 0
     significant = comp.abs_p < ALPHA
-    pairs = zip(sc, nc, st, nt, strict=True)
-    pooled = np.array([proportions_ztest([b, a], [m, n])[1] for a, n, b, m in pairs])
+    pooled = _pooled_p(sc, nc, st, nt)
     abs_excludes = (comp.abs_lower > 0) | (comp.abs_upper < 0)
     rel_excludes = (comp.rel_lower > 0) | (comp.rel_upper < 0)
     old = float(((pooled < ALPHA) != abs_excludes)[ok].mean())
+    q = 1.959963984540054
+    delta = (comp.rel_estimate - q * comp.rel_se > 0) | (comp.rel_estimate + q * comp.rel_se < 0)
+    old_rel = float((significant != delta)[ok].mean())
     rows = [
         Row(
             "verdict vs CI disagree",
@@ -466,7 +502,7 @@ def agreement_rows(rng: np.random.Generator, sims: int) -> list[Row]:
         Row(
             "verdict vs CI disagree",
             "fixed proportions",
-            "relative CI (Fieller)",
+            f"relative CI (Fieller); delta (old): {old_rel:.3f}",
             size,
             float((significant != rel_excludes)[ok].mean()),
             "0 (relative CI)",
@@ -480,11 +516,13 @@ def agreement_rows(rng: np.random.Generator, sims: int) -> list[Row]:
         ALPHA,
     )
     fpr = float((aa.abs_p < ALPHA)[aa.error == 0].mean())
+    aa_pooled = _pooled_p(sc, nc, aa_t, nt)
+    pooled_fpr = float((aa_pooled < ALPHA)[aa.error == 0].mean())
     rows.append(
         Row(
             "A/A FPR",
             "fixed proportions",
-            "Wald z, 50-1000 units per arm",
+            f"Wald z, 50-1000/arm (pooled: {pooled_fpr:.4f})",
             size,
             fpr,
             "<= 0.06 (small samples)",
@@ -511,6 +549,7 @@ def _ratio_arm(
 
 
 def ratio_plan_rows(rng: np.random.Generator, sims: int) -> list[Row]:
+    """Per-unit draws at the plan's size; the old plan used the baseline's sd twice."""
     rows: list[Row] = []
     mde = 0.10
     for name, level, binomial in (("click-through", 0.10, True), ("revenue", 1.0, False)):
@@ -524,22 +563,25 @@ def ratio_plan_rows(rng: np.random.Generator, sims: int) -> list[Row]:
             float(history.cross_sum[0]),
         )
         plan = plan_experiment(kind="ratio", baseline_stats=hist, mde=mde, design="fixed")
-        n = plan.units_per_variant
-        comp = compare_batch(
-            _ratio_arm(rng, sims, n, level, binomial),
-            _ratio_arm(rng, sims, n, level * (1 + mde), binomial),
-            ALPHA,
-        )
-        power = float(((comp.abs_p < ALPHA) & (comp.abs_estimate > 0)).mean())
+        effect = mde * hist.mean / math.sqrt(hist.variance)
+        old_n = math.ceil(NormalIndPower().solve_power(effect_size=effect, alpha=ALPHA, power=0.8))
+        powers = []
+        for n in (plan.units_per_variant, old_n):
+            comp = compare_batch(
+                _ratio_arm(rng, sims, n, level, binomial),
+                _ratio_arm(rng, sims, n, level * (1 + mde), binomial),
+                ALPHA,
+            )
+            powers.append(float(((comp.abs_p < ALPHA) & (comp.abs_estimate > 0)).mean()))
         rows.append(
             Row(
                 "ratio plan, 80% power",
                 "fixed",
-                f"{name} +10%, n={n}/arm",
+                f"{name} +10%, n={plan.units_per_variant} (old {old_n}: {powers[1]:.3f})",
                 sims,
-                power,
+                powers[0],
                 ">= 0.80 - 0.03",
-                power >= 0.77,
+                powers[0] >= 0.77,
             )
         )
     return rows
