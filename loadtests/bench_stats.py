@@ -47,7 +47,6 @@ from service.stats import (
     compare,
     compare_batch,
     cs_multiplier,
-    fieller,
     guardrail_alpha,
     guardrail_multiplier,
     guardrail_status_codes,
@@ -130,14 +129,7 @@ def analyse_batch(cells: list[dict[str, Any]]) -> dict[str, np.ndarray]:
         t = 2.0 / (1.0 / comp.control_n + 1.0 / comp.treatment_n) / PLANNED
         mult = cs_multiplier(ALPHA, t)
         av_p = always_valid_p(comp.z, t, ALPHA)
-        av_lo, av_hi = fieller(
-            comp.treatment_mean,
-            comp.control_mean,
-            comp.treatment_se,
-            comp.control_se,
-            mult,
-            comp.nonnegative,
-        )
+        av_lo, av_hi = comp.relative_interval(mult)
         guard = guardrail_multiplier(guardrail_alpha(ALPHA, len(cells)), t)
         lo, hi = comp.rel_estimate - guard * comp.rel_se, comp.rel_estimate + guard * comp.rel_se
         status = guardrail_status_codes(

@@ -14,7 +14,8 @@ Entry points:
 * `cs_multiplier`, `always_valid_p`: normal-mixture confidence sequences;
 * `srm_check`, `adjust_p_values`, `check_guardrails`, `decide`, `plan_experiment`,
   `minimum_detectable_effect`;
-* `clean`: a float made fit for JSON (NaN and infinities become None).
+* `clean`, `interval_dict`, `arm_dict`: numbers made fit for JSON (NaN and
+  infinities become None).
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ from service.stats._power import (
     minimum_detectable_effect,
     plan_experiment,
 )
-from service.stats._results import Comparison, Effect, clean
+from service.stats._results import Comparison, Effect, arm_dict, clean, interval_dict
 from service.stats._spending import Spending
 from service.stats._srm import (
     SRMResult,
@@ -146,6 +147,7 @@ __all__ = [
     "always_valid_p",
     "analyze",
     "analyze_stats",
+    "arm_dict",
     "check_guardrails",
     "chi_square_p",
     "classify_guardrail",
@@ -168,6 +170,7 @@ __all__ = [
     "guardrail_status_codes",
     "inflation_factor",
     "information_fraction",
+    "interval_dict",
     "lan_demets_boundaries",
     "metric_status",
     "minimum_detectable_effect",

@@ -24,7 +24,7 @@ from service.stats._constants import (
 from service.stats._designs import DesignVerdict, evaluate_design
 from service.stats._estimators import compare
 from service.stats._exceptions import StatsInputError
-from service.stats._results import clean
+from service.stats._results import arm_dict, clean, interval_dict
 from service.stats._spending import Spending
 from service.stats._statistics import MeanStats, ProportionStats, RatioStats, Stats
 
@@ -77,16 +77,10 @@ class MetricAnalysis:
 
     def to_dict(self) -> dict[str, object]:
         return {
-            "baseline": {"units": self.baseline_units, "mean": clean(self.baseline_mean)},
-            "treatment": {"units": self.treatment_units, "mean": clean(self.treatment_mean)},
-            "absolute": {
-                "estimate": clean(self.absolute_estimate),
-                "ci": [clean(self.absolute_ci[0]), clean(self.absolute_ci[1])],
-            },
-            "relative": {
-                "estimate": clean(self.relative_estimate),
-                "ci": [clean(self.relative_ci[0]), clean(self.relative_ci[1])],
-            },
+            "baseline": arm_dict(self.baseline_units, self.baseline_mean),
+            "treatment": arm_dict(self.treatment_units, self.treatment_mean),
+            "absolute": interval_dict(self.absolute_estimate, self.absolute_ci),
+            "relative": interval_dict(self.relative_estimate, self.relative_ci),
             "p_value": clean(self.p_value),
             "status": self.status,
             "design": self.design,

@@ -29,7 +29,7 @@ from service.stats._always_valid import information_fraction, multiplier_at, p_v
 from service.stats._constants import FAILED, Design
 from service.stats._group_sequential import GroupSequentialResult, group_sequential_test
 from service.stats._intervals import interval, relative_interval
-from service.stats._results import NAN, Comparison, clean
+from service.stats._results import NAN, Comparison, arm_dict, clean, interval_dict
 from service.stats._spending import Spending
 
 _EPS = 1e-9
@@ -58,16 +58,10 @@ class PastPlan:
         return {
             "look": self.look,
             "information": clean(self.information),
-            "baseline": {"units": self.baseline_units, "mean": clean(self.baseline_mean)},
-            "treatment": {"units": self.treatment_units, "mean": clean(self.treatment_mean)},
-            "absolute": {
-                "estimate": clean(self.absolute_estimate),
-                "ci": [clean(self.absolute_ci[0]), clean(self.absolute_ci[1])],
-            },
-            "relative": {
-                "estimate": clean(self.relative_estimate),
-                "ci": [clean(self.relative_ci[0]), clean(self.relative_ci[1])],
-            },
+            "baseline": arm_dict(self.baseline_units, self.baseline_mean),
+            "treatment": arm_dict(self.treatment_units, self.treatment_mean),
+            "absolute": interval_dict(self.absolute_estimate, self.absolute_ci),
+            "relative": interval_dict(self.relative_estimate, self.relative_ci),
             "interval": "always_valid",
         }
 

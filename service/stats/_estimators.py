@@ -110,6 +110,17 @@ class ComparisonBatch:
     def rows(self) -> list[Comparison]:
         return [self.row(i) for i in range(len(self))]
 
+    def relative_interval(self, mult: FloatArray | float) -> tuple[FloatArray, FloatArray]:
+        """Fieller's relative interval at `mult` standard errors (see `_intervals`)."""
+        return fieller(
+            self.treatment_mean,
+            self.control_mean,
+            self.treatment_se,
+            self.control_se,
+            mult,
+            self.nonnegative,
+        )
+
 
 def _sample_var(n: FloatArray, s: FloatArray, ss: FloatArray) -> FloatArray:
     with np.errstate(all="ignore"):

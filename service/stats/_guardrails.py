@@ -48,8 +48,7 @@ from service.stats._batch import FloatArray, StatsBatch, stats_kind
 from service.stats._constants import DIRECTIONS, Direction, ErrorCode, GuardrailStatus
 from service.stats._estimators import ERROR_TABLE, ComparisonBatch, compare_batch
 from service.stats._exceptions import StatsInputError
-from service.stats._intervals import delta_or_fieller
-from service.stats._results import clean
+from service.stats._results import clean, interval_dict
 from service.stats._statistics import Stats
 
 PLAN_SHARE = 0.9
@@ -155,7 +154,11 @@ class GuardrailCell:
 
 @dataclass(frozen=True, slots=True)
 class GuardrailResult:
-    """A checked guardrail: relative change with its always-valid CI and the status."""
+    """A checked guardrail: relative change with its always-valid CI and the status.
+
+    `alpha` is the error budget of each side of the interval; `share` the share of the
+    planned units the interval is tuned to.
+    """
 
     metric: str
     variant: str | None
@@ -169,21 +172,20 @@ class GuardrailResult:
     status: GuardrailStatus
     error: ErrorCode | None = None
     units: tuple[int, int] = field(default=(0, 0))
+    share: float = 1.0
 
     def to_dict(self) -> dict[str, object]:
         return {
             "metric": self.metric,
             "variant": self.variant,
             "segment": None if self.segment is None else dict(self.segment),
-            "relative": {
-                "estimate": clean(self.estimate),
-                "ci": [clean(self.ci[0]), clean(self.ci[1])],
-            },
+            "relative": interval_dict(self.estimate, self.ci),
             "p_value": clean(self.p_value),
             "status": self.status,
             "direction": self.direction,
             "margin": self.margin,
             "alpha": self.alpha,
+            "share": self.share,
             "error": None if self.error is None else self.error.value,
         }
 
@@ -219,24 +221,20 @@ def guardrail_arrays(
         t = np.where((comp.control_n > 0) & (comp.treatment_n > 0) & (planned > 0), eff, 0.0)
         t = t / np.where(planned > 0, planned, 1.0)
     mult = guardrail_multiplier(alpha_each, t)
-    lower, upper = delta_or_fieller(
-        comp.rel_estimate,
-        comp.rel_se,
-        comp.treatment_mean,
-        comp.control_mean,
-        comp.treatment_se,
-        comp.control_se,
-        mult,
-        comp.nonnegative,
-    )
+    with np.errstate(all="ignore"):
+        lower = comp.rel_estimate - mult * comp.rel_se
+        upper = comp.rel_estimate + mult * comp.rel_se
+    # Where the delta method reaches below -100 %, Fieller's interval stands in.
+    fieller_rows = lower < -1.0
+    if fieller_rows.any():
+        f_lower, f_upper = comp.relative_interval(mult)
+        lower = np.where(fieller_rows, f_lower, lower)
+        upper = np.where(fieller_rows, f_upper, upper)
     harm = np.broadcast_to(np.asarray(harmful_up, dtype=bool), lower.shape)
     marg = np.broadcast_to(np.asarray(margin, dtype=np.float64), lower.shape)
     status = guardrail_status_codes(lower, upper, harm, marg)
-    with np.errstate(all="ignore"):
-        # The z the interval inverts: the delta method's, or the absolute one where
-        # Fieller's interval stands in.
-        delta_z = comp.rel_estimate / comp.rel_se
-        z = np.where(comp.rel_estimate - mult * comp.rel_se < -1.0, comp.z, delta_z)
+    with np.errstate(all="ignore"):  # the z each interval inverts
+        z = np.where(fieller_rows, comp.z, comp.rel_estimate / comp.rel_se)
     p = guardrail_p_value(z, t, alpha_each)
     return GuardrailArrays(comp, lower, upper, p, status)
 
@@ -304,5 +302,6 @@ def check_guardrails(
                 status=GUARDRAIL_STATUSES[int(arrays.status[j])],
                 error=ERROR_TABLE[int(comp.error[j])],
                 units=(int(comp.control_n[j]), int(comp.treatment_n[j])),
+                share=cell.share,
             )
     return tuple(r for r in results if r is not None)

@@ -14,8 +14,8 @@
   negative (proportions) the set is cut at -100 %. When the baseline mean is itself
   not clearly away from zero the set is unbounded: its upper end is infinite (null
   in JSON); a metric that can be negative then gets (-inf, inf).
-* Guardrails keep the delta-method interval (`delta_or_fieller`): their status is
-  read from that interval against a relative margin, there is no separate test to
+* Guardrails keep the delta-method interval (`_guardrails`): their status is read
+  from that interval against a relative margin, there is no separate test to
   disagree with, and it is the more powerful non-inferiority statistic for a harm.
   Where it reaches below -100 % Fieller's replaces it.
 
@@ -110,29 +110,6 @@ def fieller_pair(
         if lo < 0 <= hi:
             return (hi - 1.0, _INF)
     return (-1.0, _INF)
-
-
-def delta_or_fieller(
-    estimate: FloatArray,
-    se: FloatArray,
-    treatment_mean: FloatArray,
-    control_mean: FloatArray,
-    treatment_se: FloatArray,
-    control_se: FloatArray,
-    mult: FloatArray | float,
-    nonnegative: bool,
-) -> tuple[FloatArray, FloatArray]:
-    """Delta-method relative interval per cell, Fieller's where that one passes -100 %."""
-    with np.errstate(all="ignore"):
-        lower = estimate - mult * se
-        upper = estimate + mult * se
-    fails = lower < -1.0
-    if not fails.any():
-        return lower, upper
-    f_lower, f_upper = fieller(
-        treatment_mean, control_mean, treatment_se, control_se, mult, nonnegative
-    )
-    return np.where(fails, f_lower, lower), np.where(fails, f_upper, upper)
 
 
 def relative_interval(comp: Comparison, mult: float) -> tuple[float, float]:

@@ -15,6 +15,16 @@ def clean(x: float) -> float | None:
     return float(x) if math.isfinite(x) else None
 
 
+def interval_dict(estimate: float, ci: tuple[float, float]) -> dict[str, object]:
+    """`{"estimate", "ci"}` of an effect, for JSON."""
+    return {"estimate": clean(estimate), "ci": [clean(ci[0]), clean(ci[1])]}
+
+
+def arm_dict(units: int, mean: float) -> dict[str, object]:
+    """`{"units", "mean"}` of an arm, for JSON."""
+    return {"units": units, "mean": clean(mean)}
+
+
 @dataclass(frozen=True, slots=True)
 class Effect:
     """One effect (absolute or relative): estimate, standard error, CI and p-value."""
@@ -67,8 +77,8 @@ class Comparison:
 
     def to_dict(self) -> dict[str, object]:
         return {
-            "baseline": {"units": self.control_n, "mean": clean(self.control_mean)},
-            "treatment": {"units": self.treatment_n, "mean": clean(self.treatment_mean)},
+            "baseline": arm_dict(self.control_n, self.control_mean),
+            "treatment": arm_dict(self.treatment_n, self.treatment_mean),
             "absolute": self.absolute.to_dict(),
             "relative": self.relative.to_dict(),
             "df": clean(self.df),

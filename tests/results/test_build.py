@@ -143,6 +143,15 @@ def test_segment_regression_is_breached_there_alone_and_rolls_back() -> None:
     assert all(g["status"] != "breached" for g in res["guardrails"] if g["metric"] == "latency")
     assert res["decision"]["action"] == "rollback"
     assert any("country=DE" in r for r in res["decision"]["reasons"])
+    # Each segment's interval is tuned to its own expected size: its share of the units.
+    units = res["units"]["control"] + res["units"]["treatment"]
+    for g in recall:
+        if g["segment"] is None:
+            assert g["share"] == 1.0
+        else:
+            inside = g["units"]["baseline"] + g["units"]["treatment"]
+            assert g["share"] == pytest.approx(inside / units, rel=0.02)
+            assert 0.2 < g["share"] < 0.3  # four countries
 
 
 def test_clean_win_ships_after_min_days_only() -> None:

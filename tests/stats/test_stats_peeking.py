@@ -38,15 +38,22 @@ def _proportion_looks(
     return n, sc, st
 
 
+def _pairs(
+    i: int, n: np.ndarray, sc: np.ndarray, st: np.ndarray
+) -> list[tuple[ProportionStats, ProportionStats]]:
+    """Experiment i's (baseline, treatment) statistics at every look."""
+    return [
+        (ProportionStats(int(n[i, k]), sc[i, k]), ProportionStats(int(n[i, k]), st[i, k]))
+        for k in range(n.shape[1])
+    ]
+
+
 def _significant_anywhere(
     design: Design, n: np.ndarray, sc: np.ndarray, st: np.ndarray
 ) -> np.ndarray:
     hits = np.zeros(SIMS, dtype=bool)
     for i in range(SIMS):
-        looks = [
-            (ProportionStats(int(n[i, k]), sc[i, k]), ProportionStats(int(n[i, k]), st[i, k]))
-            for k in range(n.shape[1])
-        ]
+        looks = _pairs(i, n, sc, st)
         if design == "group_sequential":
             res = analyze_stats(
                 looks,
@@ -108,10 +115,7 @@ def _status_ever_significant(
     """Whether the status read after any look (all looks so far sent) was ever decisive."""
     hits = np.zeros(SIMS, dtype=bool)
     for i in range(SIMS):
-        looks = [
-            (ProportionStats(int(n[i, k]), sc[i, k]), ProportionStats(int(n[i, k]), st[i, k]))
-            for k in range(n.shape[1])
-        ]
+        looks = _pairs(i, n, sc, st)
         for k in range(1, len(looks) + 1):
             res = analyze_stats(
                 looks[:k],
