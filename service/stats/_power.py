@@ -1,14 +1,13 @@
 """Power and planning: units, days and minimum detectable effects per design.
 
 The fixed-horizon sample size comes from statsmodels' `NormalIndPower` (two-sided,
-equal arms) on a standardised effect: Cohen's h (arcsine) for proportions (and for
-metrics with a mean in (0, 1) and no sd given, treated as proportions), mde x mean /
-sd for means, and for ratio metrics the change over the root-mean-square of the two
-arms' per-unit delta-method sds. A ratio's treatment arm is not assumed to vary like
-the baseline: a multiplicative effect scales the numerators and with them the sd, by
-the planned ratio change, so an increase uses the scaled sd (binomial-like counts,
-whose sd grows less, then get a little more power than asked), a decrease keeps the
-baseline's (its sd shrinks).
+equal arms) on a standardised effect: Cohen's h (arcsine) for proportions,
+mde x mean / sd for means, and for ratio metrics the change over the root-mean-square
+of the two arms' per-unit delta-method sds. A ratio's treatment arm is not assumed to
+vary like the baseline: a multiplicative effect scales the numerators and with them
+the sd, by the planned ratio change, so an increase uses the scaled sd (binomial-like
+counts, whose sd grows less, then get a little more power than asked), a decrease
+keeps the baseline's (its sd shrinks).
 Sequential designs multiply it by an inflation factor computed from their own
 boundaries: the squared ratio of the drift (expected z at the planned size) that
 gives the requested power with the design's looks to the fixed-design drift
@@ -102,11 +101,6 @@ def inflation_factor(
     return (drift / fixed) ** 2
 
 
-def _proportion_like(kind: MetricKind, baseline_mean: float, sd: float | None) -> bool:
-    """A 0/1 metric, or one planned as such: a mean in (0, 1) and no sd given."""
-    return kind == "proportion" or (sd is None and 0 < baseline_mean < 1)
-
-
 def _sd_scales(kind: MetricKind, direction: Direction) -> bool:
     """Whether the treatment arm's sd is the baseline's times 1 + mde (module doc)."""
     return kind == "ratio" and direction == "increase"
@@ -116,7 +110,7 @@ def _standardised_effect(
     kind: MetricKind, baseline_mean: float, mde: float, direction: Direction, sd: float | None
 ) -> float:
     target = baseline_mean * (1.0 + mde if direction == "increase" else 1.0 - mde)
-    if _proportion_like(kind, baseline_mean, sd):
+    if kind == "proportion":
         if not 0 < baseline_mean < 1:
             raise StatsInputError("baseline_mean", "must be in (0, 1) for a proportion")
         if not 0 < target < 1:
@@ -145,11 +139,14 @@ def _fixed_units(effect: float, alpha: float, power: float) -> float:
 
 
 def _unit_sd(kind: MetricKind, baseline_mean: float, sd: float | None) -> float:
-    if sd is None:  # metrics in (0, 1) without an sd are planned as proportions
-        raise StatsInputError("baseline_sd", f"is required for a {kind} metric outside (0, 1)")
-    if not (math.isfinite(sd) and sd > 0):
-        raise StatsInputError("baseline_sd", f"must be positive, got {sd}")
-    return sd
+    if sd is not None:
+        if not (math.isfinite(sd) and sd > 0):
+            raise StatsInputError("baseline_sd", f"must be positive, got {sd}")
+        return sd
+    if 0 < baseline_mean < 1:
+        # Proportion-like: a 0/1 metric, or a ratio with one denominator per unit.
+        return math.sqrt(baseline_mean * (1.0 - baseline_mean))
+    raise StatsInputError("baseline_sd", f"is required for a {kind} metric outside (0, 1)")
 
 
 def _baseline(
@@ -235,7 +232,7 @@ def plan_experiment(
 
     `mde` is relative (0.05 = 5%); `baseline_sd` is the per-unit sd of a mean metric
     or the per-unit delta-method sd of a ratio metric (without it, metrics with a
-    mean in (0, 1) are treated as proportions; for ratio metrics see the module doc
+    mean in (0, 1) get the sd of a 0/1 metric; for ratio metrics see the module doc
     on the treatment arm's sd). `baseline_stats` (historical
     sufficient statistics, e.g. `RatioStats`) supplies the mean and the sd instead.
     `daily_units` are units entering the experiment per day, across all variants.
@@ -312,7 +309,7 @@ def minimum_detectable_effect(
             alternative="two-sided",
         )
     )
-    if _proportion_like(kind, baseline_mean, baseline_sd):
+    if kind == "proportion":
         if not 0 < baseline_mean < 1:
             raise StatsInputError("baseline_mean", "must be in (0, 1) for a proportion")
         phi = math.asin(math.sqrt(baseline_mean))
