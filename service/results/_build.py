@@ -280,15 +280,16 @@ def _other_rows(
     return rows
 
 
-def _share(cells: ExperimentCells, spec: ExperimentSpec, candidate: str, segment: Segment) -> float:
+def _share(
+    cells: ExperimentCells, spec: ExperimentSpec, candidate: str, segment: Segment
+) -> float:
     """The segment's observed share of the units of baseline and candidate (1 overall)."""
     if segment is None:
         return 1.0
-    pair = (spec.baseline, candidate)
-    everyone = cells.units(None)
-    total = sum(int(everyone.get(v, 0)) for v in pair)
-    inside = cells.units(segment)
-    return min(sum(int(inside.get(v, 0)) for v in pair) / total, 1.0) if total else 0.0
+    pair = [spec.baseline, candidate]
+    total = sum(_units(cells, pair, None).values())
+    inside = sum(_units(cells, pair, segment).values())
+    return min(inside / total, 1.0) if total else 0.0
 
 
 def _guardrails(
