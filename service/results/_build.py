@@ -280,9 +280,7 @@ def _other_rows(
     return rows
 
 
-def _share(
-    cells: ExperimentCells, spec: ExperimentSpec, candidate: str, segment: Segment
-) -> float:
+def _share(cells: ExperimentCells, spec: ExperimentSpec, candidate: str, segment: Segment) -> float:
     """The segment's observed share of the units of baseline and candidate (1 overall)."""
     if segment is None:
         return 1.0
