@@ -3,9 +3,11 @@
     .venv/bin/python scripts/validate_stats.py [--sims 2000] [--seed 20240601]
 
 Prints one table. Every number is a simulation of cumulative sufficient statistics
-(no per-unit loops); the group-sequential rows run the engine's own `analyze_stats`
-per experiment, the other rows apply the same verdict rule vectorised over all
-experiments and looks.
+(per-unit draws only for the ratio-metric plan); the group-sequential and past-the-plan
+rows run the engine's own `analyze_stats` per experiment, the other rows apply the
+same verdict rule vectorised over all experiments and looks. References: the exact
+power of `design_power`, chi-square at a single look (scipy), the pooled z-test
+(statsmodels).
 """
 
 from __future__ import annotations
@@ -17,20 +19,27 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
+from statsmodels.stats.power import NormalIndPower
+from statsmodels.stats.proportion import proportions_ztest
 
 from service.stats import (
     Design,
     ProportionStats,
+    RatioStats,
     Spending,
     StatsBatch,
     analyze_stats,
+    chi_square_p,
     compare_batch,
     cs_multiplier,
     design_power,
     guardrail_alpha,
     guardrail_arrays,
+    guardrail_status_codes,
     plan_experiment,
     sequential_srm_p,
+    srm_concentration,
 )
 
 ALPHA = 0.05
@@ -107,8 +116,13 @@ def false_positive_rows(rng: np.random.Generator, sims: int) -> list[Row]:
     twenty = np.linspace(planned / 20, planned, 20).astype(int)
     sc, st = _cumulative(rng, sims, twenty, p), _cumulative(rng, sims, twenty, p)
     z, pv = _z(twenty, sc, st)
-    add("fixed", "once, at the planned size", pv[:, -1] < ALPHA)
-    add("fixed (naive)", "20 peeks at p < 0.05", (pv < ALPHA).any(axis=1), expect_ok=False)
+    add("fixed", "once, at the planned size", np.asarray(pv[:, -1] < ALPHA))
+    add(
+        "fixed (naive)",
+        "20 peeks at p < 0.05",
+        np.asarray((pv < ALPHA).any(axis=1)),
+        expect_ok=False,
+    )
     add(
         "group_sequential",
         "20 equal looks (OBF)",
@@ -176,8 +190,9 @@ def power_rows(rng: np.random.Generator, sims: int) -> list[Row]:
 
     # The plan's sample size delivers the requested 80% power.
     p0, mde, looks = 0.10, 0.10, 14
-    for design in ("fixed", "group_sequential", "always_valid"):
-        d: Design = design  # type: ignore[assignment]
+    designs: tuple[Design, ...] = ("fixed", "group_sequential", "always_valid")
+    for design in designs:
+        d: Design = design
         plan = plan_experiment(
             kind="proportion", baseline_mean=p0, mde=mde, design=d, looks=looks, power=0.8
         )
@@ -208,59 +223,368 @@ def power_rows(rng: np.random.Generator, sims: int) -> list[Row]:
     return rows
 
 
-def guardrail_rows(rng: np.random.Generator, sims: int) -> list[Row]:
-    segments, looks, units = 10, 20, 20_000
-    family = 3 * segments
-    steps = np.linspace(units / looks, units, looks).astype(int)
-    alarmed = np.zeros(sims, dtype=bool)
-    for base, harmful_up in ((0.20, False), (0.05, True), (0.50, True)):
-        for _ in range(segments):
-            sc, st = _cumulative(rng, sims, steps, base), _cumulative(rng, sims, steps, base)
+def horizon_rows(rng: np.random.Generator, sims: int) -> list[Row]:
+    """A/A with looks continuing to twice the plan, the status read after every look."""
+    planned, p = 20_000, 0.10
+    looks = np.linspace(planned / 10, 2 * planned, 20).astype(int)  # 10 to the plan, 10 past
+    sc, st = _cumulative(rng, sims, looks, p), _cumulative(rng, sims, looks, p)
+    _, pv = _z(looks, sc, st)
+    limit = ALPHA + 0.01
+    retested = float((pv[:, 9:] < ALPHA).any(axis=1).mean())
+    rows = [
+        Row(
+            "A/A past the plan",
+            "re-tested (old)",
+            "fixed test at each look from the plan on",
+            sims,
+            retested,
+            "> 0.05 (what the engine did)",
+            retested > ALPHA,
+        )
+    ]
+    designs: tuple[Design, ...] = ("fixed", "group_sequential")
+    for design in designs:
+        ever = np.zeros(sims, dtype=bool)
+        for i in range(sims):
+            pairs = [
+                (ProportionStats(int(n), sc[i, k]), ProportionStats(int(n), st[i, k]))
+                for k, n in enumerate(looks)
+            ]
+            for k in range(1, len(pairs) + 1):
+                res = analyze_stats(
+                    pairs[:k],
+                    direction="increase",
+                    design=design,
+                    alpha=ALPHA,
+                    planned_units_per_variant=planned,
+                    with_p_value=False,
+                )
+                if res.status != "inconclusive":
+                    ever[i] = True
+                    break
+        rate = float(ever.mean())
+        rows.append(
+            Row(
+                "A/A past the plan",
+                design,
+                "20 looks to 2x, status after each",
+                sims,
+                rate,
+                f"<= {limit:.2f}",
+                rate <= limit,
+            )
+        )
+    return rows
+
+
+SHARES = np.array([0.04, 0.06, 0.08, 0.10, 0.10, 0.10, 0.10, 0.12, 0.14, 0.16])
+"""Ten segments' shares of the units; the planted regression goes to segment 3 (10 %)."""
+GUARDS = ((0.10, False), (0.05, True), (0.50, True))
+"""Three guardrails: a conversion rate that must not fall, two rates that must not rise."""
+PLANNED_GUARD = 100_000
+
+
+def _segment_units(drift: bool) -> npt.NDArray[np.int64]:
+    """Units per arm of each segment at each of 20 looks up to the plan, (10, 20)."""
+    looks = 20
+    block = PLANNED_GUARD / looks
+    if drift:  # shares swing by +/-50 % from one block to the next (weekday effects)
+        phase = np.arange(len(SHARES))[:, None] + np.arange(looks)[None, :] * 2.1
+        weights = SHARES[:, None] * (1 + 0.5 * np.sin(phase))
+        weights = weights / weights.sum(axis=0)
+    else:
+        weights = np.repeat(SHARES[:, None], looks, axis=1)
+    return np.asarray(np.round(weights * block).cumsum(axis=1), dtype=np.int64)
+
+
+def _guardrail_world(
+    rng: np.random.Generator,
+    sims: int,
+    planted: tuple[float, float] | None,
+    drift: bool,
+    old: bool = False,
+) -> npt.NDArray[np.int8]:
+    """Statuses (sims, 20 looks, 3 guardrails, 11 cells: overall then segments).
+
+    `planted` = (rate, relative change) replaces the first guardrail with that rate and
+    puts the change in segment 3. Each cell is tuned to its observed share of units;
+    `old` applies the engine's former rule instead: a two-sided mixture interval at
+    alpha / cells, every cell tuned to the whole experiment's plan.
+    """
+    units = _segment_units(drift)
+    overall_units = units.sum(axis=0)
+    family = len(GUARDS) * (1 + len(SHARES))
+    out = np.empty((sims, units.shape[1], len(GUARDS), 1 + len(SHARES)), dtype=np.int8)
+    for g, (base, harmful_up) in enumerate(GUARDS):
+        rate = base if planted is None or g else planted[0]
+        arms = []
+        for arm in (0, 1):
+            cols = []
+            for j in range(len(SHARES)):
+                change = planted[1] if planted and g == 0 and j == 3 and arm else 0.0
+                cols.append(_cumulative(rng, sims, units[j], rate * (1 + change)))
+            arms.append(cols)
+        for j in range(1 + len(SHARES)):
+            n = overall_units if j == 0 else units[j - 1]
+            share = n / overall_units
+            c = np.sum(arms[0], axis=0) if j == 0 else arms[0][j - 1]
+            t = np.sum(arms[1], axis=0) if j == 0 else arms[1][j - 1]
+            if old:
+                comp = compare_batch(_batch(n, c), _batch(n, t), ALPHA)
+                mult = cs_multiplier(ALPHA / family, np.broadcast_to(n / PLANNED_GUARD, c.shape))
+                half = mult.ravel() * comp.rel_se
+                status = guardrail_status_codes(
+                    comp.rel_estimate - half,
+                    comp.rel_estimate + half,
+                    np.full(half.shape, harmful_up),
+                    np.full(half.shape, 0.02),
+                )
+                out[:, :, g, j] = status.reshape(c.shape)
+                continue
             arrays = guardrail_arrays(
-                _batch(steps, sc),
-                _batch(steps, st),
+                _batch(n, c),
+                _batch(n, t),
                 harmful_up=harmful_up,
                 margin=0.02,
                 alpha_each=guardrail_alpha(ALPHA, family),
-                planned_units_per_variant=units,
+                planned_units_per_variant=np.broadcast_to(share * PLANNED_GUARD, c.shape).ravel(),
             )
-            alarmed |= (arrays.status.reshape(sc.shape) >= 2).any(axis=1)
-    rate = float(alarmed.mean())
-    return [
-        Row(
-            "guardrail false alarms",
-            "always_valid",
-            "10 segments x 3 guardrails x 20 looks",
-            sims,
-            rate,
-            "<= 0.05 family-wise",
-            rate <= ALPHA,
+            out[:, :, g, j] = arrays.status.reshape(c.shape)
+    return out
+
+
+def guardrail_rows(rng: np.random.Generator, sims: int) -> list[Row]:
+    rows: list[Row] = []
+    for drift in (False, True):
+        alarmed = (_guardrail_world(rng, sims, None, drift) >= 2).any(axis=(1, 2, 3))
+        rate = float(alarmed.mean())
+        rows.append(
+            Row(
+                "guardrail false alarms",
+                "always_valid",
+                f"A/A 10 segments x 3 x 20 looks{', drifting shares' if drift else ''}",
+                sims,
+                rate,
+                "<= 0.05 family-wise",
+                rate <= ALPHA,
+            )
         )
-    ]
+    for rate, target in ((0.10, 0.80), (0.05, 0.60)):
+        status = _guardrail_world(rng, sims, (rate, -0.20), False)
+        breached = float((status[:, :, 0, 4] == 3).any(axis=1).mean())
+        former = _guardrail_world(rng, sims, (rate, -0.20), False, old=True)
+        old = float((former[:, :, 0, 4] == 3).any(axis=1).mean())
+        # As for the A/A rows: the target, less 2.5 standard errors of the simulation.
+        slack = 2.5 * math.sqrt(target * (1 - target) / sims)
+        rows.append(
+            Row(
+                "segment guardrail power",
+                "always_valid",
+                f"p={rate:.2f} -20% in a 10% segment (old: {old:.3f})",
+                sims,
+                breached,
+                f">= {target:.2f} (-{slack:.3f} sim. error)",
+                breached >= target - slack,
+            )
+        )
+        others = np.ones(status.shape[3], dtype=bool)
+        others[[0, 4]] = False
+        per_segment = (status[:, :, :, others] >= 2).any(axis=(1, 2)).mean(axis=0)
+        rows.append(
+            Row(
+                "segment guardrail power",
+                "always_valid",
+                f"p={rate:.2f}: alarms in other segments (max)",
+                sims,
+                float(per_segment.max()),
+                "<= 0.01 each",
+                float(per_segment.max()) <= 0.01,
+            )
+        )
+    return rows
+
+
+def _first_flag(
+    treated: npt.NDArray[np.int64], total: npt.NDArray[np.int64], concentration: float
+) -> npt.NDArray[np.bool_]:
+    flagged = np.zeros(treated.shape[0], dtype=bool)
+    for i in range(treated.shape[0]):
+        for k in range(treated.shape[1]):
+            counts = [int(total[k] - treated[i, k]), int(treated[i, k])]
+            if sequential_srm_p(counts, [1, 1], concentration) < 0.001:
+                flagged[i] = True
+                break
+    return flagged
 
 
 def srm_rows(rng: np.random.Generator, sims: int) -> list[Row]:
-    checks, block = 100, 200
-    treated = rng.binomial(block, 0.5, size=(sims, checks)).cumsum(axis=1)
+    planned, checks = 200_000, 200
+    block = planned // checks
     total = block * np.arange(1, checks + 1)
-    flagged = np.zeros(sims, dtype=bool)
-    for i in range(sims):
-        for k in range(checks):
-            if sequential_srm_p([int(total[k] - treated[i, k]), int(treated[i, k])], [1, 1]) < 0.05:
-                flagged[i] = True
-                break
-    rate = float(flagged.mean())
-    return [
+    tuned = srm_concentration(planned)
+    rows: list[Row] = []
+    aa = rng.binomial(block, 0.5, size=(sims, checks)).cumsum(axis=1)
+    rate = float(_first_flag(aa, total, tuned).mean())
+    rows.append(
         Row(
             "SRM false alarms",
             "sequential SRM",
-            "100 checks, flagged at 0.05",
+            "A/A, 200 checks to 200k, p < 0.001",
             sims,
             rate,
-            "<= 0.05",
-            rate <= 0.05,
+            "<= 0.001",
+            rate <= 0.001,
         )
+    )
+    off = rng.binomial(block, 0.505, size=(sims, checks)).cumsum(axis=1)
+    chi = float(np.mean([chi_square_p([planned - x, x], [1, 1]) < 0.001 for x in off[:, -1]]))
+    default = float(_first_flag(off, total, 1000.0).mean())
+    power = float(_first_flag(off, total, tuned).mean())
+    rows.append(
+        Row(
+            "SRM power 50.5/49.5",
+            "sequential SRM",
+            f"by 200k, k={tuned:.0f} (k=1000: {default:.3f})",
+            sims,
+            power,
+            f"> k=1000; chi2 once {chi:.3f}",
+            power > default,
+        )
+    )
+    return rows
+
+
+def _pooled_p(
+    sc: npt.NDArray[np.float64],
+    nc: npt.NDArray[np.float64],
+    st: npt.NDArray[np.float64],
+    nt: npt.NDArray[np.float64],
+) -> npt.NDArray[np.float64]:
+    """statsmodels' pooled two-proportion z-test, the engine's former p-value."""
+    with np.errstate(all="ignore"):  # both arms all 0 or all 1: NaN, never significant
+        pairs = zip(sc, nc, st, nt, strict=True)
+        return np.array([proportions_ztest([b, a], [m, n])[1] for a, n, b, m in pairs])
+
+
+def agreement_rows(rng: np.random.Generator, sims: int) -> list[Row]:
+    """Small two-proportion comparisons: does the verdict match the CIs?"""
+    size = sims * 10
+    nc = rng.integers(50, 1000, size).astype(float)
+    nt = rng.integers(50, 1000, size).astype(float)
+    p = rng.uniform(0.02, 0.3, size)
+    lift = rng.normal(0.0, 0.3, size)
+    sc = rng.binomial(nc.astype(np.int64), p).astype(float)
+    st = rng.binomial(nt.astype(np.int64), np.clip(p * (1 + lift), 0, 1)).astype(float)
+    comp = compare_batch(
+        StatsBatch.from_columns("proportion", nc, sc),
+        StatsBatch.from_columns("proportion", nt, st),
+        ALPHA,
+    )
+    ok = comp.error == 0
+    significant = comp.abs_p < ALPHA
+    pooled = _pooled_p(sc, nc, st, nt)
+    abs_excludes = (comp.abs_lower > 0) | (comp.abs_upper < 0)
+    rel_excludes = (comp.rel_lower > 0) | (comp.rel_upper < 0)
+    old = float(((pooled < ALPHA) != abs_excludes)[ok].mean())
+    q = 1.959963984540054
+    delta = (comp.rel_estimate - q * comp.rel_se > 0) | (comp.rel_estimate + q * comp.rel_se < 0)
+    old_rel = float((significant != delta)[ok].mean())
+    rows = [
+        Row(
+            "verdict vs CI disagree",
+            "fixed proportions",
+            f"50-1000/arm; pooled p (old): {old:.3f}",
+            size,
+            float((significant != abs_excludes)[ok].mean()),
+            "0 (absolute CI)",
+            bool((significant == abs_excludes)[ok].all()),
+        ),
+        Row(
+            "verdict vs CI disagree",
+            "fixed proportions",
+            f"relative CI (Fieller); delta (old): {old_rel:.3f}",
+            size,
+            float((significant != rel_excludes)[ok].mean()),
+            "0 (relative CI)",
+            bool((significant == rel_excludes)[ok].all()),
+        ),
     ]
+    aa_t = rng.binomial(nt.astype(np.int64), p).astype(float)
+    aa = compare_batch(
+        StatsBatch.from_columns("proportion", nc, sc),
+        StatsBatch.from_columns("proportion", nt, aa_t),
+        ALPHA,
+    )
+    fpr = float((aa.abs_p < ALPHA)[aa.error == 0].mean())
+    aa_pooled = _pooled_p(sc, nc, aa_t, nt)
+    pooled_fpr = float((aa_pooled < ALPHA)[aa.error == 0].mean())
+    rows.append(
+        Row(
+            "A/A FPR",
+            "fixed proportions",
+            f"Wald z, 50-1000/arm (pooled: {pooled_fpr:.4f})",
+            size,
+            fpr,
+            "<= 0.06 (small samples)",
+            fpr <= 0.06,
+        )
+    )
+    return rows
+
+
+def _ratio_arm(
+    rng: np.random.Generator, sims: int, n: int, level: float, binomial: bool
+) -> StatsBatch:
+    """Sessions per unit 1 + Poisson(4); per session a click (binomial) or revenue."""
+    cols = np.zeros((5, sims))
+    for lo in range(0, sims, 200):
+        den = rng.poisson(4, (min(200, sims - lo), n)) + 1.0
+        if binomial:
+            num = rng.binomial(den.astype(np.int64), level).astype(float)
+        else:
+            num = rng.gamma(2.0 * den, level)
+        sums = (num.sum(1), (num**2).sum(1), den.sum(1), (den**2).sum(1), (num * den).sum(1))
+        cols[:, lo : lo + num.shape[0]] = np.array(sums)
+    return StatsBatch.from_columns("ratio", np.full(sims, n), *cols)
+
+
+def ratio_plan_rows(rng: np.random.Generator, sims: int) -> list[Row]:
+    """Per-unit draws at the plan's size; the old plan used the baseline's sd twice."""
+    rows: list[Row] = []
+    mde = 0.10
+    for name, level, binomial in (("click-through", 0.10, True), ("revenue", 1.0, False)):
+        history = _ratio_arm(rng, 1, 100_000, level, binomial)
+        hist = RatioStats(
+            100_000,
+            float(history.sum[0]),
+            float(history.sum_sq[0]),
+            float(history.other_sum[0]),
+            float(history.other_sum_sq[0]),
+            float(history.cross_sum[0]),
+        )
+        plan = plan_experiment(kind="ratio", baseline_stats=hist, mde=mde, design="fixed")
+        effect = mde * hist.mean / math.sqrt(hist.variance)
+        old_n = math.ceil(NormalIndPower().solve_power(effect_size=effect, alpha=ALPHA, power=0.8))
+        powers = []
+        for n in (plan.units_per_variant, old_n):
+            comp = compare_batch(
+                _ratio_arm(rng, sims, n, level, binomial),
+                _ratio_arm(rng, sims, n, level * (1 + mde), binomial),
+                ALPHA,
+            )
+            powers.append(float(((comp.abs_p < ALPHA) & (comp.abs_estimate > 0)).mean()))
+        rows.append(
+            Row(
+                "ratio plan, 80% power",
+                "fixed",
+                f"{name} +10%, n={plan.units_per_variant} (old {old_n}: {powers[1]:.3f})",
+                sims,
+                powers[0],
+                ">= 0.80 - 0.03",
+                powers[0] >= 0.77,
+            )
+        )
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -274,18 +598,21 @@ def main(argv: list[str] | None = None) -> int:
     parts: list[Callable[[np.random.Generator, int], list[Row]]] = [
         false_positive_rows,
         power_rows,
+        horizon_rows,
         guardrail_rows,
         srm_rows,
+        agreement_rows,
+        ratio_plan_rows,
     ]
     for part in parts:
         rows.extend(part(rng, args.sims))
-    header = f"{'check':<24} {'design':<18} {'monitoring':<40} {'sims':>5} {'rate':>7}  target"
+    header = f"{'check':<24} {'design':<18} {'monitoring':<46} {'sims':>5} {'rate':>7}  target"
     print(header)
     print("-" * len(header))
     for r in rows:
         mark = "ok " if r.passed else "FAIL"
         print(
-            f"{r.check:<24} {r.design:<18} {r.monitoring:<40} {r.sims:>5} {r.rate:>7.4f}  "
+            f"{r.check:<24} {r.design:<18} {r.monitoring:<46} {r.sims:>5} {r.rate:>7.4f}  "
             f"{r.target}  [{mark}]"
         )
     print(

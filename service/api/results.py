@@ -85,7 +85,13 @@ class AnalyzeBody(BaseModel):
     design: Literal["group_sequential", "fixed", "always_valid"] = "group_sequential"
     alpha: float = Field(default=0.05, gt=0, lt=1)
     planned_units_per_variant: float | None = Field(default=None, gt=0)
-    final: bool = Field(default=False, description="This look is the last one planned.")
+    final: bool = Field(
+        default=False,
+        description="The last look is the horizon, though short of the plan. For fixed and "
+        "group_sequential designs the verdict at the horizon (the first look that reaches "
+        "planned_units_per_variant, or this one) is final: later looks come back under "
+        "past_plan, with an always-valid interval, and are not tested.",
+    )
     looks: list[LookBody] = Field(min_length=1, max_length=1000)
 
 
@@ -139,6 +145,10 @@ _ANALYZE_EXAMPLES: dict[str, Any] = {
     "/v1/analyze",
     responses=_ERRORS,
     summary="The stats engine on summary statistics you bring (backtests, offline data)",
+    description="Send every look so far, oldest first. For fixed and group_sequential "
+    "designs the first look at the planned size decides for good (`horizon_reached_at`, "
+    "`decided_at`); a later look is shown under `past_plan` and never tested. A fixed "
+    "design given several looks needs `planned_units_per_variant`.",
 )
 async def analyze_numbers(
     _: AdminDep, body: AnalyzeBody = Body(openapi_examples=_ANALYZE_EXAMPLES)

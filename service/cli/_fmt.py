@@ -65,6 +65,10 @@ def ci(bounds: object, *, percent: bool) -> str:
     low, high = bounds
     if as_float(low) is None and as_float(high) is None:
         return ""
+    if as_float(high) is None:  # one bound alone: the interval is unbounded that way
+        return f"[{pct(low) if percent else signed(low, 3)}, +∞)"
+    if as_float(low) is None:
+        return f"(-∞, {pct(high) if percent else signed(high, 3)}]"
     if percent:
         return f"[{pct(low)}, {pct(high)}]"
     return f"[{signed(low, 3)}, {signed(high, 3)}]"

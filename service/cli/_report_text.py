@@ -112,10 +112,30 @@ def progress(results: Mapping[str, Any]) -> Progress:
         next_units = fmt.as_float(seq.get("next_look_units"))
         if next_units is not None:
             text += f", next at {fmt.count(next_units)} units per variant"
+        horizon = seq.get("horizon_reached_at")
+        if horizon:
+            text += f"; plan reached at look {horizon}, verdict final"
+            if seq.get("decided_at") not in (None, horizon):
+                text += f" since look {seq['decided_at']}"
         if len(_list(results.get("sequential"))) > 1:
             text += f" ({seq.get('variant')})"
         sentences.append(text)
+        sentences.extend(_past_plan(results, seq.get("variant")))
     return Progress(share=share, sentences=sentences)
+
+
+def _past_plan(results: Mapping[str, Any], variant: object) -> list[str]:
+    """The primary's data after the horizon: shown, labelled, never tested."""
+    for row in _list(results.get("metrics")):
+        latest = _dict(row.get("latest"))
+        if row.get("role") == "primary" and row.get("variant") == variant and latest:
+            if latest.get("past_plan") is True:
+                return [
+                    f"past the plan: {row.get('metric', 'primary')} "
+                    f"{fmt.lift(latest.get('relative'), percent=True)} now "
+                    "(always-valid interval; not tested, the verdict stands)"
+                ]
+    return []
 
 
 def srm_text(results: Mapping[str, Any]) -> tuple[bool | None, str]:

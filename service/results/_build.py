@@ -8,8 +8,13 @@ Choices (documented in the README):
   fixed one) the primary row shows an always-valid estimate and stays ``inconclusive``;
 * every other row (secondary metrics, segments) is always-valid, its status read from
   p-values adjusted across those rows (``analysis.correction``);
-* guardrails are always-valid, alpha split over every guardrail x variant x segment cell;
-* per-segment SRM uses the chi-square test at ``0.001 / segment cells``.
+* a fixed or group-sequential primary is tested at its planned looks only; the verdict
+  at the horizon (the look at the planned size) is final, and later data is shown
+  under ``latest`` with an always-valid interval, marked ``past_plan``;
+* guardrails are always-valid, alpha split over every guardrail x variant x segment
+  cell, each cell tuned to its expected size (a segment's observed share of units);
+* SRM is sequential, its mixture tuned to the planned units; per-segment SRM uses the
+  chi-square test at ``0.001 / segment cells``.
 """
 
 from __future__ import annotations
@@ -33,14 +38,14 @@ from service.stats import (
     analyze_stats,
     check_guardrails,
     chi_square_p,
-    compare,
+    clean,
     decide,
     effective_units,
-    group_sequential_test,
+    interval_dict,
     sequential_srm_p,
     srm_check,
+    srm_concentration,
 )
-from service.stats._results import clean
 from service.store.aggregates import Cell, ExperimentCells
 
 __all__ = ["build_results"]
@@ -73,7 +78,10 @@ def _segments(cells: ExperimentCells, spec: ExperimentSpec) -> list[tuple[str, s
 
 
 def _srm(
-    cells: ExperimentCells, spec: ExperimentSpec, segments: Sequence[tuple[str, str]]
+    cells: ExperimentCells,
+    spec: ExperimentSpec,
+    segments: Sequence[tuple[str, str]],
+    concentration: float,
 ) -> dict[str, Any]:
     variants = spec.variant_keys()
     weights = [v.weight for v in spec.variants]
@@ -87,7 +95,9 @@ def _srm(
             "counts": counts,
             "segments": [],
         }
-    overall = srm_check([counts[v] for v in variants], weights).to_dict()
+    overall = srm_check(
+        [counts[v] for v in variants], weights, concentration=concentration
+    ).to_dict()
     threshold = SRM_THRESHOLD / max(len(segments), 1)
     flagged = []
     for segment in segments:
@@ -151,13 +161,19 @@ def _primary(
     alpha: float,
     now: float,
 ) -> tuple[dict[str, Any], dict[str, Any], bool]:
-    """The primary row for one candidate, its sequential picture, max-sample-reached."""
+    """The primary row for one candidate, its sequential picture, max-sample-reached.
+
+    Fixed and group-sequential designs are tested at their planned looks only,
+    replayed from the hourly cells (a fixed design has one, at the planned size); the
+    verdict at the horizon is final. The current totals are always shown under
+    ``latest`` with an always-valid interval, marked ``past_plan`` once the horizon
+    has been passed, and never tested.
+    """
     metric = spec.primary
     a = spec.analysis
     control = index.stats(spec.baseline, None, metric)
     treatment = index.stats(candidate, None, metric)
     units = effective_units(control.n, treatment.n)
-    reached = units >= planned
     current = analyze_stats(
         [(control, treatment)],
         direction=metric.direction,
@@ -165,61 +181,65 @@ def _primary(
         alpha=alpha,
         planned_units_per_variant=planned,
     )
+    planned_looks = a.looks if a.design == "group_sequential" else 1
     sequential: dict[str, Any] = {
         "design": a.design,
         "variant": candidate,
         "planned_units_per_variant": planned,
-        "planned_looks": a.looks if a.design == "group_sequential" else 1,
+        "planned_looks": planned_looks,
         "looks": [],
+        "horizon_reached_at": None,
+        "decided_at": None,
     }
     if a.design == "always_valid":
-        return _row(metric, candidate, None, current), sequential, reached
-    if a.design == "fixed":
-        if not reached:
-            sequential["next_look_units"] = planned
-            return _row(metric, candidate, None, current, status="inconclusive"), sequential, False
-        horizon = analyze_stats(
-            [(control, treatment)],
-            direction=metric.direction,
-            design="fixed",
-            alpha=alpha,
-            planned_units_per_variant=planned,
-            final=True,
-        )
-        return _row(metric, candidate, None, horizon), sequential, True
+        return _row(metric, candidate, None, current), sequential, units >= planned
     points = primary_looks(
-        cells, metric.name, spec.baseline, candidate, planned, a.looks, int(now // 3600)
+        cells, metric.name, spec.baseline, candidate, planned, planned_looks, int(now // 3600)
     )
-    done = len(points)
+    done = math.floor(units / planned * planned_looks)
     sequential["next_look_units"] = (
-        planned * (math.floor(units / planned * a.looks) + 1) / a.looks if done < a.looks else None
+        planned * (done + 1) / planned_looks if done < planned_looks else None
     )
     if not points:
-        return _row(metric, candidate, None, current, status="inconclusive"), sequential, reached
+        return _row(metric, candidate, None, current, status="inconclusive"), sequential, False
     pairs = [(cell_stats(p.baseline, metric), cell_stats(p.treatment, metric)) for p in points]
-    final = points[-1].units >= planned
     analysis = analyze_stats(
         pairs,
         direction=metric.direction,
-        design="group_sequential",
+        design=a.design,
         alpha=alpha,
         planned_units_per_variant=planned,
-        final=final,
     )
-    zs = [compare(c, t, alpha).z for c, t in pairs]
-    fractions = [min(p.units / planned, 1.0) for p in points]
-    test = group_sequential_test(zs, fractions, alpha, final=final, with_p_value=False)
+    verdict = analysis.verdict
+    if verdict.sequential is not None:
+        tested = [look.to_dict() for look in verdict.sequential.looks]
+    else:
+        tested = [
+            {
+                "information": clean(verdict.information or 0.0),
+                "z": clean(verdict.z),
+                "boundary": clean(verdict.boundary),
+                "crossed": verdict.significant,
+                "past_plan": False,
+            }
+        ]
     sequential["looks"] = [
-        {"look": i + 1, "hour": p.hour * 3600, "units": p.units, **look.to_dict()}
-        for i, (p, look) in enumerate(zip(points, test.looks, strict=True))
+        {"look": i + 1, "hour": p.hour * 3600, "units": p.units, **look}
+        for i, (p, look) in enumerate(zip(points, tested, strict=True))
     ]
+    sequential["horizon_reached_at"] = verdict.horizon
+    sequential["decided_at"] = verdict.decided_at
     row = _row(metric, candidate, None, analysis)
+    latest = current.to_dict()
     row["latest"] = {
-        "relative": current.to_dict()["relative"],
-        "treatment": current.to_dict()["treatment"],
-        "baseline": current.to_dict()["baseline"],
+        "relative": latest["relative"],
+        "treatment": latest["treatment"],
+        "baseline": latest["baseline"],
+        "information": clean(units / planned),
+        "interval": "always_valid",
+        "past_plan": verdict.horizon is not None,
     }
-    return row, sequential, final
+    return row, sequential, verdict.horizon is not None
 
 
 def _other_rows(
@@ -260,13 +280,25 @@ def _other_rows(
     return rows
 
 
+def _share(cells: ExperimentCells, spec: ExperimentSpec, candidate: str, segment: Segment) -> float:
+    """The segment's observed share of the units of baseline and candidate (1 overall)."""
+    if segment is None:
+        return 1.0
+    pair = [spec.baseline, candidate]
+    total = sum(_units(cells, pair, None).values())
+    inside = sum(_units(cells, pair, segment).values())
+    return min(inside / total, 1.0) if total else 0.0
+
+
 def _guardrails(
     spec: ExperimentSpec,
+    cells_in: ExperimentCells,
     index: _Cells,
     candidates: Sequence[str],
     segments: Sequence[tuple[str, str]],
     planned: float,
 ) -> tuple[GuardrailResult, ...]:
+    """Every guardrail cell, each tuned to its own expected size (a segment's share)."""
     cells: list[GuardrailCell] = []
     for metric in spec.metrics:
         if metric.role != "guardrail" or metric.margin is None:
@@ -282,6 +314,7 @@ def _guardrails(
                         margin=metric.margin,
                         segment=_seg_dict(segment),
                         variant=candidate,
+                        share=_share(cells_in, spec, candidate, segment),
                     )
                 )
     if not cells:
@@ -296,9 +329,10 @@ def _guardrail_dict(g: GuardrailResult) -> dict[str, Any]:
         "segment": dict(g.segment) if g.segment else None,
         "direction": g.direction,
         "margin": g.margin,
-        "relative": {"estimate": clean(g.estimate), "ci": [clean(g.ci[0]), clean(g.ci[1])]},
+        "relative": interval_dict(g.estimate, g.ci),
         "p_value": clean(g.p_value),
         "alpha": g.alpha,
+        "share": g.share,
         "units": {"baseline": g.units[0], "treatment": g.units[1]},
         "status": g.status,
         "error": None if g.error is None else g.error.value,
@@ -327,7 +361,9 @@ def _overall_decision(
     return {"action": "continue", "variant": waiting, "reasons": list(decisions[waiting].reasons)}
 
 
-def _timeline(cells: ExperimentCells, spec: ExperimentSpec) -> list[dict[str, Any]]:
+def _timeline(
+    cells: ExperimentCells, spec: ExperimentSpec, concentration: float
+) -> list[dict[str, Any]]:
     variants = spec.variant_keys()
     weights = [v.weight for v in spec.variants]
     first_metric = cells.metrics[0] if cells.metrics else spec.metrics[0].name
@@ -342,7 +378,7 @@ def _timeline(cells: ExperimentCells, spec: ExperimentSpec) -> list[dict[str, An
             if variant in totals:
                 totals[variant] += n
         counts = [totals[v] for v in variants]
-        p = sequential_srm_p(counts, weights) if sum(counts) > 0 else None
+        p = sequential_srm_p(counts, weights, concentration) if sum(counts) > 0 else None
         out.append({"hour": hour * 3600, "units": dict(totals), "srm_p_value": p})
     return out
 
@@ -360,7 +396,8 @@ def build_results(record: ExperimentRecord, cells: ExperimentCells, now: float) 
     planned, planned_source = planned_units_per_variant(plan, spec)
     segments = _segments(cells, spec)
     index = _Cells(cells)
-    srm = _srm(cells, spec, segments)
+    concentration = srm_concentration(planned * len(variants))
+    srm = _srm(cells, spec, segments, concentration)
     alpha_primary = spec.analysis.alpha / max(len(candidates), 1)
 
     primary_rows: dict[str, dict[str, Any]] = {}
@@ -372,7 +409,7 @@ def build_results(record: ExperimentRecord, cells: ExperimentCells, now: float) 
         sequential.append(picture)
         reached[candidate] = done
     rows = [*primary_rows.values(), *_other_rows(spec, index, candidates, segments, planned)]
-    guardrails = _guardrails(spec, index, candidates, segments, planned)
+    guardrails = _guardrails(spec, cells, index, candidates, segments, planned)
 
     decisions: dict[str, Decision] = {}
     for candidate in candidates:
@@ -401,5 +438,5 @@ def build_results(record: ExperimentRecord, cells: ExperimentCells, now: float) 
         "decision": _overall_decision(decisions, primary_rows),
         "decisions": {v: {**d.to_dict(), "variant": v} for v, d in decisions.items()},
         "sequential": sequential,
-        "timeline": _timeline(cells, spec),
+        "timeline": _timeline(cells, spec, concentration),
     }

@@ -13,7 +13,9 @@ Entry points:
 * `group_sequential_test`, `lan_demets_boundaries`: Lan-DeMets alpha spending;
 * `cs_multiplier`, `always_valid_p`: normal-mixture confidence sequences;
 * `srm_check`, `adjust_p_values`, `check_guardrails`, `decide`, `plan_experiment`,
-  `minimum_detectable_effect`.
+  `minimum_detectable_effect`;
+* `clean`, `interval_dict`, `arm_dict`: numbers made fit for JSON (NaN and
+  infinities become None).
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ from service.stats._constants import (
     SpendingKind,
 )
 from service.stats._decision import Decision, decide
-from service.stats._designs import DesignVerdict, evaluate_design
+from service.stats._designs import DesignVerdict, PastPlan, evaluate_design
 from service.stats._estimators import (
     ComparisonBatch,
     compare,
@@ -70,6 +72,7 @@ from service.stats._group_sequential import (
 )
 from service.stats._guardrails import (
     GUARDRAIL_STATUSES,
+    PLAN_SHARE,
     GuardrailArrays,
     GuardrailCell,
     GuardrailResult,
@@ -77,8 +80,11 @@ from service.stats._guardrails import (
     classify_guardrail,
     guardrail_alpha,
     guardrail_arrays,
+    guardrail_multiplier,
+    guardrail_p_value,
     guardrail_status_codes,
 )
+from service.stats._intervals import fieller
 from service.stats._multiple import AdjustedPValues, adjust_p_values
 from service.stats._power import (
     Plan,
@@ -87,13 +93,20 @@ from service.stats._power import (
     minimum_detectable_effect,
     plan_experiment,
 )
-from service.stats._results import Comparison, Effect
+from service.stats._results import Comparison, Effect, arm_dict, clean, interval_dict
 from service.stats._spending import Spending
-from service.stats._srm import SRMResult, chi_square_p, sequential_srm_p, srm_check
+from service.stats._srm import (
+    SRMResult,
+    chi_square_p,
+    sequential_srm_p,
+    srm_check,
+    srm_concentration,
+)
 from service.stats._statistics import CupedStats, MeanStats, ProportionStats, RatioStats, Stats
 
 __all__ = [
     "GUARDRAIL_STATUSES",
+    "PLAN_SHARE",
     "SRM_THRESHOLD",
     "Action",
     "AdjustedPValues",
@@ -118,6 +131,7 @@ __all__ = [
     "MetricAnalysis",
     "MetricKind",
     "MetricStatus",
+    "PastPlan",
     "Plan",
     "ProportionStats",
     "RatioStats",
@@ -133,9 +147,11 @@ __all__ = [
     "always_valid_p",
     "analyze",
     "analyze_stats",
+    "arm_dict",
     "check_guardrails",
     "chi_square_p",
     "classify_guardrail",
+    "clean",
     "compare",
     "compare_batch",
     "crossing_probabilities",
@@ -145,12 +161,16 @@ __all__ = [
     "design_power",
     "effective_units",
     "evaluate_design",
+    "fieller",
     "group_sequential_test",
     "guardrail_alpha",
     "guardrail_arrays",
+    "guardrail_multiplier",
+    "guardrail_p_value",
     "guardrail_status_codes",
     "inflation_factor",
     "information_fraction",
+    "interval_dict",
     "lan_demets_boundaries",
     "metric_status",
     "minimum_detectable_effect",
@@ -160,6 +180,7 @@ __all__ = [
     "repeated_p_value",
     "sequential_srm_p",
     "srm_check",
+    "srm_concentration",
     "two_proportions_test",
     "welch_test",
 ]

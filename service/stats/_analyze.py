@@ -24,7 +24,7 @@ from service.stats._constants import (
 from service.stats._designs import DesignVerdict, evaluate_design
 from service.stats._estimators import compare
 from service.stats._exceptions import StatsInputError
-from service.stats._results import clean
+from service.stats._results import arm_dict, clean, interval_dict
 from service.stats._spending import Spending
 from service.stats._statistics import MeanStats, ProportionStats, RatioStats, Stats
 
@@ -51,7 +51,13 @@ class Look:
 
 @dataclass(frozen=True, slots=True)
 class MetricAnalysis:
-    """One `metrics` row of the results, plus the design's boundary at this look."""
+    """One `metrics` row of the results, plus the design's boundary at this look.
+
+    The numbers are those of the look the verdict reports (`verdict.look`): the
+    horizon once it is passed. `horizon_reached_at` and `decided_at` are 1-based look
+    numbers; `past_plan` holds the latest look after the horizon, with an
+    always-valid interval and no test.
+    """
 
     design: Design
     direction: Direction
@@ -71,21 +77,20 @@ class MetricAnalysis:
 
     def to_dict(self) -> dict[str, object]:
         return {
-            "baseline": {"units": self.baseline_units, "mean": clean(self.baseline_mean)},
-            "treatment": {"units": self.treatment_units, "mean": clean(self.treatment_mean)},
-            "absolute": {
-                "estimate": clean(self.absolute_estimate),
-                "ci": [clean(self.absolute_ci[0]), clean(self.absolute_ci[1])],
-            },
-            "relative": {
-                "estimate": clean(self.relative_estimate),
-                "ci": [clean(self.relative_ci[0]), clean(self.relative_ci[1])],
-            },
+            "baseline": arm_dict(self.baseline_units, self.baseline_mean),
+            "treatment": arm_dict(self.treatment_units, self.treatment_mean),
+            "absolute": interval_dict(self.absolute_estimate, self.absolute_ci),
+            "relative": interval_dict(self.relative_estimate, self.relative_ci),
             "p_value": clean(self.p_value),
             "status": self.status,
             "design": self.design,
             "alpha": self.alpha,
             "boundary": self.verdict.boundary_dict(),
+            "horizon_reached_at": self.verdict.horizon,
+            "decided_at": self.verdict.decided_at,
+            "past_plan": None
+            if self.verdict.past_plan is None
+            else self.verdict.past_plan.to_dict(),
             "error": None if self.error is None else self.error.value,
         }
 
@@ -157,8 +162,9 @@ def analyze_stats(
 ) -> MetricAnalysis:
     """Analyse (baseline, treatment) statistics at each look so far, oldest first.
 
-    All looks must hold the same statistics type. Fixed and always-valid designs read
-    only the last look; group-sequential reads all of them.
+    All looks must hold the same statistics type. Always-valid designs read only the
+    last look; fixed and group-sequential designs read the looks up to the horizon
+    and only show the ones after it (see `evaluate_design`).
     """
     if not looks:
         raise StatsInputError("looks", "at least one look is needed")
@@ -172,7 +178,7 @@ def analyze_stats(
         final=final,
         with_p_value=with_p_value,
     )
-    last = comps[-1]
+    last = comps[verdict.look - 1]
     return MetricAnalysis(
         design=design,
         direction=direction,
@@ -208,7 +214,8 @@ def analyze(
     Raises `StatsInputError` (with the field at fault, e.g. `looks[2].treatment.units`)
     for input that is not a valid question; degenerate data instead gives a result
     whose `error` is set. `planned_units_per_variant` is required by the sequential
-    designs.
+    designs, and by a fixed design given more than one look (it says which look is
+    the horizon).
     """
     if kind not in METRIC_KINDS:
         raise StatsInputError("metric.kind", f"must be one of {METRIC_KINDS}, got {kind!r}")
@@ -221,6 +228,11 @@ def analyze(
     if planned_units_per_variant is None:
         if design != "fixed":
             raise StatsInputError("planned_units_per_variant", f"is required for {design}")
+        if len(looks) > 1:
+            raise StatsInputError(
+                "planned_units_per_variant",
+                "is required for a fixed design with several looks: it says which is the horizon",
+            )
     elif not (math.isfinite(planned_units_per_variant) and planned_units_per_variant > 0):
         raise StatsInputError(
             "planned_units_per_variant", f"must be positive, got {planned_units_per_variant!r}"

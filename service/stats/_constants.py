@@ -43,3 +43,9 @@ class ErrorCode(StrEnum):
 
 
 ERROR_CODES: tuple[ErrorCode, ...] = tuple(ErrorCode)
+FAILED: tuple[ErrorCode, ...] = (
+    ErrorCode.INSUFFICIENT_DATA,
+    ErrorCode.ZERO_DENOMINATOR,
+    ErrorCode.ZERO_VARIANCE,
+)
+"""Codes after which no effect is estimated (a zero baseline mean still has an absolute one)."""

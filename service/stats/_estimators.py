@@ -1,15 +1,19 @@
 """Fixed-horizon estimators on sufficient statistics, vectorised over cells.
 
 * means: difference in means with Welch's t (unequal variances);
-* proportions: two-proportion z-test (pooled variance for the p-value, as
-  `statsmodels.stats.proportion.proportions_ztest`; unpooled Wald CI);
+* proportions: the two-proportion Wald z-test, the p-value and the CI from one
+  unpooled standard error (so they always agree; the sequential designs use the same
+  z), as statsmodels' `test_proportions_2indep` / `confint_proportions_2indep` with
+  `method="wald"`;
 * ratios: delta method across units, normal theory;
 * CUPED: regression adjustment with theta pooled over both arms, Welch's t on the
   adjusted variances.
 
-The relative effect treatment/control - 1 uses the delta method for the ratio of
-two independent means. One implementation works on columns (`compare_batch`); the
-scalar functions wrap a batch of one.
+The relative effect treatment/control - 1 reports the delta-method standard error for
+the ratio of two independent means and Fieller's interval, which inverts the same
+test as the verdict (`_intervals`): its p-value is the absolute one. One
+implementation works on columns (`compare_batch`); the scalar twin in `_pair` is held
+equal to it by the tests.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from scipy import special
 
 from service.stats._batch import FloatArray, StatsBatch
 from service.stats._constants import ErrorCode
+from service.stats._intervals import fieller
 from service.stats._pair import compare_pair
 from service.stats._results import NAN, Comparison, Effect
 from service.stats._statistics import (
@@ -63,6 +68,9 @@ class ComparisonBatch:
     df: FloatArray
     error: npt.NDArray[np.int8]
     alpha: float
+    control_se: FloatArray
+    treatment_se: FloatArray
+    nonnegative: bool
 
     def __len__(self) -> int:
         return int(self.abs_estimate.shape[0])
@@ -95,10 +103,23 @@ class ComparisonBatch:
             df=float(self.df[i]),
             alpha=self.alpha,
             error=ERROR_TABLE[int(self.error[i])],
+            arm_se=(float(self.control_se[i]), float(self.treatment_se[i])),
+            nonnegative=self.nonnegative,
         )
 
     def rows(self) -> list[Comparison]:
         return [self.row(i) for i in range(len(self))]
+
+    def relative_interval(self, mult: FloatArray | float) -> tuple[FloatArray, FloatArray]:
+        """Fieller's relative interval at `mult` standard errors (see `_intervals`)."""
+        return fieller(
+            self.treatment_mean,
+            self.control_mean,
+            self.treatment_se,
+            self.control_se,
+            mult,
+            self.nonnegative,
+        )
 
 
 def _sample_var(n: FloatArray, s: FloatArray, ss: FloatArray) -> FloatArray:
@@ -167,13 +188,11 @@ def _cuped_moments(
 
 
 def compare_batch(
-    control: StatsBatch, treatment: StatsBatch, alpha: float = 0.05, *, pooled: bool = True
+    control: StatsBatch, treatment: StatsBatch, alpha: float = 0.05
 ) -> ComparisonBatch:
     """Compare treatment with control cell by cell at a fixed horizon.
 
-    Both batches must have the same kind and length. For proportions, `pooled`
-    chooses the pooled-variance z-test for the absolute p-value (the CI is always the
-    unpooled Wald interval).
+    Both batches must have the same kind and length.
     """
     if control.kind != treatment.kind:
         raise ValueError(f"control is {control.kind} but treatment is {treatment.kind}")
@@ -208,21 +227,22 @@ def compare_batch(
         error[(nc < 2) | (nt < 2)] = _INSUFFICIENT
         failed = (error > 0) & (error < _ZERO_BASE)
 
-        test_se = abs_se
-        if kind == "proportion" and pooled:
-            p_pool = (control.sum + treatment.sum) / (nc + nt)
-            test_se = np.sqrt(p_pool * (1.0 - p_pool) * (1.0 / nc + 1.0 / nt))
-        abs_p = 2.0 * special.stdtr(df, -np.abs(abs_est / test_se))
-        abs_p = np.where(failed | ~(test_se > 0), 1.0, abs_p)
+        abs_p = 2.0 * special.stdtr(df, -np.abs(abs_est / abs_se))
+        abs_p = np.where(failed | ~(abs_se > 0), 1.0, abs_p)
         abs_se = np.where(failed, NAN, abs_se)
 
         rel_est = np.where(mc != 0, mt / mc - 1.0, NAN)
         ratio = mt / mc
         rel_se = np.sqrt((se2t + ratio * ratio * se2c) / (mc * mc))
         rel_se = np.where(failed | (mc == 0) | ~(rel_se > 0), NAN, rel_se)
-        rel_p = np.where(np.isnan(rel_se), 1.0, 2.0 * special.stdtr(df, -np.abs(rel_est / rel_se)))
+        rel_p = np.where(failed | (mc == 0), 1.0, abs_p)
 
     q = special.stdtrit(df, 1.0 - alpha / 2.0)
+    se_c, se_t = np.sqrt(se2c), np.sqrt(se2t)
+    nonnegative = kind == "proportion"
+    rel_lower, rel_upper = fieller(mt, mc, se_t, se_c, q, nonnegative)
+    no_ratio = failed | (mc == 0)
+    rel_lower, rel_upper = np.where(no_ratio, NAN, rel_lower), np.where(no_ratio, NAN, rel_upper)
     return ComparisonBatch(
         control_n=nc,
         control_mean=mc,
@@ -235,20 +255,21 @@ def compare_batch(
         abs_p=abs_p,
         rel_estimate=rel_est,
         rel_se=rel_se,
-        rel_lower=rel_est - q * rel_se,
-        rel_upper=rel_est + q * rel_se,
+        rel_lower=rel_lower,
+        rel_upper=rel_upper,
         rel_p=rel_p,
         df=df,
         error=error,
         alpha=alpha,
+        control_se=se_c,
+        treatment_se=se_t,
+        nonnegative=nonnegative,
     )
 
 
-def compare(
-    control: Stats, treatment: Stats, alpha: float = 0.05, *, pooled: bool = True
-) -> Comparison:
+def compare(control: Stats, treatment: Stats, alpha: float = 0.05) -> Comparison:
     """Compare two arms of the same statistics type at a fixed horizon."""
-    return compare_pair(control, treatment, alpha, pooled)
+    return compare_pair(control, treatment, alpha)
 
 
 def welch_test(control: MeanStats, treatment: MeanStats, alpha: float = 0.05) -> Comparison:
@@ -257,14 +278,10 @@ def welch_test(control: MeanStats, treatment: MeanStats, alpha: float = 0.05) ->
 
 
 def two_proportions_test(
-    control: ProportionStats,
-    treatment: ProportionStats,
-    alpha: float = 0.05,
-    *,
-    pooled: bool = True,
+    control: ProportionStats, treatment: ProportionStats, alpha: float = 0.05
 ) -> Comparison:
-    """Two-proportion z-test; `pooled=False` gives the Wald (unpooled) p-value."""
-    return compare(control, treatment, alpha, pooled=pooled)
+    """Two-proportion Wald z-test: p-value and CI from the same unpooled standard error."""
+    return compare(control, treatment, alpha)
 
 
 def ratio_test(control: RatioStats, treatment: RatioStats, alpha: float = 0.05) -> Comparison:

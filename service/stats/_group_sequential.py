@@ -1,6 +1,10 @@
 """The group-sequential test over the looks so far: first crossing, repeated p-value.
 
 Boundaries come from `_boundaries` (Lan-DeMets spending at the observed information).
+The horizon is the first look whose information reaches the plan (or the look declared
+final): it spends all the alpha that is left, so the verdict is settled there. Looks
+after it are kept, marked `past_plan`, and never tested: testing them would spend
+alpha that is no longer there.
 """
 
 from __future__ import annotations
@@ -16,12 +20,16 @@ from service.stats._spending import Spending
 
 @dataclass(frozen=True, slots=True)
 class SequentialLook:
-    """One look: information fraction, z statistic, boundary, crossed or not."""
+    """One look: information fraction, z statistic, boundary, crossed or not.
+
+    A look `past_plan` (after the horizon) has no boundary and is never crossed.
+    """
 
     information: float
     z: float
     boundary: float
     crossed: bool
+    past_plan: bool = False
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -29,6 +37,7 @@ class SequentialLook:
             "z": clean(self.z),
             "boundary": clean(self.boundary),
             "crossed": self.crossed,
+            "past_plan": self.past_plan,
         }
 
 
@@ -36,7 +45,8 @@ class SequentialLook:
 class GroupSequentialResult:
     """The looks so far with their boundaries; the verdict is the first crossing.
 
-    `first_crossing` is the 1-based number of the look that first crossed.
+    `first_crossing` and `horizon` (the look that reached the plan, or was declared
+    final) are 1-based look numbers. `p_value` reads the looks up to the horizon only.
     """
 
     looks: tuple[SequentialLook, ...]
@@ -44,6 +54,7 @@ class GroupSequentialResult:
     spending: Spending
     first_crossing: int | None
     p_value: float
+    horizon: int | None = None
 
     @property
     def crossed(self) -> bool:
@@ -54,8 +65,13 @@ class GroupSequentialResult:
         return self.looks[-1].z
 
     @property
+    def decided_at(self) -> int | None:
+        """The look that settled the verdict: the first crossing, else the horizon."""
+        return self.first_crossing if self.first_crossing is not None else self.horizon
+
+    @property
     def boundary(self) -> float:
-        """Boundary at the latest look (that of the last usable look if it was skipped)."""
+        """Boundary at the latest tested look (that of the last usable look if skipped)."""
         usable = [look.boundary for look in self.looks if math.isfinite(look.boundary)]
         return usable[-1] if usable else math.nan
 
@@ -65,6 +81,7 @@ class GroupSequentialResult:
             "spending": self.spending.kind,
             "crossed": self.crossed,
             "first_crossing": self.first_crossing,
+            "horizon": self.horizon,
             "p_value": self.p_value,
             "looks": [look.to_dict() for look in self.looks],
         }
@@ -81,15 +98,25 @@ def group_sequential_test(
 ) -> GroupSequentialResult:
     """Test the z statistics of the looks so far (oldest first) against LD boundaries.
 
-    `fractions` are the looks' information fractions; values above 1 are capped. A
-    look that adds no information over an earlier one (same capped fraction) is tested
-    against that look's boundary and spends no new alpha. A look with a NaN z
-    (degenerate data) or no information is skipped. The last look spends all that is
-    left when `final` is set or its fraction reaches 1.
+    `fractions` are the looks' information fractions. The first look whose fraction
+    reaches 1 is the horizon and spends all that is left (so does the last look when
+    `final` is set); looks after the horizon are returned `past_plan`, untested. A
+    look that adds no information over an earlier one is tested against that look's
+    boundary and spends no new alpha. A look with a NaN z (degenerate data) or no
+    information is skipped.
     """
     if len(z_values) != len(fractions) or not z_values:
         raise ValueError("one z value per look, at least one look")
     spend = spending or Spending()
+    horizon = next((i for i, t in enumerate(fractions) if t >= 1.0 - 1e-9), None)
+    if horizon is None and final:
+        horizon = len(fractions) - 1
+    tested = len(fractions) if horizon is None else horizon + 1
+    past = [
+        SequentialLook(float(t), float(z), math.nan, False, past_plan=True)
+        for z, t in zip(z_values[tested:], fractions[tested:], strict=True)
+    ]
+    z_values, fractions = z_values[:tested], fractions[:tested]
     schedule: list[float] = []
     slots: list[int | None] = []
     for z, t in zip(z_values, fractions, strict=True):
@@ -101,7 +128,7 @@ def group_sequential_test(
         else:
             schedule.append(t)
             slots.append(len(schedule) - 1)
-    is_final = final or min(float(fractions[-1]), 1.0) >= 1.0 - 1e-9
+    is_final = horizon is not None
     bounds = lan_demets_boundaries(schedule, alpha, spend, final=is_final) if schedule else ()
     looks: list[SequentialLook] = []
     first: int | None = None
@@ -122,4 +149,6 @@ def group_sequential_test(
             p = repeated_p_value(slot_z, schedule, spend, final=is_final, crossed_at=hint)
         # Keep the p-value and the verdict consistent despite grid error in the search.
         p = min(p, alpha) if first is not None else max(p, alpha * (1 + 1e-9))
-    return GroupSequentialResult(tuple(looks), alpha, spend, first, p)
+    return GroupSequentialResult(
+        (*looks, *past), alpha, spend, first, p, None if horizon is None else horizon + 1
+    )

@@ -11,11 +11,10 @@ import math
 
 from scipy import special
 
-from service.stats._constants import ErrorCode
+from service.stats._constants import FAILED, ErrorCode
+from service.stats._intervals import fieller_pair
 from service.stats._results import NAN, Comparison, Effect
 from service.stats._statistics import CupedStats, ProportionStats, RatioStats, Stats
-
-_FAILED = (ErrorCode.INSUFFICIENT_DATA, ErrorCode.ZERO_DENOMINATOR, ErrorCode.ZERO_VARIANCE)
 
 
 def _cuped(c: CupedStats, t: CupedStats) -> tuple[float, float, float, float]:
@@ -44,7 +43,7 @@ def _cuped(c: CupedStats, t: CupedStats) -> tuple[float, float, float, float]:
     return mc, vc, mt, vt
 
 
-def compare_pair(control: Stats, treatment: Stats, alpha: float, pooled: bool) -> Comparison:
+def compare_pair(control: Stats, treatment: Stats, alpha: float) -> Comparison:
     """Scalar twin of `compare_batch` for one (control, treatment) pair."""
     if type(control) is not type(treatment):
         raise ValueError(
@@ -79,18 +78,11 @@ def compare_pair(control: Stats, treatment: Stats, alpha: float, pooled: bool) -
         error = ErrorCode.ZERO_VARIANCE
     elif mc == 0:
         error = ErrorCode.ZERO_BASELINE_MEAN
-    failed = error in _FAILED
+    failed = error in FAILED
 
-    test_se = abs_se
-    both_proportions = isinstance(control, ProportionStats) and isinstance(
-        treatment, ProportionStats
-    )
-    if both_proportions and pooled and nc > 0 and nt > 0:
-        p_pool = (control.sum + treatment.sum) / (nc + nt)  # type: ignore[union-attr]
-        test_se = math.sqrt(p_pool * (1.0 - p_pool) * (1.0 / nc + 1.0 / nt))
     abs_p = 1.0
-    if not failed and test_se > 0:
-        abs_p = float(2.0 * special.stdtr(df, -abs(abs_est / test_se)))
+    if not failed and abs_se > 0:
+        abs_p = float(2.0 * special.stdtr(df, -abs(abs_est / abs_se)))
     if failed:
         abs_se = NAN
 
@@ -103,16 +95,22 @@ def compare_pair(control: Stats, treatment: Stats, alpha: float, pooled: bool) -
         rel_se = math.sqrt((se2t + ratio * ratio * se2c) / scale) if scale > 0 else NAN
         if not rel_se > 0:  # e.g. a constant zero treatment: the delta method says nothing
             rel_se = NAN
-    rel_p = 1.0 if math.isnan(rel_se) else float(2.0 * special.stdtr(df, -abs(rel_est / rel_se)))
     q = float(special.stdtrit(df, 1.0 - alpha / 2.0))
+    nonnegative = isinstance(control, ProportionStats)
+    se_c, se_t = math.sqrt(se2c), math.sqrt(se2t)
+    rel_ci, rel_p = (NAN, NAN), 1.0
+    if not failed and mc != 0:
+        rel_ci, rel_p = fieller_pair(mt, mc, se_t, se_c, q, nonnegative), abs_p
     return Comparison(
         control_n=int(nc),
         control_mean=mc,
         treatment_n=int(nt),
         treatment_mean=mt,
         absolute=Effect(abs_est, abs_se, (abs_est - q * abs_se, abs_est + q * abs_se), abs_p),
-        relative=Effect(rel_est, rel_se, (rel_est - q * rel_se, rel_est + q * rel_se), rel_p),
+        relative=Effect(rel_est, rel_se, rel_ci, rel_p),
         df=df,
         alpha=alpha,
         error=error,
+        arm_se=(se_c, se_t),
+        nonnegative=nonnegative,
     )

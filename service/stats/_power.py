@@ -2,7 +2,12 @@
 
 The fixed-horizon sample size comes from statsmodels' `NormalIndPower` (two-sided,
 equal arms) on a standardised effect: Cohen's h (arcsine) for proportions,
-mde x mean / sd for means, and the per-unit delta-method sd for ratio metrics.
+mde x mean / sd for means, and for ratio metrics the change over the root-mean-square
+of the two arms' per-unit delta-method sds. A ratio's treatment arm is not assumed to
+vary like the baseline: a multiplicative effect scales the numerators and with them
+the sd, by the planned ratio change, so an increase uses the scaled sd (binomial-like
+counts, whose sd grows less, then get a little more power than asked), a decrease
+keeps the baseline's (its sd shrinks).
 Sequential designs multiply it by an inflation factor computed from their own
 boundaries: the squared ratio of the drift (expected z at the planned size) that
 gives the requested power with the design's looks to the fixed-design drift
@@ -96,6 +101,11 @@ def inflation_factor(
     return (drift / fixed) ** 2
 
 
+def _sd_scales(kind: MetricKind, direction: Direction) -> bool:
+    """Whether the treatment arm's sd is the baseline's times 1 + mde (module doc)."""
+    return kind == "ratio" and direction == "increase"
+
+
 def _standardised_effect(
     kind: MetricKind, baseline_mean: float, mde: float, direction: Direction, sd: float | None
 ) -> float:
@@ -106,7 +116,9 @@ def _standardised_effect(
         if not 0 < target < 1:
             raise StatsInputError("mde", "moves the proportion outside (0, 1)")
         return abs(float(proportion_effectsize(target, baseline_mean)))
-    return abs(target - baseline_mean) / _unit_sd(kind, baseline_mean, sd)
+    factor = 1.0 + mde if _sd_scales(kind, direction) else 1.0
+    rms_sd = _unit_sd(kind, baseline_mean, sd) * math.sqrt((1.0 + factor * factor) / 2.0)
+    return abs(target - baseline_mean) / rms_sd
 
 
 def _fixed_units(effect: float, alpha: float, power: float) -> float:
@@ -220,7 +232,8 @@ def plan_experiment(
 
     `mde` is relative (0.05 = 5%); `baseline_sd` is the per-unit sd of a mean metric
     or the per-unit delta-method sd of a ratio metric (without it, metrics with a
-    mean in (0, 1) are treated as proportions). `baseline_stats` (historical
+    mean in (0, 1) get the sd of a 0/1 metric; for ratio metrics see the module doc
+    on the treatment arm's sd). `baseline_stats` (historical
     sufficient statistics, e.g. `RatioStats`) supplies the mean and the sd instead.
     `daily_units` are units entering the experiment per day, across all variants.
     """
@@ -303,4 +316,10 @@ def minimum_detectable_effect(
         angle = phi + effect / 2.0 if direction == "increase" else phi - effect / 2.0
         angle = min(max(angle, 0.0), math.pi / 2.0)
         return abs(math.sin(angle) ** 2 / baseline_mean - 1.0)
-    return effect * _unit_sd(kind, baseline_mean, baseline_sd) / abs(baseline_mean)
+    k = effect * _unit_sd(kind, baseline_mean, baseline_sd) / abs(baseline_mean)
+    if not _sd_scales(kind, direction):
+        return k
+    # Solve m = k sqrt((1 + (1 + m)^2) / 2) for a ratio whose sd scales with 1 + m.
+    if k * k >= 2.0:
+        return math.inf
+    return (k * k + k * math.sqrt(4.0 - k * k)) / (2.0 - k * k)

@@ -15,6 +15,16 @@ def clean(x: float) -> float | None:
     return float(x) if math.isfinite(x) else None
 
 
+def interval_dict(estimate: float, ci: tuple[float, float]) -> dict[str, object]:
+    """`{"estimate", "ci"}` of an effect, for JSON."""
+    return {"estimate": clean(estimate), "ci": [clean(ci[0]), clean(ci[1])]}
+
+
+def arm_dict(units: int, mean: float) -> dict[str, object]:
+    """`{"units", "mean"}` of an arm, for JSON."""
+    return {"units": units, "mean": clean(mean)}
+
+
 @dataclass(frozen=True, slots=True)
 class Effect:
     """One effect (absolute or relative): estimate, standard error, CI and p-value."""
@@ -37,10 +47,14 @@ class Effect:
 class Comparison:
     """Treatment against control at a fixed horizon.
 
-    `relative` is treatment/control - 1 with a delta-method standard error. `df` is
+    `relative` is treatment/control - 1 with a delta-method standard error and
+    Fieller's interval, the inversion of the absolute test (so its p-value is the
+    absolute p-value and its interval excludes 0 exactly when that is significant). `df` is
     the Welch-Satterthwaite degrees of freedom (infinite for normal-theory tests).
     `error` is set when the data are degenerate; the fields then hold what could be
-    computed and NaN elsewhere, with p-values of 1.
+    computed and NaN elsewhere, with p-values of 1. `arm_se` holds the standard errors
+    of the control and treatment means; `nonnegative` says the metric cannot be
+    negative (proportions), so its relative interval stops at -100 %.
     """
 
     control_n: int
@@ -52,6 +66,8 @@ class Comparison:
     df: float
     alpha: float
     error: ErrorCode | None = None
+    arm_se: tuple[float, float] = (NAN, NAN)
+    nonnegative: bool = False
 
     @property
     def z(self) -> float:
@@ -61,8 +77,8 @@ class Comparison:
 
     def to_dict(self) -> dict[str, object]:
         return {
-            "baseline": {"units": self.control_n, "mean": clean(self.control_mean)},
-            "treatment": {"units": self.treatment_n, "mean": clean(self.treatment_mean)},
+            "baseline": arm_dict(self.control_n, self.control_mean),
+            "treatment": arm_dict(self.treatment_n, self.treatment_mean),
             "absolute": self.absolute.to_dict(),
             "relative": self.relative.to_dict(),
             "df": clean(self.df),

@@ -8,9 +8,12 @@
   probability at most the threshold.
 
 The prior is Dirichlet(k * weights); k ("concentration") sets which imbalances are
-found fastest: the prior spread of a share w is sqrt(w (1 - w) / (k + 1)), and by the
-normal approximation the test is sharpest near 16 k units at a 0.001 threshold. The
-default k = 1000 aims at shares off by about 1.6 points after some 16,000 units; any
+found fastest. The prior spread of a share w is sqrt(w (1 - w) / (k + 1)) and its
+information after N units is N / (w (1 - w)), so in the normal approximation this is
+the mixture test of `_always_valid` with x = N / (k + 1): it is sharpest at the N
+where x = x*(threshold). `srm_concentration` tunes k so that N is the experiment's
+planned size (k ~ N / 16.5 at a 0.001 threshold), where a small mismatch must be
+caught; the default k = 1000, for when there is no plan, aims at ~16,500 units. Any
 real imbalance is found eventually.
 """
 
@@ -22,10 +25,22 @@ from dataclasses import dataclass
 
 from scipy import special
 
+from service.stats._always_valid import mixture_tuning
 from service.stats._constants import SRM_THRESHOLD
 from service.stats._exceptions import StatsInputError
 
 DEFAULT_CONCENTRATION = 1000.0
+
+
+def srm_concentration(planned_units: float | None, threshold: float = SRM_THRESHOLD) -> float:
+    """The concentration that makes the sequential test sharpest at `planned_units`.
+
+    `planned_units` counts every variant; without a plan (None or not positive) the
+    default is returned.
+    """
+    if planned_units is None or not (math.isfinite(planned_units) and planned_units > 0):
+        return DEFAULT_CONCENTRATION
+    return max(planned_units / mixture_tuning(threshold) - 1.0, 1.0)
 
 
 def _validate(counts: Sequence[float], weights: Sequence[float]) -> tuple[list[float], list[float]]:

@@ -183,7 +183,25 @@ def _timeline(doc: Any) -> list[TimePoint]:
     return sorted(points, key=lambda p: p.hour)
 
 
-def _sequential(doc: Any, default_design: str) -> list[dict[str, Any]]:
+def _past_plan(metrics: Sequence[Mapping[str, Any]], variant: Any) -> dict[str, Any] | None:
+    """The primary's current totals once past the plan: shown, never tested."""
+    for row in metrics:
+        latest = row.get("latest")
+        if row.get("role") != "primary" or row.get("variant") != variant:
+            continue
+        if isinstance(latest, Mapping) and latest.get("past_plan") is True:
+            lower, upper = _ci(_get(latest, "relative", "ci"))
+            return {
+                "estimate": _float(_get(latest, "relative", "estimate")),
+                "lower": lower,
+                "upper": upper,
+            }
+    return None
+
+
+def _sequential(
+    doc: Any, default_design: str, metrics: Sequence[Mapping[str, Any]] = ()
+) -> list[dict[str, Any]]:
     """One picture per candidate (the document holds a list; a single object is accepted)."""
     items = [doc] if isinstance(doc, Mapping) else doc if isinstance(doc, Sequence) else []
     out = []
@@ -199,6 +217,9 @@ def _sequential(doc: Any, default_design: str) -> list[dict[str, Any]]:
                 "looks": looks,
                 "next_look_units": _float(item.get("next_look_units")),
                 "planned_looks": item.get("planned_looks"),
+                "horizon_reached_at": item.get("horizon_reached_at"),
+                "decided_at": item.get("decided_at"),
+                "past_plan": _past_plan(metrics, item.get("variant")),
                 "svg": Markup(sequential_plot(looks, design=design)),
             }
         )
@@ -217,7 +238,7 @@ def results_view(spec: ExperimentSpec, results: Doc) -> dict[str, Any]:
         )
         for metric in spec.metrics
     ]
-    pictures = _sequential(results.get("sequential"), spec.analysis.design)
+    pictures = _sequential(results.get("sequential"), spec.analysis.design, raw_metrics)
     units = results.get("units") if isinstance(results.get("units"), Mapping) else {}
     srm = results.get("srm") if isinstance(results.get("srm"), Mapping) else {}
     decision = results.get("decision") if isinstance(results.get("decision"), Mapping) else {}

@@ -136,3 +136,28 @@ def test_plan_sentences() -> None:
     assert plan_sentences({"error": "metrics.0.baseline_mean is needed"}) == [
         "cannot plan: metrics.0.baseline_mean is needed"
     ]
+
+
+def test_a_verdict_past_the_plan_is_labelled() -> None:
+    doc = _doc()
+    doc["metrics"][0]["latest"] = {
+        "relative": {"estimate": 0.07, "ci": [-0.01, 0.15]},
+        "past_plan": True,
+        "interval": "always_valid",
+    }
+    doc["sequential"] = [
+        {
+            "design": "fixed",
+            "variant": "candidate",
+            "planned_looks": 1,
+            "looks": [{}],
+            "horizon_reached_at": 1,
+            "decided_at": 1,
+        }
+    ]
+    md = markdown_report(doc)
+    assert "look 1 of 1; plan reached at look 1, verdict final" in md
+    assert "past the plan: precision +7.0% [-1.0%, +15.0%] now" in md
+    assert "not tested, the verdict stands" in md
+    doc["metrics"][0]["relative"] = {"estimate": 2.15, "ci": [1.2, None]}
+    assert "+215.0% [+120.0%, +∞)" in markdown_report(doc)

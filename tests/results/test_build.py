@@ -11,7 +11,7 @@ from scipy import stats as sps
 
 from service.results import build_results, spec_plan
 from service.spec import ExperimentRecord, parse_spec
-from service.stats import plan_experiment
+from service.stats import ProportionStats, compare, plan_experiment
 from tests.results.cellgen import Units, to_cells
 
 HOUR = 3600
@@ -143,6 +143,15 @@ def test_segment_regression_is_breached_there_alone_and_rolls_back() -> None:
     assert all(g["status"] != "breached" for g in res["guardrails"] if g["metric"] == "latency")
     assert res["decision"]["action"] == "rollback"
     assert any("country=DE" in r for r in res["decision"]["reasons"])
+    # Each segment's interval is tuned to its own expected size: its share of the units.
+    units = res["units"]["control"] + res["units"]["treatment"]
+    for g in recall:
+        if g["segment"] is None:
+            assert g["share"] == 1.0
+        else:
+            inside = g["units"]["baseline"] + g["units"]["treatment"]
+            assert g["share"] == pytest.approx(inside / units, rel=0.02)
+            assert 0.2 < g["share"] < 0.3  # four countries
 
 
 def test_clean_win_ships_after_min_days_only() -> None:
@@ -239,3 +248,56 @@ def test_hour_in_progress_is_not_a_look() -> None:
     assert during["sequential"][0]["looks"] == [], "the hour in progress may still change"
     after = build_results(_record(spec, 2), cells, T0)
     assert [look["look"] for look in after["sequential"][0]["looks"]] == [1]
+
+
+def _two_phases(planned: int, seed: int) -> Units:
+    """A/A a little past the plan (hours -48..-27), then half as many units again with a
+    big lift (hours -24..-3): the current totals are significant, the planned look not."""
+    rng = np.random.default_rng(seed)
+    units = Units()
+    phases = ((0, int(2.2 * planned), 0.0, -48), (1, planned, 0.5, -24))
+    for phase, count, lift, first_hour in phases:
+        for _ in range(count):
+            variant = "treatment" if rng.random() < 0.5 else "control"
+            p = 0.3 * (1 + lift if variant == "treatment" else 1)
+            units.add(
+                variant,
+                START_HOUR + first_hour + int(rng.integers(22)),
+                {"country": COUNTRIES[int(rng.integers(len(COUNTRIES)))]},
+                {
+                    "conversion": (float(rng.random() < p), 0.0),
+                    "recall": (1.0, 1.0),
+                    "latency": (float(rng.normal(100, 10)), 0.0),
+                },
+            )
+        assert phase in (0, 1)
+    return units
+
+
+@pytest.mark.parametrize("design", ["fixed", "group_sequential"])
+def test_the_verdict_at_the_planned_size_is_final(design: str) -> None:
+    spec = _spec(design=design, looks=2)
+    spec["metrics"][0]["mde"] = 0.2
+    planned = spec_plan(parse_spec(spec))["units_per_variant"]
+    units = _two_phases(planned, seed=8)
+    res = build_results(_record(spec, 3), to_cells("exp-r", units, ["country"]), T0)
+    primary = next(r for r in res["metrics"] if r["role"] == "primary")
+    picture = res["sequential"][0]
+    planned_looks = 2 if design == "group_sequential" else 1
+    assert [look["look"] for look in picture["looks"]] == list(range(1, planned_looks + 1))
+    horizon = picture["looks"][-1]
+    assert horizon["units"] >= planned and horizon["hour"] < (START_HOUR - 24) * HOUR
+    assert picture["horizon_reached_at"] == picture["decided_at"] == planned_looks
+    # The planned look is A/A: inconclusive, and it stays so although the current
+    # totals, with the lift that came later, are far beyond any boundary.
+    assert primary["status"] == "inconclusive"
+    assert primary["baseline"]["units"] + primary["treatment"]["units"] <= 2.2 * planned
+    latest = primary["latest"]
+    assert latest["past_plan"] is True and latest["interval"] == "always_valid"
+    # What the old fixed branch did: the horizon's test on the current totals.
+    arms = [latest[arm] for arm in ("baseline", "treatment")]
+    now = compare(*(ProportionStats(a["units"], round(a["mean"] * a["units"])) for a in arms))
+    assert now.absolute.p_value < 0.01, "re-tested, the later data would read 'better'"
+    assert latest["information"] > 1.4
+    assert res["decision"]["action"] == "stop"
+    assert any("planned maximum" in r for r in res["decision"]["reasons"])

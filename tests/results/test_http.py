@@ -115,6 +115,30 @@ def test_analyze_matches_the_engine(api: TestClient) -> None:
     assert got["boundary"]["critical"] > 1.96
 
 
+@pytest.mark.parametrize("design", ["fixed", "group_sequential"])
+def test_analyze_keeps_the_horizon_verdict_past_the_plan(api: TestClient, design: str) -> None:
+    def look(n: int, base: int, treat: int) -> dict[str, Any]:
+        return {"baseline": {"units": n, "sum": base}, "treatment": {"units": n, "sum": treat}}
+
+    body: dict[str, Any] = {
+        "metric": {"kind": "proportion"},
+        "design": design,
+        "planned_units_per_variant": 20000,
+        "looks": [look(20000, 2000, 2090), look(22000, 2200, 2357)],
+    }
+    answer = api.post("/v1/analyze", json=body, headers=ADMIN)
+    assert answer.status_code == 200, answer.text
+    got = answer.json()
+    assert got["status"] == "inconclusive" and got["p_value"] > 0.05
+    assert got["horizon_reached_at"] == 1 and got["decided_at"] == 1
+    assert got["treatment"]["units"] == 20000
+    assert got["past_plan"]["look"] == 2 and got["past_plan"]["interval"] == "always_valid"
+    several = {**body, "design": "fixed", "planned_units_per_variant": None}
+    refused = api.post("/v1/analyze", json=several, headers=ADMIN)
+    assert refused.status_code == 422
+    assert refused.json()["error"]["details"][0]["field"] == "planned_units_per_variant"
+
+
 def test_analyze_names_bad_fields(api: TestClient) -> None:
     bad = {"metric": {"kind": "median"}, "looks": []}
     fields = {

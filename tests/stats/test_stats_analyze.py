@@ -207,3 +207,57 @@ def test_integral_float_units_are_accepted() -> None:
             looks=[Look(ArmSummary(whole / 100 + 0.5, 1), ArmSummary(10, 1))],
         )
     assert err.value.field == "looks[0].baseline.units"
+
+
+@pytest.mark.parametrize("design", ["fixed", "group_sequential"])
+def test_the_verdict_at_the_horizon_is_final(design: str) -> None:
+    # The audit's reproduction: inconclusive at the planned 20,000 units, "better" when
+    # a look at 22,000 was re-tested. Now the later look is shown, not tested.
+    kw: dict[str, Any] = {
+        "kind": "proportion",
+        "direction": "increase",
+        "design": design,
+        "planned_units_per_variant": 20_000,
+    }
+    at_plan = analyze(looks=_looks([(20_000, 2000, 2090)]), **kw)
+    later = analyze(looks=_looks([(20_000, 2000, 2090), (22_000, 2200, 2357)]), **kw)
+    assert at_plan.status == later.status == "inconclusive"
+    assert later.p_value == at_plan.p_value
+    assert later.absolute_ci == at_plan.absolute_ci and later.treatment_units == 20_000
+    row: dict[str, Any] = later.to_dict()
+    assert row["horizon_reached_at"] == 1 and row["decided_at"] == 1
+    assert row["boundary"]["look"] == 1 and row["boundary"]["final"] is True
+    past = row["past_plan"]
+    assert past["look"] == 2 and past["information"] == pytest.approx(1.1)
+    assert past["treatment"] == {"units": 22_000, "mean": pytest.approx(2357 / 22_000)}
+    assert past["interval"] == "always_valid"
+    # The always-valid interval is wider than the fixed-horizon one at the same data.
+    fixed_now = analyze(looks=_looks([(22_000, 2200, 2357)]), **{**kw, "design": "fixed"})
+    lo, hi = past["absolute"]["ci"]
+    assert lo < fixed_now.absolute_ci[0] and hi > fixed_now.absolute_ci[1]
+    assert at_plan.to_dict()["past_plan"] is None
+    json.dumps(row, allow_nan=False)
+
+
+def test_a_decision_before_the_horizon_stands_and_says_where() -> None:
+    looks = _looks([(4000, 400, 520), (8000, 800, 1000), (20_000, 2000, 2010)])
+    res = analyze(
+        kind="proportion",
+        direction="increase",
+        design="group_sequential",
+        looks=looks,
+        planned_units_per_variant=20_000,
+    )
+    assert res.status == "better" and res.verdict.decided_at == 2
+    assert res.verdict.horizon == 3
+
+
+def test_fixed_design_without_a_plan_needs_one_look() -> None:
+    with pytest.raises(StatsInputError) as err:
+        analyze(
+            kind="proportion",
+            direction="increase",
+            design="fixed",
+            looks=_looks([(1000, 100, 120), (2000, 200, 260)]),
+        )
+    assert err.value.field == "planned_units_per_variant"

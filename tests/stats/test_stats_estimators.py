@@ -32,6 +32,7 @@ from service.stats import (
     two_proportions_test,
     welch_test,
 )
+from tests.stats._reference import fieller_by_roots
 
 GB_A = MeanStats(n=3407, sum=1396.87, sum_sq=52377.9767)
 GB_B = MeanStats(n=3461, sum=2422.7, sum_sq=134698.29)
@@ -75,8 +76,14 @@ def test_gbstats_known_values_mean():
     assert res.absolute.p_value == pytest.approx(0.020158402643587037, abs=1e-9)
     assert res.relative.estimate == pytest.approx(0.7073170731707317, abs=1e-12)
     assert res.relative.se == pytest.approx(0.3787943616681428, abs=1e-12)
-    assert res.relative.ci == pytest.approx((-0.03526008906611777, 1.449894235407581), abs=1e-9)
-    assert res.relative.p_value == pytest.approx(0.06191182745618362, abs=1e-9)
+    # gbstats' delta-method interval, (-0.035, 1.450) with p = 0.062, contradicts the
+    # significant absolute test; Fieller's inverts that test and excludes 0.
+    q = sps.t.ppf(0.975, res.df)
+    se_c, se_t = math.sqrt(GB_A.variance / GB_A.n), math.sqrt(GB_B.variance / GB_B.n)
+    ref = fieller_by_roots(GB_B.mean, GB_A.mean, se_t, se_c, q)
+    assert res.relative.ci == pytest.approx(ref, abs=1e-9)
+    assert 0 < res.relative.ci[0] < res.relative.estimate < res.relative.ci[1]
+    assert res.relative.p_value == res.absolute.p_value
 
 
 def test_gbstats_known_values_proportion_and_ratio():
@@ -90,22 +97,52 @@ def test_gbstats_known_values_proportion_and_ratio():
     ratio = ratio_test(ra, rb)
     assert ratio.relative.estimate == pytest.approx(0.6920756806986771, abs=1e-12)
     assert ratio.relative.se == pytest.approx(0.37506909808017114, abs=1e-12)
-    z = 0.6920756806986771 / 0.37506909808017114
-    assert ratio.relative.p_value == pytest.approx(2 * sps.norm.sf(z), abs=1e-12)
+    assert ratio.relative.p_value == ratio.absolute.p_value
+    se_c, se_t = math.sqrt(ra.variance / ra.n), math.sqrt(rb.variance / rb.n)
+    ref = fieller_by_roots(rb.mean, ra.mean, se_t, se_c, sps.norm.ppf(0.975))
+    assert ratio.relative.ci == pytest.approx(ref, abs=1e-9)
 
 
-@pytest.mark.parametrize(("c", "t"), [((310, 3407), (370, 3461)), ((12, 400), (25, 380))])
-def test_two_proportions_equal_statsmodels(c, t):
+@pytest.mark.parametrize(
+    ("c", "t"), [((310, 3407), (370, 3461)), ((12, 400), (25, 380)), ((14, 392), (8, 97))]
+)
+def test_two_proportions_equal_statsmodels_wald(c, t):
+    # One method: the p-value and the CI come from the same unpooled standard error.
     res = two_proportions_test(ProportionStats(c[1], c[0]), ProportionStats(t[1], t[0]))
-    _, pooled_p = proportions_ztest([t[0], c[0]], [t[1], c[1]])
-    assert res.absolute.p_value == pytest.approx(pooled_p, abs=1e-9)
+    ref = wald_test_2indep(t[0], t[1], c[0], c[1], method="wald", compare="diff")
+    assert res.absolute.p_value == pytest.approx(ref.pvalue, abs=1e-9)
     lo, hi = confint_proportions_2indep(t[0], t[1], c[0], c[1], method="wald", compare="diff")
     assert res.absolute.ci == pytest.approx((lo, hi), abs=1e-9)
-    wald = two_proportions_test(
-        ProportionStats(c[1], c[0]), ProportionStats(t[1], t[0]), pooled=False
-    )
-    ref = wald_test_2indep(t[0], t[1], c[0], c[1], method="wald", compare="diff")
-    assert wald.absolute.p_value == pytest.approx(ref.pvalue, abs=1e-9)
+    significant = res.absolute.p_value < 0.05
+    assert significant == (lo > 0 or hi < 0) == (res.relative.ci[0] > 0 or res.relative.ci[1] < 0)
+
+
+def test_audit_example_no_longer_disagrees():
+    # 14/392 vs 8/97: the pooled test said p = 0.0467 "better" beside a Wald CI of
+    # [-0.011, 0.105]. Both now come from the Wald z: not significant, CI across 0.
+    res = two_proportions_test(ProportionStats(392, 14), ProportionStats(97, 8))
+    _, pooled_p = proportions_ztest([8, 14], [97, 392])
+    assert pooled_p == pytest.approx(0.0467, abs=1e-4)  # the old verdict
+    assert res.absolute.p_value > 0.05
+    assert res.absolute.ci[0] < 0 < res.absolute.ci[1]
+    assert res.relative.ci[0] < 0 < res.relative.ci[1]
+
+
+def test_relative_interval_respects_the_scale():
+    # 100 units per arm, recall 12 % vs 2 %: the delta method reaches below -100 %.
+    res = two_proportions_test(ProportionStats(100, 12), ProportionStats(100, 2))
+    delta_lower = res.relative.estimate - sps.norm.ppf(0.975) * res.relative.se
+    assert delta_lower < -1.0
+    lo, hi = res.relative.ci
+    assert -1.0 <= lo < res.relative.estimate < hi < 0  # significant: it excludes 0
+    se_c, se_t = res.arm_se
+    ref_lo, ref_hi = fieller_by_roots(0.02, 0.12, se_t, se_c, sps.norm.ppf(0.975))
+    assert ref_lo < -1.0 and lo == -1.0  # a proportion cannot fall by more than 100 %
+    assert hi == pytest.approx(ref_hi, abs=1e-9)
+    # A baseline not clearly above zero leaves the ratio unbounded above: null in JSON.
+    tiny = two_proportions_test(ProportionStats(100, 1), ProportionStats(100, 12))
+    assert tiny.relative.ci[1] == math.inf and tiny.to_dict()["relative"]["ci"][1] is None
+    assert tiny.relative.ci[0] > 0  # yet the (significant) rise is bounded below
 
 
 def test_delta_method_ratio_variance_matches_bootstrap():
@@ -139,16 +176,15 @@ def _same(a: float, b: float) -> bool:
 
 
 @pytest.mark.parametrize("kind", ["mean", "proportion", "ratio", "cuped"])
-@pytest.mark.parametrize("pooled", [True, False])
-def test_scalar_pair_equals_the_batch_row(kind: str, pooled: bool) -> None:
+def test_scalar_pair_equals_the_batch_row(kind: str) -> None:
     # Two implementations (plain floats for one pair, numpy for columns): held equal,
     # degenerate cases included.
     rng = np.random.default_rng(3)
     cs = [_random_arm(rng, kind) for _ in range(200)]
     ts = [_random_arm(rng, kind) for _ in range(200)]
-    batch = compare_batch(StatsBatch.from_stats(cs), StatsBatch.from_stats(ts), pooled=pooled)
+    batch = compare_batch(StatsBatch.from_stats(cs), StatsBatch.from_stats(ts))
     for i, (c, t) in enumerate(zip(cs, ts, strict=True)):
-        one, row = compare(c, t, pooled=pooled), batch.row(i)
+        one, row = compare(c, t), batch.row(i)
         assert one.error == row.error
         assert (one.control_n, one.treatment_n) == (row.control_n, row.treatment_n)
         for a, b in [
@@ -157,6 +193,7 @@ def test_scalar_pair_equals_the_batch_row(kind: str, pooled: bool) -> None:
             (one.df, row.df),
             *zip(_flat(one.absolute), _flat(row.absolute), strict=True),
             *zip(_flat(one.relative), _flat(row.relative), strict=True),
+            *zip(one.arm_se, row.arm_se, strict=True),
         ]:
             assert _same(a, b), (i, c, t, one, row)
 

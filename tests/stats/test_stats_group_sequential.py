@@ -118,8 +118,28 @@ def test_group_sequential_test_verdicts_and_p_values():
 
 
 def test_degenerate_and_repeated_looks():
-    res = group_sequential_test([math.nan, 1.0, 2.5, 2.6], [0.1, 0.5, 1.0, 1.0])
+    res = group_sequential_test([math.nan, 1.0, 1.5, 1.5, 2.5], [0.1, 0.5, 0.5, 1.0, 1.0])
     assert res.looks[0].crossed is False and math.isnan(res.looks[0].boundary)
-    # A look past the planned size is tested against the final boundary again.
-    assert res.looks[3].boundary == res.looks[2].boundary
-    assert res.crossed and res.first_crossing == 3
+    # A look with no new information is tested against the earlier look's boundary.
+    assert res.looks[2].boundary == res.looks[1].boundary
+    # A second look at the planned size comes after the horizon: not tested again
+    # (the old code tested it against the final boundary and called this crossed).
+    assert res.horizon == 4 and res.looks[4].past_plan and not res.crossed
+
+
+def test_looks_past_the_plan_are_shown_not_tested():
+    # The horizon (information 1) spends all the alpha: a later look, however large its
+    # z, is kept, marked past the plan, and changes neither verdict nor p-value.
+    at_plan = group_sequential_test([1.0, 1.5], [0.5, 1.0])
+    res = group_sequential_test([1.0, 1.5, 3.5, 4.0], [0.5, 1.0, 1.3, 1.5])
+    assert res.horizon == 2 and res.decided_at == 2
+    assert not res.crossed and res.p_value == at_plan.p_value
+    assert [look.past_plan for look in res.looks] == [False, False, True, True]
+    assert all(math.isnan(look.boundary) and not look.crossed for look in res.looks[2:])
+    assert res.looks[3].information == 1.5 and res.boundary == at_plan.boundary
+    # A crossing before the horizon decides there.
+    early = group_sequential_test([3.0, 1.0, 0.5], [0.5, 1.0, 1.2])
+    assert early.first_crossing == 1 and early.decided_at == 1 and early.horizon == 2
+    # Declared final before the plan: that look is the horizon.
+    final = group_sequential_test([1.0, 1.9, 2.5], [0.4, 0.8, 0.9], final=True)
+    assert final.horizon == 3 and final.crossed

@@ -38,15 +38,22 @@ def _proportion_looks(
     return n, sc, st
 
 
+def _pairs(
+    i: int, n: np.ndarray, sc: np.ndarray, st: np.ndarray
+) -> list[tuple[ProportionStats, ProportionStats]]:
+    """Experiment i's (baseline, treatment) statistics at every look."""
+    return [
+        (ProportionStats(int(n[i, k]), sc[i, k]), ProportionStats(int(n[i, k]), st[i, k]))
+        for k in range(n.shape[1])
+    ]
+
+
 def _significant_anywhere(
     design: Design, n: np.ndarray, sc: np.ndarray, st: np.ndarray
 ) -> np.ndarray:
     hits = np.zeros(SIMS, dtype=bool)
     for i in range(SIMS):
-        looks = [
-            (ProportionStats(int(n[i, k]), sc[i, k]), ProportionStats(int(n[i, k]), st[i, k]))
-            for k in range(n.shape[1])
-        ]
+        looks = _pairs(i, n, sc, st)
         if design == "group_sequential":
             res = analyze_stats(
                 looks,
@@ -102,6 +109,38 @@ def test_group_sequential_peeking_at_every_look(fractions):
     assert fpr <= ALPHA + SLACK
 
 
+def _status_ever_significant(
+    design: Design, n: np.ndarray, sc: np.ndarray, st: np.ndarray
+) -> np.ndarray:
+    """Whether the status read after any look (all looks so far sent) was ever decisive."""
+    hits = np.zeros(SIMS, dtype=bool)
+    for i in range(SIMS):
+        looks = _pairs(i, n, sc, st)
+        for k in range(1, len(looks) + 1):
+            res = analyze_stats(
+                looks[:k],
+                direction="increase",
+                design=design,
+                alpha=ALPHA,
+                planned_units_per_variant=PLANNED,
+                with_p_value=False,
+            )
+            if res.status != "inconclusive":
+                hits[i] = True
+                break
+    return hits
+
+
+@pytest.mark.parametrize("design", ["fixed", "group_sequential"])
+def test_looks_past_the_plan_buy_no_second_chance(design: Design) -> None:
+    # 10 looks up to the plan, 10 more up to twice it, the status read after each. The
+    # verdict at the horizon is final: re-testing later looks (as the engine used to)
+    # gives ~10 %.
+    looks = np.linspace(PLANNED / 10, 2 * PLANNED, 20).astype(int)
+    n, sc, st = _proportion_looks(11, looks)
+    assert _status_ever_significant(design, n, sc, st).mean() <= ALPHA + SLACK
+
+
 def test_group_sequential_means_with_welch():
     rng = np.random.default_rng(5)
     looks = np.linspace(PLANNED / 10, PLANNED, 10).astype(int)
@@ -132,7 +171,7 @@ def test_always_valid_under_continuous_monitoring():
     # 100 looks, one every 1% of the plan, and on to twice the planned size.
     looks = np.linspace(PLANNED / 50, 2 * PLANNED, 100).astype(int)
     n, sc, st = _proportion_looks(6, looks)
-    comp = compare_batch(proportion_batch(n, sc), proportion_batch(n, st), ALPHA, pooled=False)
+    comp = compare_batch(proportion_batch(n, sc), proportion_batch(n, st), ALPHA)
     t = (n / PLANNED).ravel()
     crossed = np.abs(comp.z) >= cs_multiplier(ALPHA, t)
     fpr = crossed.reshape(SIMS, -1).any(axis=1).mean()

@@ -145,6 +145,23 @@ def _escaped(text: str) -> str:
     return str(escape(text))
 
 
+def test_a_verdict_past_the_plan_is_labelled_final(worker_api: TestClient) -> None:
+    # A fixed design whose plan (~150 units per variant) is reached in the first hours:
+    # the page says which look decided and shows the later totals as untested.
+    spec = scenario_spec()
+    spec["metrics"][0]["mde"] = 0.5
+    spec["analysis"] = {**spec["analysis"], "design": "fixed"}
+    results = seed(worker_api, **{"metrics": spec["metrics"], "analysis": spec["analysis"]})
+    picture = results["sequential"][0]
+    assert picture["horizon_reached_at"] == 1 and picture["decided_at"] == 1
+    primary = next(r for r in results["metrics"] if r["role"] == "primary")
+    assert primary["latest"]["past_plan"] is True
+    login(worker_api)
+    html = worker_api.get(f"/ui/experiments/{KEY}").text
+    assert "The plan was reached at look 1: the verdict is final." in html
+    assert "Past the plan (shown, not tested)" in html
+
+
 def test_list_shows_progress_decision_and_alert_badges(worker_api: TestClient) -> None:
     seed(worker_api)
     draft = simple_spec("exp-draft", layer="ranking")
