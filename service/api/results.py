@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from service.api._bodies import parse_model
+from service.api._docs import json_body
 from service.api.deps import AdminDep, RuntimeDep
 from service.errors import ValidationFailed, field_error
 from service.results import experiment_plan, experiment_results, spec_plan
@@ -53,6 +55,9 @@ async def plan_spec(_: AdminDep, spec: ExperimentSpec) -> dict[str, Any]:
     return {"experiment": spec.key, **spec_plan(check_spec(spec))}
 
 
+MAX_LOOKS = 1000
+
+
 class ArmBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -86,7 +91,7 @@ class AnalyzeBody(BaseModel):
     alpha: float = Field(default=0.05, gt=0, lt=1)
     planned_units_per_variant: float | None = Field(default=None, gt=0)
     final: bool = Field(default=False, description="This look is the last one planned.")
-    looks: list[LookBody] = Field(min_length=1, max_length=1000)
+    looks: list[LookBody] = Field(min_length=1, max_length=MAX_LOOKS)
 
 
 _ANALYZE_EXAMPLES: dict[str, Any] = {
@@ -139,10 +144,10 @@ _ANALYZE_EXAMPLES: dict[str, Any] = {
     "/v1/analyze",
     responses=_ERRORS,
     summary="The stats engine on summary statistics you bring (backtests, offline data)",
+    openapi_extra=json_body(AnalyzeBody, examples=_ANALYZE_EXAMPLES),
 )
-async def analyze_numbers(
-    _: AdminDep, body: AnalyzeBody = Body(openapi_examples=_ANALYZE_EXAMPLES)
-) -> dict[str, Any]:
+async def analyze_numbers(_: AdminDep, request: Request) -> dict[str, Any]:
+    body = parse_model(await request.body(), AnalyzeBody, looks=MAX_LOOKS)
     looks = [
         Look(
             baseline=ArmSummary(**look.baseline.model_dump()),
