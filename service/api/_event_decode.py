@@ -46,7 +46,6 @@ class EventFields(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class _Schema:
-    body: msgspec.json.Decoder[Any]
     event: msgspec.json.Decoder[Any]
     dicts: dict[str, Any]
     max_events: int
@@ -77,10 +76,8 @@ def _schema(max_values: int, max_attributes: int, max_chars: int, max_events: in
         ],
         gc=False,
     )
-    events = Annotated[list[event], msgspec.Meta(max_length=max_events)]  # type: ignore[valid-type]
-    body = msgspec.defstruct("EventsIn", [("events", events)])
     dicts = {"values": values, "covariates": values, "attributes": attributes}
-    return _Schema(msgspec.json.Decoder(body), msgspec.json.Decoder(event), dicts, max_events)
+    return _Schema(msgspec.json.Decoder(event), dicts, max_events)
 
 
 def _schema_for(settings: Settings) -> _Schema:
@@ -137,7 +134,10 @@ def _bad_event(
     return [explain(exc, f"events.{index}", index)]
 
 
-def _decode_each(body: bytes, schema: _Schema) -> Decoded:
+def decode_events(body: bytes, settings: Settings) -> Decoded:
+    """Decode a ``POST /v1/events`` body; raise a 422 for a body that is not one at all
+    (not JSON, not ``{"events": [...]}``, no events, too many, nested too deeply)."""
+    schema = _schema_for(settings)
     items = skim(body, "events", schema.max_events, noun="events")
     decode = schema.event.decode
     out = Decoded([])
@@ -151,16 +151,3 @@ def _decode_each(body: bytes, schema: _Schema) -> Decoded:
             errors += _bad_event(index, bytes(raw), exc, schema, bad)
             bad += 1
     return out
-
-
-def decode_events(body: bytes, settings: Settings) -> Decoded:
-    """Decode a ``POST /v1/events`` body; raise a 422 for a body that is not one at all
-    (not JSON, not ``{"events": [...]}``, no events, too many, nested too deeply)."""
-    schema = _schema_for(settings)
-    try:
-        events: list[EventFields | None] = list(schema.body.decode(body).events)
-    except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError, RecursionError):
-        return _decode_each(body, schema)
-    if not events:
-        return _decode_each(body, schema)  # says "no events" in the one place that does
-    return Decoded(events)

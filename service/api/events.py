@@ -23,7 +23,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
-from service.api._bodies import TooManyItems, off_loop
+from service.api._bodies import TooManyItems, off_loop, prepare
 from service.api._docs import json_body
 from service.api._event_checks import Checked, Target, Targets, check_events
 from service.api._event_decode import VALUE_LIMIT, Decoded, decode_events
@@ -281,3 +281,4 @@ def add_ingestion(runtime: Runtime) -> None:
     )
     runtime.aggregates = AggregateStore(runtime.redis)
     runtime.extras[_EXTRA] = Targets()
+    prepare(settings.events_max_batch, settings.records_max_batch)  # records and labels too
