@@ -24,8 +24,8 @@ from service.store import EventStore, RedisSettings, StoredEvent, close, connect
 from sharpen import MAX_UNIT_ID
 from tests._wait import wait_for
 from tests.conftest import ADMIN, CLIENT, make_settings
-from tests.ingest._helpers import spec
-from tests.ingest.test_events_api import event, ok, send, stream_length
+from tests.ingest._helpers import ok, spec
+from tests.ingest.test_events_api import event, send, stream_length
 
 
 def _start(client: TestClient, key: str) -> None:

@@ -16,7 +16,7 @@ from service.app import create_app
 from service.store import keys
 from sharpen import MAX_UNIT_ID
 from tests.conftest import ADMIN, CLIENT, make_settings
-from tests.ingest._helpers import spec
+from tests.ingest._helpers import ok, spec
 
 
 def _start(client: TestClient, key: str, **overrides: Any) -> None:
@@ -57,11 +57,6 @@ def send(
         json={"events": events},
         headers={**CLIENT, **(headers or {})},
     )
-
-
-def ok(accepted: int, duplicates: int = 0) -> dict[str, Any]:
-    """The answer to a batch whose events were all valid."""
-    return {"accepted": accepted, "duplicates": duplicates, "rejected": [], "rejected_count": 0}
 
 
 def details(response: Any) -> list[dict[str, Any]]:
