@@ -10,10 +10,8 @@ SDK's evaluation gives its unit.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from service.api._event_decode import EventFields
 from service.errors import FieldError, field_error
@@ -21,6 +19,7 @@ from service.settings import Settings
 from service.spec import ENDED, ExperimentRecord
 from service.spec.sdk_config import sdk_entry
 from service.store import ExperimentStore, StoredEvent
+from service.store.event_codec import epoch_seconds
 from sharpen import ExperimentConfig, canonical, evaluate, parse_experiment
 
 __all__ = ["Checked", "Target", "Targets", "check_events"]
@@ -60,19 +59,6 @@ def _target(record: ExperimentRecord, settings: Settings, now: float) -> Target:
             )
     spec = record.spec
     return Target(record, refusal, frozenset(spec.variant_keys()), tuple(spec.segments))
-
-
-def _epoch(raw: str | float) -> float | None:
-    if isinstance(raw, str):
-        try:
-            moment = datetime.fromisoformat(raw)
-        except ValueError:
-            return None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        return moment.timestamp()
-    value = float(raw)
-    return value if math.isfinite(value) else None
 
 
 @dataclass(slots=True)
@@ -155,7 +141,7 @@ def check_events(
         raw = event.timestamp
         ts = stamps.get(raw, -1.0)
         if ts == -1.0:
-            ts = stamps[raw] = _epoch(raw)
+            ts = stamps[raw] = epoch_seconds(raw)
         values, covariates, attributes = event.values, event.covariates, event.attributes
         variant = event.variant
         if (

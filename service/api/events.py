@@ -66,6 +66,7 @@ class Refused(BaseModel):
     field: str = Field(description="The field at fault, e.g. `events.3.values.latency_ms`.")
     message: str
     code: str | None = Field(default=None, description="`not_found`, `not_running` or absent.")
+    status: int | None = Field(default=None, description="404 with `not_found`.")
 
 
 class EventsAccepted(BaseModel):

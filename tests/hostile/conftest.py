@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from tests._live import LiveServer
+from tests.hostile._ingest import start
 
 __all__ = ["HealthProbe"]
 
@@ -76,6 +77,14 @@ class HealthProbe:
 def health_probe(live_server: LiveServer) -> Iterator[HealthProbe]:
     """A probe against the test's live server (start it with ``with health_probe:``)."""
     yield HealthProbe(live_server.url)
+
+
+@pytest.fixture
+def exp_http(live_server: LiveServer) -> Iterator[httpx.Client]:
+    """A client of the live server, on which experiment ``exp`` runs (ingestion cases)."""
+    with httpx.Client(base_url=live_server.url, timeout=120) as client:
+        start(client, "exp")
+        yield client
 
 
 @pytest.fixture

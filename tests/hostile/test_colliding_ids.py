@@ -11,21 +11,18 @@ work does not depend on which ids a client picks (``loadtests/bench_hostile.py``
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
 import redis
 
 from loadtests.colliding_ids import colliding_ids, old_field
 from service.store import keys
 from tests._live import LiveServer
-from tests.conftest import ADMIN, CLIENT
+from tests.conftest import CLIENT
+from tests.hostile._ingest import event, ingested
 from tests.hostile.conftest import HealthProbe
-from tests.ingest._helpers import spec
 
 IDS = 600
 BATCH = 200
@@ -33,55 +30,35 @@ MAX_PER_FIELD = 6
 """600 ids over 65,536 fields: a field with more than 6 has a chance below 1e-10."""
 
 
-@pytest.fixture
-def http(live_server: LiveServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=live_server.url, timeout=60) as client:
-        for key in ("collide",):
-            assert client.post("/v1/experiments", json=spec(key), headers=ADMIN).status_code == 201
-            assert client.post(f"/v1/experiments/{key}/start", headers=ADMIN).status_code == 200
-        yield client
-
-
-def _event(event_id: str, i: int) -> dict[str, Any]:
-    return {
-        "event_id": event_id,
-        "experiment": "collide",
-        "unit_id": f"user-{i}",
-        "variant": "candidate",
-        "timestamp": time.time() - 5,
-        "values": {"revenue": 1.0},
-    }
-
-
-def _post(http: httpx.Client, events: list[dict[str, Any]], key: str | None) -> dict[str, Any]:
+def _post(exp_http: httpx.Client, events: list[dict[str, Any]], key: str | None) -> dict[str, Any]:
     headers = {**CLIENT, **({"Idempotency-Key": key} if key else {})}
-    response = http.post("/v1/events", json={"events": events}, headers=headers)
+    response = exp_http.post("/v1/events", json={"events": events}, headers=headers)
     assert response.status_code == 202, response.text
     answer: dict[str, Any] = response.json()
     return answer
 
 
 def test_ids_colliding_in_the_old_scheme_spread_like_any_ids(
-    live_server: LiveServer, http: httpx.Client, redis_url: str
+    live_server: LiveServer, exp_http: httpx.Client, redis_url: str
 ) -> None:
     ids = colliding_ids(IDS, seed=2024)
     assert len({old_field(i) for i in ids}) == 1  # one field under the old scheme
-    events = [_event(event_id, i) for i, event_id in enumerate(ids)]
+    events = [event(event_id, "exp") for event_id in ids]
     batches = [events[i : i + BATCH] for i in range(0, IDS, BATCH)]
     with HealthProbe(live_server.url, path="/readyz") as probe:
         keyed = [(uuid.uuid4().hex, batch) for batch in batches]
-        answers = [_post(http, batch, key) for key, batch in keyed]
-        replays = [_post(http, batch, key) for key, batch in keyed]
+        answers = [_post(exp_http, batch, key) for key, batch in keyed]
+        replays = [_post(exp_http, batch, key) for key, batch in keyed]
         resent: list[dict[str, Any]] = []
         while len(probe.latencies_s) < 40:  # keep resending until the probe can judge
-            resent += [_post(http, batch, None) for batch in batches]
+            resent += [_post(exp_http, batch, None) for batch in batches]
     assert [a["accepted"] for a in answers] == [BATCH] * len(batches)
     assert replays == answers
     assert {(a["accepted"], a["duplicates"]) for a in resent} == {(0, BATCH)}
 
+    assert ingested(redis_url, "exp") == IDS
     raw = redis.Redis.from_url(redis_url)
-    assert int(raw.hget(keys.aggregation_meta("collide"), "ingested") or 0) == IDS
-    fields = raw.hgetall(keys.event_ids("collide"))
+    fields = raw.hgetall(keys.event_ids("exp"))
     entries = {name: len(value) // 12 for name, value in fields.items() if name != b"salt"}
     assert sum(entries.values()) == IDS
     assert max(entries.values()) <= MAX_PER_FIELD, sorted(entries.values())[-5:]

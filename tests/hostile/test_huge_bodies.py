@@ -9,19 +9,15 @@ Meanwhile ``/healthz`` keeps answering and a legitimate batch is counted exactly
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
-import redis
 
-from service.store import keys
 from tests._live import LiveServer
 from tests.conftest import ADMIN, CLIENT
+from tests.hostile._ingest import event, ingested
 from tests.hostile.conftest import HealthProbe
-from tests.ingest._helpers import spec
 
 MILLION_EMPTY = b"[" + b",".join([b"{}"] * 1_000_000) + b"]"
 SMALL_ANSWER = 4096
@@ -29,28 +25,10 @@ SMALL_ANSWER = 4096
 DEEP = 100_000
 
 
-@pytest.fixture
-def http(live_server: LiveServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=live_server.url, timeout=120) as client:
-        assert client.post("/v1/experiments", json=spec("exp"), headers=ADMIN).status_code == 201
-        assert client.post("/v1/experiments/exp/start", headers=ADMIN).status_code == 200
-        yield client
-
-
-def _event(i: int, **changes: Any) -> dict[str, Any]:
-    return {
-        "event_id": f"ev-{i}",
-        "experiment": "exp",
-        "unit_id": f"user-{i}",
-        "variant": "candidate",
-        "timestamp": time.time() - 5,
-        "values": {"revenue": 1.0},
-        **changes,
-    }
-
-
-def _raw(http: httpx.Client, path: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
-    return http.post(path, content=body, headers={**headers, "content-type": "application/json"})
+def _raw(exp_http: httpx.Client, path: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
+    return exp_http.post(
+        path, content=body, headers={**headers, "content-type": "application/json"}
+    )
 
 
 # (path, body prefix, body suffix, key): the prefix and suffix wrap the array.
@@ -64,32 +42,31 @@ HUGE = [
 
 
 def test_a_million_empty_objects_are_refused_before_any_work(
-    live_server: LiveServer, http: httpx.Client, redis_url: str
+    live_server: LiveServer, exp_http: httpx.Client, redis_url: str
 ) -> None:
-    before = http.post("/v1/events", json={"events": [_event(0)]}, headers=CLIENT)
+    before = exp_http.post("/v1/events", json={"events": [event("0")]}, headers=CLIENT)
     assert before.status_code == 202
     with HealthProbe(live_server.url) as probe:
         for path, prefix, suffix, key in HUGE:
-            answer = _raw(http, path, prefix + MILLION_EMPTY + suffix, key)
+            answer = _raw(exp_http, path, prefix + MILLION_EMPTY + suffix, key)
             assert answer.status_code == 422, (path, answer.text[:300])
             assert len(answer.content) < SMALL_ANSWER, (path, len(answer.content))
             assert "at most" in answer.json()["error"]["details"][0]["message"], path
         # At the limit: 10,000 bad events are all judged, 100 listed, every one counted.
-        bad = http.post("/v1/events", json={"events": [{}] * 10_000}, headers=CLIENT)
+        bad = exp_http.post("/v1/events", json={"events": [{}] * 10_000}, headers=CLIENT)
         assert bad.status_code == 422
         error = bad.json()["error"]
         assert (len(error["details"]), error["details_total"]) == (100, 10_000)
         assert len(bad.content) < 30_000
         # And a full batch of valid events is kept, whole, while the probe keeps answering.
-        full = [_event(i) for i in range(1, 10_001)]
-        ok = http.post("/v1/events", json={"events": full}, headers=CLIENT)
+        full = [event(str(i)) for i in range(1, 10_001)]
+        ok = exp_http.post("/v1/events", json={"events": full}, headers=CLIENT)
         assert ok.status_code == 202, ok.text[:300]
         assert (ok.json()["accepted"], ok.json()["rejected_count"]) == (10_000, 0)
         while len(probe.latencies_s) < 40:  # attack until the probe can judge
-            _raw(http, "/v1/events", b'{"events":' + MILLION_EMPTY + b"}", CLIENT)
+            _raw(exp_http, "/v1/events", b'{"events":' + MILLION_EMPTY + b"}", CLIENT)
     probe.assert_responsive()
-    r = redis.Redis.from_url(redis_url)
-    assert int(r.hget(keys.aggregation_meta("exp"), "ingested") or 0) == 10_001
+    assert ingested(redis_url) == 10_001
 
 
 def _deep_bodies(schema: dict[str, Any]) -> Iterator[bytes]:
@@ -106,8 +83,8 @@ def _deep_bodies(schema: dict[str, Any]) -> Iterator[bytes]:
             yield b'{"' + key + b'":[{"' + item.encode() + b'":' + objects + b"}]}"
 
 
-def _operations(http: httpx.Client) -> Iterator[tuple[str, str, dict[str, Any]]]:
-    for path, operations in http.get("/openapi.json").json()["paths"].items():
+def _operations(exp_http: httpx.Client) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for path, operations in exp_http.get("/openapi.json").json()["paths"].items():
         for method, operation in operations.items():
             if method in ("post", "put", "patch"):
                 body = operation.get("requestBody", {}).get("content", {})
@@ -117,11 +94,11 @@ def _operations(http: httpx.Client) -> Iterator[tuple[str, str, dict[str, Any]]]
 
 
 def test_deeply_nested_json_is_a_client_error_on_every_route(
-    live_server: LiveServer, http: httpx.Client
+    live_server: LiveServer, exp_http: httpx.Client
 ) -> None:
     cases = [
         (method, path, body, key)
-        for method, path, schema in _operations(http)
+        for method, path, schema in _operations(exp_http)
         for body in _deep_bodies(schema)
         for key in (ADMIN, CLIENT)
     ]
@@ -131,7 +108,7 @@ def test_deeply_nested_json_is_a_client_error_on_every_route(
         while rounds == 0 or len(probe.latencies_s) < 40:  # attack until the probe can judge
             for method, path, body, key in cases:
                 headers = {**key, "content-type": "application/json"}
-                answer = http.request(method, path, content=body, headers=headers)
+                answer = exp_http.request(method, path, content=body, headers=headers)
                 assert 400 <= answer.status_code < 500, (method, path, body[:60], answer.text)
             rounds += 1
     probe.assert_responsive()

@@ -12,56 +12,23 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
-import pytest
-import redis
 
 from service.store import keys
 from tests._live import LiveServer
 from tests._wait import wait_for
-from tests.conftest import ADMIN, CLIENT
+from tests.conftest import CLIENT
+from tests.hostile._ingest import event, ingested, start
 from tests.hostile._lossy_redis import LossyRedis
 from tests.hostile.conftest import HealthProbe
-from tests.ingest._helpers import spec
 
 ROUNDS = 15
 RACERS = 6
-
-
-def _start(http: httpx.Client, key: str) -> None:
-    assert http.post("/v1/experiments", json=spec(key), headers=ADMIN).status_code == 201
-    assert http.post(f"/v1/experiments/{key}/start", headers=ADMIN).status_code == 200
-
-
-@pytest.fixture
-def http(live_server: LiveServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=live_server.url, timeout=60) as client:
-        _start(client, "exp")
-        yield client
-
-
-def _event(event_id: str, **changes: Any) -> dict[str, Any]:
-    return {
-        "event_id": event_id,
-        "experiment": "exp",
-        "unit_id": f"user-{event_id}",
-        "variant": "candidate",
-        "timestamp": time.time() - 5,
-        "values": {"revenue": 1.0},
-        **changes,
-    }
-
-
-def _ingested(redis_url: str) -> int:
-    raw = redis.Redis.from_url(redis_url).hget(keys.aggregation_meta("exp"), "ingested")
-    return int(raw or 0)
 
 
 def _race(url: str, key: str, bodies: list[list[dict[str, Any]]]) -> list[httpx.Response]:
@@ -85,24 +52,24 @@ def _race(url: str, key: str, bodies: list[list[dict[str, Any]]]) -> list[httpx.
 
 
 def test_one_key_admits_one_body_however_many_race_for_it(
-    live_server: LiveServer, http: httpx.Client, redis_url: str
+    live_server: LiveServer, exp_http: httpx.Client, redis_url: str
 ) -> None:
     accepted_ids: set[str] = set()
     with HealthProbe(live_server.url) as probe:
         for round_ in range(ROUNDS):
-            bodies = [[_event(f"r{round_}-{i}-{j}") for j in range(20)] for i in range(RACERS)]
+            bodies = [[event(f"r{round_}-{i}-{j}") for j in range(20)] for i in range(RACERS)]
             statuses = [r.status_code for r in _race(live_server.url, uuid.uuid4().hex, bodies)]
             assert sorted(statuses) == [202] + [409] * (RACERS - 1), statuses
             accepted_ids |= {e["event_id"] for e in bodies[statuses.index(202)]}
         # The same body raced under one key: one batch, one answer, counted once.
-        twins = [[_event(f"twin-{j}") for j in range(20)]] * RACERS
+        twins = [[event(f"twin-{j}") for j in range(20)]] * RACERS
         answers = _race(live_server.url, uuid.uuid4().hex, twins)
         assert [r.status_code for r in answers] == [202] * RACERS
         assert {r.content for r in answers} == {
             b'{"accepted":20,"duplicates":0,"rejected":[],"rejected_count":0}'
         }
         accepted_ids |= {e["event_id"] for e in twins[0]}
-    assert _ingested(redis_url) == len(accepted_ids) == (ROUNDS + 1) * 20
+    assert ingested(redis_url) == len(accepted_ids) == (ROUNDS + 1) * 20
     probe.assert_responsive()
 
 
@@ -114,9 +81,9 @@ def test_a_lost_redis_reply_does_not_turn_a_batch_into_duplicates(
         server = LiveServer(env, log=tmp_path / "server.log").start()
         try:
             with httpx.Client(base_url=server.url, timeout=60) as client:
-                _start(client, "exp")
+                start(client, "exp")
                 for key in (None, uuid.uuid4().hex):  # with and without an Idempotency-Key
-                    batch = [_event(f"{key}-{i}") for i in range(50)]
+                    batch = [event(f"{key}-{i}") for i in range(50)]
                     lossy.arm(keys.event_ids("exp").encode())
                     headers = {**CLIENT, **({"Idempotency-Key": key} if key else {})}
                     response = client.post("/v1/events", json={"events": batch}, headers=headers)
@@ -125,7 +92,7 @@ def test_a_lost_redis_reply_does_not_turn_a_batch_into_duplicates(
         finally:
             server.stop()
         assert lossy.dropped == 2  # each batch's script ran, and its first reply was lost
-    assert _ingested(redis_url) == 100
+    assert ingested(redis_url) == 100
 
 
 def _post_and_hang_up(url: str, body: bytes, key: str) -> None:
@@ -141,13 +108,13 @@ def _post_and_hang_up(url: str, body: bytes, key: str) -> None:
 
 
 def test_an_answer_lost_with_the_server_is_replayed_as_it_was(
-    live_server: LiveServer, http: httpx.Client, redis_url: str
+    live_server: LiveServer, exp_http: httpx.Client, redis_url: str
 ) -> None:
     key = uuid.uuid4().hex
-    batch = [_event(f"lost-{i}") for i in range(40)] + [_event("bad", variant="nope")]
+    batch = [event(f"lost-{i}") for i in range(40)] + [event("bad", variant="nope")]
     body = orjson.dumps({"events": batch})
     _post_and_hang_up(live_server.url, body, key)
-    wait_for(lambda: _ingested(redis_url) == 40, what="the batch to be committed")
+    wait_for(lambda: ingested(redis_url) == 40, what="the batch to be committed")
     live_server.kill()  # whatever it was doing with the answer, it is gone
     live_server.start()
     headers = {**CLIENT, "Idempotency-Key": key, "content-type": "application/json"}
@@ -156,4 +123,4 @@ def test_an_answer_lost_with_the_server_is_replayed_as_it_was(
     answer = replay.json()
     assert (answer["accepted"], answer["duplicates"], answer["rejected_count"]) == (40, 0, 1)
     assert answer["rejected"][0]["field"] == "events.40.variant"
-    assert _ingested(redis_url) == 40
+    assert ingested(redis_url) == 40
