@@ -39,6 +39,7 @@ QUICK_ARGS: dict[str, list[str]] = {
     "bench_sdk": ["--rounds", "3"],
     "bench_assign": ["--duration", "3"],
     "bench_stats": ["--rounds", "3"],
+    "bench_hostile": ["--quick"],
 }
 EXTRA_ARGS: dict[str, list[str]] = {"bench_sdk": ["--json"]}
 

@@ -410,7 +410,7 @@ async def dedup_memory(url: str, ids: int) -> tuple[float, float]:
     try:
         for _ in range(0, ids, chunk):
             event_ids = [uuid.uuid4().hex for _ in range(chunk)]
-            await store.append("mem", event_ids, [event] * chunk)
+            await store.append("mem", event_ids, [event] * chunk, store.call("bench", None, ""))
         packed = await client.memory_usage(keys.event_ids("mem"), samples=0)
     finally:
         await close(client)

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 __all__ = [
+    "MAX_DETAILS",
     "BadRequest",
     "Conflict",
     "FieldError",
@@ -28,10 +29,14 @@ __all__ = [
     "Unauthorized",
     "Unavailable",
     "ValidationFailed",
+    "error_body",
     "field_error",
 ]
 
 FieldError = dict[str, Any]
+
+MAX_DETAILS = 100
+"""At most this many ``details`` in an error body; ``details_total`` then says how many."""
 
 
 def field_error(field: str, message: str, **extra: Any) -> FieldError:
@@ -55,7 +60,15 @@ class SharpenServiceError(Exception):
         self.headers = headers or {}
 
     def body(self) -> dict[str, Any]:
-        return {"error": {"code": self.code, "message": self.message, "details": self.details}}
+        return error_body(self.code, self.message, self.details)
+
+
+def error_body(code: str, message: str, details: list[FieldError]) -> dict[str, Any]:
+    """The JSON error shape, with the first :data:`MAX_DETAILS` details and their total."""
+    error: dict[str, Any] = {"code": code, "message": message, "details": details[:MAX_DETAILS]}
+    if len(details) > MAX_DETAILS:
+        error["details_total"] = len(details)
+    return {"error": error}
 
 
 class BadRequest(SharpenServiceError):

@@ -12,7 +12,7 @@ source of truth for bucketing; the service imports it too.
 from __future__ import annotations
 
 from sharpen._async_client import AsyncClient
-from sharpen._canonical import canonical
+from sharpen._canonical import MAX_UNIT_ID, canonical
 from sharpen._client import Client
 from sharpen._config import (
     STATUSES,
@@ -57,6 +57,7 @@ __all__ = [
     "HOLDOUT_SALT",
     "HOLDOUT_SEED",
     "LAYER_SEED",
+    "MAX_UNIT_ID",
     "REASONS",
     "STATUSES",
     "SUPPORTED_HASH_VERSIONS",

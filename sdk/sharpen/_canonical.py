@@ -1,4 +1,4 @@
-"""Canonical string form of attribute values and unit ids.
+"""Canonical string form of attribute values and unit ids, and the unit id limit.
 
 Attributes arrive as JSON scalars, so targeting compares one canonical string
 per value, the same in every language:
@@ -18,7 +18,16 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["canonical"]
+__all__ = ["MAX_UNIT_ID", "canonical"]
+
+MAX_UNIT_ID: Final = 256
+"""Longest unit id, in characters (code points) of its canonical form.
+
+The one limit every part applies: the service's assign, batch assign, exposures and
+events routes refuse longer ids (422 naming the field), ``track()`` raises, and
+evaluation gives such a unit the baseline with reason ``invalid_unit`` (never in the
+experiment), so no unit is assigned that could not report its outcomes.
+"""
 
 _INTEGRAL_LIMIT: Final = 1e21
 

@@ -22,6 +22,7 @@ from sharpen._config import Config, ExperimentConfig, parse_config
 from sharpen._evaluation import assign_from_config, evaluate
 from sharpen._exceptions import ConfigError, HTTPStatusError
 from sharpen._models import EMPTY_PAYLOAD, Assignment
+from sharpen._refusals import RefusalLog
 from sharpen._retry import RetryPolicy, classify, parse_retry_after
 from sharpen._stats import ClientStats, Counters
 from sharpen._wire import (
@@ -106,6 +107,7 @@ class ClientCore:
         self.exposures: BoundedBuffer[ExposureRecord] = BoundedBuffer(settings.max_buffer)
         self.events: BoundedBuffer[dict[str, Any]] = BoundedBuffer(settings.max_buffer)
         self.counters = Counters()
+        self.refusals = RefusalLog()
         self.rng = random.Random()
         self.closed = False
         self.wake: Callable[[], None] = _nothing
@@ -282,15 +284,11 @@ class ClientCore:
         return delay
 
     def _finish(self, batch: Batch, outcome: str, response: httpx.Response | None) -> None:
+        if batch.kind == "events" and response is not None and outcome != "failed":
+            self._events_answered(batch, outcome, response)
+            return
         self.counters.add(f"{batch.kind}_{outcome}", batch.size)
-        if outcome == "sent" and batch.kind == "events" and response is not None:
-            try:
-                duplicates = response.json().get("duplicates", 0)
-            except (ValueError, AttributeError):
-                duplicates = 0
-            if isinstance(duplicates, int) and not isinstance(duplicates, bool):
-                self.counters.add("events_duplicates", duplicates)
-        elif outcome == "rejected" and response is not None:
+        if outcome == "rejected" and response is not None:
             logger.warning(
                 "sharpen: service rejected %d %s: HTTP %d %s",
                 batch.size,
@@ -298,6 +296,26 @@ class ClientCore:
                 response.status_code,
                 response.text[:500],
             )
+
+    def _events_answered(self, batch: Batch, outcome: str, response: httpx.Response) -> None:
+        """Count an events batch the service answered, and log each kind of refusal once.
+
+        A 202 may refuse some events (``rejected_count``, listed by index in
+        ``rejected``): the others were kept. Refused events are never resent.
+        """
+        body = _json_object(response)
+        if outcome == "sent":
+            refused = min(max(_count(body.get("rejected_count")), 0), batch.size)
+            self.counters.add("events_sent", batch.size - refused)
+            self.counters.add("events_duplicates", _count(body.get("duplicates")))
+            entries = body.get("rejected")
+        else:
+            refused = batch.size
+            error = body.get("error")
+            entries = error.get("details") if isinstance(error, dict) else None
+        if refused:
+            self.counters.add("events_rejected", refused)
+            self.refusals.note(entries, refused, batch.size, response)
 
     def abandon_pending(self) -> None:
         """Count everything still queued as dropped (after the close deadline)."""
@@ -364,3 +382,15 @@ class ClientCore:
 
 def _nothing() -> None:
     return None
+
+
+def _json_object(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _count(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0

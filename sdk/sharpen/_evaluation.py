@@ -15,7 +15,8 @@ The rules, in order (the first that decides wins):
 
 Only rule 6 puts a unit in the experiment (``reason="assigned"``); every
 other outcome serves the baseline (or the shipped variant) with the reason.
-An empty or non-scalar unit id is not bucketed: baseline, ``invalid_unit``.
+An empty or non-scalar unit id, or one longer than ``MAX_UNIT_ID`` characters, is not
+bucketed: baseline, ``invalid_unit``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from bisect import bisect_right
 from collections.abc import Mapping
 from typing import Final
 
-from sharpen._canonical import canonical
+from sharpen._canonical import MAX_UNIT_ID, canonical
 from sharpen._config import Config, ExperimentConfig
 from sharpen._hashing import (
     BUCKETS,
@@ -58,7 +59,7 @@ def evaluate(
         return fixed
     if type(unit_id) is not str:
         unit_id = canonical(unit_id)  # type: ignore[assignment]
-    if not unit_id:
+    if not unit_id or len(unit_id) > MAX_UNIT_ID:
         return experiment.excluded["invalid_unit"]
     joined = experiment.key_prefix + unit_id
     key = joined if joined.isascii() else encode_key(joined)

@@ -14,8 +14,10 @@ class ClientStats:
 
     ``*_dropped`` items never left the process because the buffer was full
     (or the client was closed); ``*_rejected`` were refused by the service
-    with a 4xx other than 429 and are not retried; ``*_failed`` were given up
-    after the retries ran out; ``*_pending`` are still queued.
+    (a 4xx other than 408/429, or, for events, listed as refused in a 202
+    whose other events were kept) and are not retried; ``*_failed`` were given
+    up after the retries ran out; ``*_pending`` are still queued.
+    ``events_sent`` counts the events the service kept (new or duplicate).
     """
 
     config_loads: int = 0

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from sharpen._canonical import canonical
+from sharpen._canonical import MAX_UNIT_ID, canonical
 from sharpen._exceptions import InvalidEventError
 from sharpen._models import Assignment, freeze
 
@@ -174,6 +174,10 @@ def event_body(
     unit = canonical(unit_id)
     if not unit:
         raise InvalidEventError(f"{unit_id!r} is not a non-empty id", field="unit_id")
+    if len(unit) > MAX_UNIT_ID:
+        raise InvalidEventError(
+            f"{len(unit)} characters; at most {MAX_UNIT_ID} (sharpen.MAX_UNIT_ID)", field="unit_id"
+        )
     if event_id is None:
         event_id = uuid.uuid4().hex
     elif not isinstance(event_id, str) or not event_id:

@@ -1,4 +1,4 @@
-"""OpenAPI helpers for routes that decode their bodies themselves (msgspec, not pydantic)."""
+"""OpenAPI helpers for routes that decode their bodies themselves (bounded first)."""
 
 from __future__ import annotations
 
@@ -20,12 +20,20 @@ def _inline(node: Any, defs: dict[str, Any]) -> Any:
     return node
 
 
-def json_body(model: type[BaseModel], example: dict[str, Any] | None = None) -> dict[str, Any]:
+def json_body(
+    model: type[BaseModel],
+    example: dict[str, Any] | None = None,
+    *,
+    examples: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """``openapi_extra`` documenting a JSON request body shaped like ``model`` (self-contained:
-    nested models are inlined). The model documents; it is never used to decode."""
+    nested models are inlined), with one ``example`` or named ``examples``. The route
+    decodes the body itself."""
     schema = model.model_json_schema()
     defs = schema.pop("$defs", {})
     media: dict[str, Any] = {"schema": _inline(schema, defs)}
     if example is not None:
         media["example"] = example
+    if examples is not None:
+        media["examples"] = examples
     return {"requestBody": {"required": True, "content": {"application/json": media}}}

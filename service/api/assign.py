@@ -21,6 +21,7 @@ from service.api._docs import json_body
 from service.api.deps import AssignerDep, ClientDep, check_key
 from service.assignment import MAX_BATCH
 from service.errors import PayloadTooLarge, SharpenServiceError, field_error
+from sharpen import MAX_UNIT_ID
 
 __all__ = ["ASSIGN_PATH", "AssignFastPath", "router"]
 
@@ -36,7 +37,9 @@ Scalar = str | int | float | bool | None
 
 class AssignRequestDoc(BaseModel):
     experiment: str = Field(description="Experiment key.", examples=["fraud-v7"])
-    unit_id: str | int = Field(description="Randomization unit (1-512 characters).")
+    unit_id: str | int = Field(
+        description=f"Randomization unit (1-{MAX_UNIT_ID} characters, sharpen.MAX_UNIT_ID)."
+    )
     attributes: dict[str, Scalar] | None = Field(
         default=None, description="Scalar attributes for targeting and segments (at most 64)."
     )

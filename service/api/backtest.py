@@ -21,7 +21,7 @@ import time
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -34,6 +34,8 @@ from pydantic import (
 
 from service.analysis._backtest_input import nest_rows, rows_from_csv
 from service.analysis.backtest import DERIVED_VALUES, BacktestPlan, PlanMetric, run_backtest
+from service.api._bodies import parse_model
+from service.api._docs import json_body
 from service.api.deps import AdminDep, ExperimentsDep, RuntimeDep
 from service.api.models import check_scalar
 from service.api.responses import JSON
@@ -235,6 +237,12 @@ def _check_values(plan: BacktestPlan, records: list[dict[str, Any]]) -> None:
         raise ValidationFailed("the records cannot feed the spec's metrics", details)
 
 
+def _judged(body: BacktestBody, plan: BacktestPlan) -> dict[str, Any]:
+    records, _ = _records(body, plan)
+    _check_values(plan, records)
+    return run_backtest(plan, records)
+
+
 async def _spec(body: BacktestBody, experiments: ExperimentsDep) -> ExperimentSpec:
     if (body.spec is None) == (body.experiment is None):
         raise ValidationFailed(
@@ -255,10 +263,15 @@ async def _spec(body: BacktestBody, experiments: ExperimentsDep) -> ExperimentSp
     response_class=JSON,
     responses=_ERRORS,
     summary="Judge a candidate on historical paired records (stricter bar; journaled)",
+    openapi_extra=json_body(BacktestBody),
 )
 async def backtest(
-    who: AdminDep, runtime: RuntimeDep, experiments: ExperimentsDep, body: BacktestBody
+    who: AdminDep, runtime: RuntimeDep, experiments: ExperimentsDep, request: Request
 ) -> JSON:
+    raw = await request.body()
+    body = await asyncio.to_thread(
+        parse_model, raw, BacktestBody, records=MAX_RECORDS, rows=MAX_RECORDS
+    )
     spec = await _spec(body, experiments)
     plan = plan_from_spec(
         spec,
@@ -266,9 +279,7 @@ async def backtest(
         alpha=body.alpha,
         min_segment_records=body.min_segment_records,
     )
-    records, _ = _records(body, plan)
-    _check_values(plan, records)
-    result = await asyncio.to_thread(run_backtest, plan, records)
+    result = await asyncio.to_thread(_judged, body, plan)
     primary = next(m for m in result["metrics"] if m["role"] == "primary")
     entry = {
         "kind": "backtest",

@@ -6,16 +6,34 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from redis.exceptions import ClusterDownError, ReadOnlyError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError as RedisResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.api.responses import JSON
-from service.errors import SharpenServiceError, Unavailable, field_error
+from service.errors import (
+    MAX_DETAILS,
+    SharpenServiceError,
+    Unavailable,
+    error_body,
+    field_error,
+)
 
 __all__ = ["install_error_handlers"]
 
 log = logging.getLogger("sharpen.api")
+
+# Redis answers that mean "not now" rather than "wrong": a script running past its time
+# limit (BUSY, which redis-py leaves a plain ResponseError), a failover or resharding.
+_TRANSIENT_CLASSES = (ClusterDownError, ReadOnlyError, TryAgainError)
+_TRANSIENT_PREFIXES = ("BUSY", "MASTERDOWN", "LOADING", "NOREPLICAS")
+
+
+def _transient(exc: RedisResponseError) -> bool:
+    return isinstance(exc, _TRANSIENT_CLASSES) or str(exc).startswith(_TRANSIENT_PREFIXES)
+
 
 _STATUS_CODES = {
     400: "bad_request",
@@ -46,15 +64,16 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSON:
+        errors = exc.errors()
         details = []
-        for err in exc.errors():
+        for err in errors[:MAX_DETAILS]:
             message = str(err.get("msg", "invalid"))
             if err.get("type") == "json_invalid":
                 message = "body is not valid JSON"
             details.append(field_error(_field(tuple(err.get("loc", ()))), message))
-        body = {
-            "error": {"code": "validation_failed", "message": "invalid request", "details": details}
-        }
+        body = error_body("validation_failed", "invalid request", details)
+        if len(errors) > MAX_DETAILS:
+            body["error"]["details_total"] = len(errors)
         return JSON(body, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
@@ -68,6 +87,14 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _redis_down(_: Request, exc: Exception) -> JSON:
         log.warning("redis unavailable: %s", exc)
         err = Unavailable("storage is unavailable; retry later", retry_after_s=1)
+        return JSON(err.body(), status_code=err.status, headers=err.headers)
+
+    @app.exception_handler(RedisResponseError)
+    async def _redis_refused(request: Request, exc: RedisResponseError) -> JSON:
+        if not _transient(exc):
+            return await _unexpected(request, exc)
+        log.warning("redis cannot answer now: %s", str(exc)[:200])
+        err = Unavailable("storage is busy; retry later", retry_after_s=1)
         return JSON(err.body(), status_code=err.status, headers=err.headers)
 
     @app.exception_handler(Exception)

@@ -1,122 +1,46 @@
-"""``POST /v1/events`` (client scope): outcome events, validated all-or-nothing, then appended.
+"""``POST /v1/events`` (client scope): outcome events, checked one by one, then appended.
 
-The body is decoded with msgspec into typed structs (the fast path). When that fails, the
-body is decoded again as plain JSON and each event converted on its own, so that the 422
-names every bad event's index and field (``events.3.values.latency_ms``) — slow only for
-bad input. A batch with any invalid event is refused whole; a valid one is appended to its
-experiments' streams (one Lua call each) before the 202 ``{accepted, duplicates}``.
+A batch's valid events are kept and its invalid ones refused by index, field and reason:
+202 ``{accepted, duplicates, rejected: [{index, field, message}], rejected_count}`` (the
+first ``MAX_DETAILS`` problems listed, every refused event counted). ``?atomic=true``
+keeps the all-or-nothing behaviour: any invalid event refuses the batch with a 422. A batch
+with no valid event is a 422 either way. The valid events are appended to their
+experiments' streams (one Lua call each) before the 202.
+
+With an ``Idempotency-Key`` the key is claimed before any work: a different body under a
+used key is a 409, and a replay gets the first answer, partial refusals included (see
+``service/store/events.py`` for how a committed batch whose answer was lost is answered).
 """
 
 from __future__ import annotations
 
-import functools
 import gc
-import math
-import re
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Annotated, Any, Protocol, cast
+from typing import Any
 
-import msgspec
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
+from service.api._bodies import TooManyItems, off_loop, prepare
 from service.api._docs import json_body
+from service.api._event_checks import Checked, Target, Targets, check_events
+from service.api._event_decode import VALUE_LIMIT, Decoded, decode_events
 from service.api.deps import identity
 from service.api.responses import JSON
-from service.errors import Conflict, FieldError, ValidationFailed, field_error
+from service.errors import MAX_DETAILS, Conflict, FieldError, ValidationFailed, field_error
 from service.runtime import Runtime
 from service.settings import Settings
-from service.spec import ENDED, ExperimentRecord
-from service.spec.sdk_config import sdk_entry
-from service.store import (
-    AggregateStore,
-    EventStore,
-    ExperimentStore,
-    StoredEvent,
-    body_digest,
-)
-from sharpen import ExperimentConfig, canonical, evaluate, parse_experiment
+from service.store import AggregateStore, Call, EventStore, body_digest
+from sharpen import MAX_UNIT_ID
 
 __all__ = ["VALUE_LIMIT", "add_ingestion", "router"]
 
 router = APIRouter(prefix="/v1", tags=["events"])
 
-VALUE_LIMIT = 1e15
-"""Largest magnitude of a value or covariate: squares and sums stay finite and exact enough."""
-
-_MAX_ERRORS = 200
 _MAX_IDEMPOTENCY_KEY = 200
-
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-Number = Annotated[float, msgspec.Meta(ge=-VALUE_LIMIT, le=VALUE_LIMIT)]
-Scalar = str | float | bool | None
-
-
-class EventFields(Protocol):
-    """An event as decoded (a msgspec struct built for the settings' limits, see _schema)."""
-
-    event_id: str
-    experiment: str
-    unit_id: str | int
-    timestamp: str | float
-    values: dict[str, float]
-    attributes: dict[str, Scalar] | None
-    variant: str | None
-    covariates: dict[str, float] | None
-
-
-@dataclass(frozen=True, slots=True)
-class _Schema:
-    body: msgspec.json.Decoder[Any]
-    event: type[msgspec.Struct]
-    dicts: dict[str, Any]
-
-
-@functools.lru_cache(maxsize=16)
-def _schema(max_values: int, max_attributes: int, max_chars: int) -> _Schema:
-    """The msgspec types of an events body for these limits: every size rule is checked by
-    the decoder itself (in C), the hot loop only checks what needs Python."""
-    text = Annotated[str, msgspec.Meta(max_length=max_chars)]
-    values = Annotated[dict[Name, Number], msgspec.Meta(max_length=max_values)]
-    attributes = Annotated[
-        dict[text, text | float | bool | None],
-        msgspec.Meta(max_length=max_attributes),
-    ]
-    event = msgspec.defstruct(
-        "EventIn",
-        [
-            ("event_id", Annotated[str, msgspec.Meta(min_length=1, max_length=128)]),
-            ("experiment", Annotated[str, msgspec.Meta(min_length=1, max_length=64)]),
-            ("unit_id", Annotated[str, msgspec.Meta(min_length=1, max_length=256)] | int),
-            ("timestamp", str | float),
-            ("values", values),
-            ("attributes", attributes | None, None),
-            ("variant", str | None, None),
-            ("covariates", values | None, None),
-        ],
-        gc=False,
-    )
-    body = msgspec.defstruct("EventsIn", [("events", list[event])])  # type: ignore[valid-type]
-    dicts = {"values": values, "covariates": values, "attributes": attributes}
-    return _Schema(msgspec.json.Decoder(body), event, dicts)
-
-
-def _schema_for(settings: Settings) -> _Schema:
-    return _schema(
-        settings.event_max_values,
-        settings.event_max_attributes,
-        settings.event_max_attribute_chars,
-    )
-
-
-_path = re.compile(
-    r"^(?P<message>.*?)(?: - at (?P<key>`key` in )?`\$(?P<path>[^`]*)`)?$", re.DOTALL
-)
-_missing = re.compile(r"^Object missing required field `(?P<name>[^`]+)`$")
+_FLAGS = {"true": True, "1": True, "false": False, "0": False}
 
 
 # --- documentation only (the route decodes with msgspec) ---------------------------------
@@ -125,7 +49,7 @@ _missing = re.compile(r"^Object missing required field `(?P<name>[^`]+)`$")
 class EventDoc(BaseModel):
     event_id: str = Field(max_length=128, description="Unique per event; retries reuse it.")
     experiment: str
-    unit_id: str | int
+    unit_id: str | int = Field(description=f"1 to {MAX_UNIT_ID} characters (sharpen.MAX_UNIT_ID).")
     timestamp: str | float = Field(description="ISO-8601 (naive = UTC) or epoch seconds.")
     values: dict[str, float] = Field(description="Raw values; metrics are defined over them.")
     attributes: dict[str, str | float | bool | None] | None = None
@@ -137,9 +61,21 @@ class EventsDoc(BaseModel):
     events: list[EventDoc] = Field(min_length=1, max_length=10_000)
 
 
+class Refused(BaseModel):
+    index: int = Field(description="Position of the refused event in the batch.")
+    field: str = Field(description="The field at fault, e.g. `events.3.values.latency_ms`.")
+    message: str
+    code: str | None = Field(default=None, description="`not_found`, `not_running` or absent.")
+    status: int | None = Field(default=None, description="404 with `not_found`.")
+
+
 class EventsAccepted(BaseModel):
     accepted: int = Field(description="Events appended now.")
     duplicates: int = Field(description="Events whose event_id was seen before (not recounted).")
+    rejected: list[Refused] = Field(
+        description=f"Why events were refused, by index (the first {MAX_DETAILS} problems)."
+    )
+    rejected_count: int = Field(description="Events refused (not resent by the SDK).")
 
 
 _EXAMPLE = {
@@ -162,255 +98,15 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     409: {"description": "Idempotency-Key reused with a different body"},
     413: {"description": "Body larger than max_events_body_bytes"},
     422: {
-        "description": "Invalid events: `error.details` has one entry per bad field, with "
-        "the event's `index`; none of the batch was accepted"
+        "description": "Not a batch (not JSON, no events, more than events_max_batch), no "
+        "valid event, or with `?atomic=true` any invalid event: `error.details` names each "
+        "bad field with the event's `index`, and none of the batch was accepted"
     },
     503: {
-        "description": "Storage unavailable or aggregation backlog full; retry after "
+        "description": "Storage unavailable or busy, or aggregation backlog full; retry after "
         "Retry-After (the same Idempotency-Key and event ids are safe to resend)"
     },
 }
-
-
-# --- decoding ----------------------------------------------------------------------------
-
-
-def _location(path: str) -> list[str]:
-    """``.events[3].values[...]`` → ``["events", "3", "values", "[...]"]``."""
-    return [p for p in re.split(r"\.|\[(\d+|\.\.\.)\]", path or "") if p]
-
-
-def _event_errors(
-    index: int, raw: object, exc: msgspec.ValidationError, schema: _Schema
-) -> list[FieldError]:
-    where = f"events.{index}"
-    if not isinstance(raw, dict):
-        return [field_error(where, "must be an object", index=index)]
-    match = _path.match(str(exc))
-    message = match.group("message") if match else str(exc)
-    parts = _location(match.group("path") or "") if match else []
-    missing = _missing.match(message)
-    if missing:
-        return [field_error(f"{where}.{missing.group('name')}", "required", index=index)]
-    if parts and parts[0] in schema.dicts and ("..." in parts or (match and match.group("key"))):
-        # msgspec says "[...]" for a dict entry: find the entries at fault by name.
-        name = parts[0]
-        errors = []
-        mapping = raw.get(name)
-        if isinstance(mapping, dict):
-            for key, value in mapping.items():
-                try:
-                    msgspec.convert({key: value}, schema.dicts[name])
-                except msgspec.ValidationError as inner:
-                    inner_message = _path.match(str(inner))
-                    text = inner_message.group("message") if inner_message else str(inner)
-                    errors.append(field_error(f"{where}.{name}.{key}", text, index=index))
-        if errors:
-            return errors
-    suffix = ".".join(p for p in parts if p != "...")
-    return [field_error(f"{where}.{suffix}" if suffix else where, message, index=index)]
-
-
-def _decode_slowly(
-    body: bytes, schema: _Schema
-) -> tuple[list[EventFields | None], list[FieldError]]:
-    """Decode event by event, naming every bad field (only for bodies the fast path refused)."""
-    try:
-        raw = msgspec.json.decode(body)
-    except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # bad UTF-8 in a string
-        raise ValidationFailed(
-            "body is not valid JSON", [field_error("body", f"not valid JSON: {exc}")]
-        ) from None
-    if not isinstance(raw, dict) or "events" not in raw:
-        raise ValidationFailed(
-            "body must be an object with an events list",
-            [field_error("events", 'required: {"events": [...]}')],
-        )
-    events = raw["events"]
-    if not isinstance(events, list):
-        raise ValidationFailed("events must be a list", [field_error("events", "must be a list")])
-    decoded: list[EventFields | None] = []
-    errors: list[FieldError] = []
-    for index, item in enumerate(events):
-        try:
-            decoded.append(cast(EventFields, msgspec.convert(item, schema.event)))
-        except msgspec.ValidationError as exc:
-            decoded.append(None)
-            errors += _event_errors(index, item, exc, schema)
-    return decoded, errors
-
-
-def _decode(body: bytes, schema: _Schema) -> tuple[list[EventFields | None], list[FieldError]]:
-    try:
-        return list(schema.body.decode(body).events), []
-    except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError):
-        return _decode_slowly(body, schema)
-
-
-# --- validation --------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class _Target:
-    """One experiment of the batch, as ingestion sees it."""
-
-    record: ExperimentRecord
-    refusal: str | None
-    variants: frozenset[str]
-    segments: tuple[str, ...]
-    _config: ExperimentConfig | None = None
-
-    def assignment(self, unit_id: str, attributes: Mapping[str, object] | None) -> str:
-        """The variant the SDK's evaluation gives while running ("" = not in the experiment)."""
-        if self._config is None:
-            # Evaluated as running: after the end, events still belong to the old assignment.
-            self._config = parse_experiment({**sdk_entry(self.record), "status": "running"})
-        result = evaluate(self._config, unit_id, attributes)
-        return result.variant or "" if result.in_experiment else ""
-
-
-def _target(record: ExperimentRecord, settings: Settings, now: float) -> _Target:
-    refusal = None
-    if record.status == "draft":
-        refusal = f"experiment {record.key!r} is a draft: events are accepted once it runs"
-    elif record.status in ENDED:
-        ended = record.ended_at or record.updated_at
-        if ended < now - settings.event_grace_s:
-            refusal = (
-                f"experiment {record.key!r} ended ({record.status}) more than "
-                f"{settings.event_grace_s} s ago"
-            )
-    spec = record.spec
-    return _Target(record, refusal, frozenset(spec.variant_keys()), tuple(spec.segments))
-
-
-def _epoch(raw: str | float) -> float | None:
-    if isinstance(raw, str):
-        try:
-            moment = datetime.fromisoformat(raw)
-        except ValueError:
-            return None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        return moment.timestamp()
-    value = float(raw)
-    return value if math.isfinite(value) else None
-
-
-@dataclass(slots=True)
-class _Checked:
-    by_experiment: dict[str, tuple[list[str], list[StoredEvent]]] = field(default_factory=dict)
-    errors: list[FieldError] = field(default_factory=list)
-
-
-@dataclass(frozen=True, slots=True)
-class _Limits:
-    oldest: float
-    newest: float
-    max_age_s: int
-    max_future_s: int
-
-    @classmethod
-    def of(cls, settings: Settings, now: float) -> _Limits:
-        return cls(
-            oldest=now - settings.event_max_age_s,
-            newest=now + settings.event_max_future_s,
-            max_age_s=settings.event_max_age_s,
-            max_future_s=settings.event_max_future_s,
-        )
-
-
-def _explain(
-    i: int, event: EventFields, target: _Target | None, ts: float | None, limits: _Limits
-) -> list[FieldError]:
-    """Every rule ``event`` breaks (called only for events the fast checks refused)."""
-    where = f"events.{i}"
-    if target is None:
-        return [
-            field_error(
-                f"{where}.experiment",
-                f"experiment {event.experiment!r} does not exist",
-                index=i,
-                code="not_found",
-                status=404,
-            )
-        ]
-    errors = []
-    if target.refusal is not None:
-        errors.append(
-            field_error(f"{where}.experiment", target.refusal, index=i, code="not_running")
-        )
-    if ts is None:
-        message = f"{event.timestamp!r} is neither ISO-8601 nor epoch seconds"
-        errors.append(field_error(f"{where}.timestamp", message, index=i))
-    elif not limits.oldest <= ts <= limits.newest:
-        message = (
-            f"{event.timestamp!r} is outside the accepted window (at most "
-            f"{limits.max_age_s} s old, {limits.max_future_s} s ahead)"
-        )
-        errors.append(field_error(f"{where}.timestamp", message, index=i))
-    if not event.values:
-        errors.append(field_error(f"{where}.values", "needs at least one value", index=i))
-    variant = event.variant
-    if variant is not None and variant not in target.variants:
-        message = f"{variant!r} is not a variant of {event.experiment!r}: {sorted(target.variants)}"
-        errors.append(field_error(f"{where}.variant", message, index=i))
-    return errors
-
-
-def _check(
-    events: list[EventFields | None],
-    targets: Mapping[str, _Target],
-    settings: Settings,
-    now: float,
-) -> _Checked:
-    """Validate every event; build the stored form of the valid ones (the hot loop)."""
-    out = _Checked()
-    limits = _Limits.of(settings, now)
-    oldest, newest = limits.oldest, limits.newest
-    stamps: dict[str | float, float | None] = {}  # a batch's events often share timestamps
-    by_experiment = out.by_experiment
-    for i, event in enumerate(events):
-        if event is None:
-            continue
-        target = targets.get(event.experiment)
-        raw = event.timestamp
-        ts = stamps.get(raw, -1.0)
-        if ts == -1.0:
-            ts = stamps[raw] = _epoch(raw)
-        values, covariates, attributes = event.values, event.covariates, event.attributes
-        variant = event.variant
-        if (
-            target is None
-            or target.refusal is not None
-            or ts is None
-            or not oldest <= ts <= newest
-            or not values
-            or (variant is not None and variant not in target.variants)
-        ):
-            out.errors += _explain(i, event, target, ts, limits)
-            continue
-        unit_id = event.unit_id if type(event.unit_id) is str else str(event.unit_id)
-        if variant is None:
-            variant = target.assignment(unit_id, attributes)
-        segments = target.segments
-        if not segments:
-            segment_values_: list[str | None] | None = None
-        elif attributes:
-            segment_values_ = []
-            for name in segments:
-                value = attributes.get(name)
-                segment_values_.append(value if type(value) is str else canonical(value))
-        else:
-            segment_values_ = [None] * len(segments)
-        share = by_experiment.get(event.experiment)
-        if share is None:
-            share = by_experiment[event.experiment] = ([], [])
-        share[0].append(event.event_id)
-        share[1].append(
-            StoredEvent(unit_id, variant, ts, values, covariates or None, segment_values_)
-        )
-    return out
 
 
 def _idempotency_key(request: Request) -> str | None:
@@ -430,7 +126,16 @@ def _idempotency_key(request: Request) -> str | None:
     return value
 
 
-# --- the route ---------------------------------------------------------------------------
+def _atomic(request: Request) -> bool:
+    raw = request.query_params.get("atomic")
+    if raw is None:
+        return False
+    flag = _FLAGS.get(raw.lower())
+    if flag is None:
+        raise ValidationFailed(
+            "invalid atomic flag", [field_error("query.atomic", "true or false")]
+        )
+    return flag
 
 
 @contextmanager
@@ -447,105 +152,121 @@ def _gc_paused() -> Iterator[None]:
         gc.enable()
 
 
+def _checked(
+    decoded: Decoded, targets: Mapping[str, Target], settings: Settings, now: float
+) -> Checked:
+    with _gc_paused():
+        return check_events(decoded.events, targets, settings, now)
+
+
+async def _validated(
+    runtime: Runtime, targets: Targets, body: bytes
+) -> tuple[Checked, list[FieldError], int]:
+    """The batch's valid events by experiment, every problem (by index), the events' count."""
+    settings = runtime.settings
+    try:
+        with _gc_paused():
+            decoded = decode_events(body, settings)
+    except TooManyItems:
+        # At least this many were refused (the rest were not even counted).
+        runtime.metrics.events_rejected.labels("too_large").inc(settings.events_max_batch + 1)
+        raise
+    now = time.time()
+    names = {e.experiment for e in decoded.events if e is not None}
+    found = await targets.get(runtime.experiments, names, settings, now)
+    checked = await off_loop(len(decoded.events), lambda: _checked(decoded, found, settings, now))
+    errors = decoded.errors + checked.errors
+    errors.sort(key=lambda e: int(e["index"]))
+    return checked, errors, len(decoded.events)
+
+
+async def _ingest(
+    runtime: Runtime, store: EventStore, targets: Targets, body: bytes, call: Call, atomic: bool
+) -> tuple[dict[str, Any], list[str]]:
+    """Validate, append, and the answer (with the experiments written to)."""
+    checked, errors, count = await _validated(runtime, targets, body)
+    refused = len({e["index"] for e in errors})
+    if refused and (atomic or refused == count):
+        runtime.metrics.reject_events(errors, count)
+        if refused == count:
+            message = f"none of the {count} events is valid"
+        else:
+            message = f"{refused} of {count} events are invalid; none was accepted (atomic)"
+        raise ValidationFailed(message, errors)
+    result = await store.append_many(checked.by_experiment, call)
+    if refused:
+        runtime.metrics.reject_events(errors, refused)
+    answer = {
+        "accepted": result.accepted,
+        "duplicates": result.duplicates,
+        "rejected": errors[:MAX_DETAILS],
+        "rejected_count": refused,
+    }
+    return answer, list(checked.by_experiment)
+
+
+# --- the route ---------------------------------------------------------------------------
+
+
 @router.post(
     "/events",
     status_code=202,
-    summary="Record outcome events (batched; all-or-nothing validation)",
+    summary="Record outcome events (batched; the valid ones are kept)",
     response_model=None,
     responses={202: {"model": EventsAccepted}, **_ERRORS},
-    openapi_extra=json_body(EventsDoc, _EXAMPLE),
+    openapi_extra={
+        **json_body(EventsDoc, _EXAMPLE),
+        "parameters": [
+            {
+                "name": "atomic",
+                "in": "query",
+                "required": False,
+                "schema": {"type": "boolean", "default": False},
+                "description": "true: refuse the whole batch (422) if any event is invalid.",
+            }
+        ],
+    },
 )
 async def post_events(request: Request) -> JSON:
     # Dependencies resolved by hand: FastAPI runs sync dependencies in a thread pool, four
     # thread hops per request that cost more than this route's own bookkeeping.
     who = identity(request, "client")
     runtime: Runtime = request.app.state.runtime
-    store, targets_cache = _ingestion(runtime)
-    settings = runtime.settings
-    body = await request.body()
+    store, targets = _ingestion(runtime)
+    atomic = _atomic(request)
     idempotency_key = _idempotency_key(request)
-    digest = ""
-    if idempotency_key is not None:
-        digest = body_digest(body)
-        prior = await store.recall(who.name, idempotency_key)
-        if prior is not None:
-            if prior.digest != digest:
-                raise Conflict(
-                    "this Idempotency-Key was used with a different body",
-                    [field_error("headers.Idempotency-Key", "reused with a different body")],
-                )
-            return JSON(prior.result.as_dict(), status_code=202)
-    with _gc_paused():
-        events, errors = _decode(body, _schema_for(settings))
-    if not events and not errors:
-        raise ValidationFailed("no events", [field_error("events", "at least one event")])
-    if len(events) > settings.events_max_batch:
-        runtime.metrics.events_rejected.labels("too_large").inc(len(events))
-        raise ValidationFailed(
-            "too many events",
-            [field_error("events", f"at most {settings.events_max_batch} events per request")],
+    body = await request.body()
+    if idempotency_key is None:
+        call = store.call(who.name, None, "")
+        answer, _ = await _ingest(runtime, store, targets, body, call, atomic)
+        return JSON(answer, status_code=202)
+    digest = body_digest(body, "atomic") if atomic else body_digest(body)
+    call = store.call(who.name, idempotency_key, digest)
+    claim = await store.claim(who.name, idempotency_key, digest)
+    if claim.state == "conflict":
+        raise Conflict(
+            "this Idempotency-Key was used with a different body",
+            [field_error("headers.Idempotency-Key", "reused with a different body")],
         )
-    now = time.time()
-    names = {e.experiment for e in events if e is not None}
-    targets = await targets_cache.get(runtime.experiments, names, settings, now)
-    with _gc_paused():
-        checked = _check(events, targets, settings, now)
-    errors += checked.errors
-    if errors:
-        errors.sort(key=lambda e: e.get("index", -1))
-        bad = len({e.get("index") for e in errors})
-        runtime.metrics.reject_events(errors, len(events))
-        raise ValidationFailed(
-            f"{bad} of {len(events)} events are invalid; none was accepted",
-            errors[:_MAX_ERRORS],
-        )
-    result = await store.append_many(checked.by_experiment)
-    if idempotency_key is not None:
-        await store.remember(who.name, idempotency_key, digest, result)
-    return JSON(result.as_dict(), status_code=202)
+    if claim.state == "answered" and claim.answer is not None:
+        return JSON(claim.answer, status_code=202)
+    try:
+        answer, written = await _ingest(runtime, store, targets, body, call, atomic)
+    except ValidationFailed:
+        if claim.state == "new":  # nothing was accepted under the key: it stays unused
+            await store.release(who.name, idempotency_key, digest)
+        raise
+    await store.settle(who.name, idempotency_key, call, answer, written)
+    return JSON(answer, status_code=202)
 
 
-class _Targets:
-    """Experiments as ingestion sees them, cached briefly while they run.
-
-    Only running experiments are cached (``_TARGET_TTL_S``): the spec of a running
-    experiment is frozen, and the only way out of running is an end after which events are
-    still accepted for ``event_grace_s``, so a slightly stale entry never refuses or admits
-    an event wrongly. Anything else is read from Redis on every request.
-    """
-
-    def __init__(self) -> None:
-        self._cache: dict[str, tuple[float, _Target]] = {}
-
-    async def get(
-        self, experiments: ExperimentStore, names: set[str], settings: Settings, now: float
-    ) -> dict[str, _Target]:
-        found: dict[str, _Target] = {}
-        missing = []
-        for name in names:
-            cached = self._cache.get(name)
-            if cached is not None and now - cached[0] < _TARGET_TTL_S:
-                found[name] = cached[1]
-            else:
-                missing.append(name)
-        if missing:
-            for record in await experiments.get_many(sorted(missing)):
-                target = found[record.key] = _target(record, settings, now)
-                if record.status == "running":
-                    self._cache[record.key] = (now, target)
-                else:
-                    self._cache.pop(record.key, None)
-        return found
-
-
-_TARGET_TTL_S = 1.0
 _EXTRA = "ingest.targets"
 
 
-def _ingestion(runtime: Runtime) -> tuple[EventStore, _Targets]:
+def _ingestion(runtime: Runtime) -> tuple[EventStore, Targets]:
     store = runtime.events
     targets = runtime.extras.get(_EXTRA)
-    if store is None or not isinstance(targets, _Targets):
+    if store is None or not isinstance(targets, Targets):
         raise RuntimeError("ingestion is not wired: add_ingestion is not a component factory")
     return store, targets
 
@@ -560,4 +281,5 @@ def add_ingestion(runtime: Runtime) -> None:
         idempotency_window_s=settings.idempotency_window_s,
     )
     runtime.aggregates = AggregateStore(runtime.redis)
-    runtime.extras[_EXTRA] = _Targets()
+    runtime.extras[_EXTRA] = Targets()
+    prepare(settings.events_max_batch, settings.records_max_batch)  # records and labels too

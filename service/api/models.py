@@ -7,16 +7,28 @@ import dataclasses
 import datetime as dt
 import math
 import time
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import APIRouter, Path, Query
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from fastapi import APIRouter, Path, Query, Request
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
 
 from service.analysis import FLAGS, AnalysisParams, Flag, Reference, analyze, build_reference
+from service.api._bodies import off_loop, skim
+from service.api._docs import json_body
 from service.api.deps import AdminDep, ClientDep, RecordsDep, RuntimeDep
 from service.api.responses import JSON
-from service.errors import NotFound, ValidationFailed, field_error
+from service.errors import FieldError, NotFound, ValidationFailed, field_error
+from service.runtime import Runtime
 from service.spec.models import KEY_PATTERN
+from service.spec.validation import pydantic_details
 from service.store.records import RecordStore
 
 __all__ = ["RecordIn", "check_scalar", "model_analysis", "router", "stored_record"]
@@ -98,7 +110,9 @@ class RecordIn(BaseModel):
 
 class RecordsBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    records: list[RecordIn] = Field(min_length=1)
+    records: list[RecordIn] = Field(
+        min_length=1, description="At most SHARPEN_RECORDS_MAX_BATCH (10,000) records."
+    )
 
 
 class LabelIn(BaseModel):
@@ -116,7 +130,41 @@ class LabelIn(BaseModel):
 
 class LabelsBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    labels: list[LabelIn] = Field(min_length=1)
+    labels: list[LabelIn] = Field(
+        min_length=1, description="At most SHARPEN_RECORDS_MAX_BATCH (10,000) labels."
+    )
+
+
+T = TypeVar("T")
+_RECORD = TypeAdapter(RecordIn)
+_LABEL = TypeAdapter(LabelIn)
+
+
+def _validated_items(items: list[Any], adapter: TypeAdapter[T], name: str) -> list[T]:
+    """Every item validated (all or nothing): a 422 naming each index and field at fault."""
+    out: list[T] = []
+    details: list[FieldError] = []
+    bad = 0
+    for i, raw in enumerate(items):
+        try:
+            out.append(adapter.validate_json(bytes(raw)))
+        except ValidationError as exc:
+            bad += 1
+            details += pydantic_details(exc, (name, i))
+    if details:
+        raise ValidationFailed(
+            f"{bad} of {len(items)} {name} are invalid; none was accepted", details
+        )
+    return out
+
+
+async def _body_items(
+    request: Request, runtime: Runtime, adapter: TypeAdapter[T], name: str
+) -> list[T]:
+    """The items of ``{name: [...]}``, counted before any is validated (see ``_bodies``)."""
+    limit = runtime.settings.records_max_batch
+    items = skim(await request.body(), name, limit, noun=name, forbid_unknown=True)
+    return await off_loop(len(items), lambda: _validated_items(items, adapter, name))
 
 
 class Accepted(BaseModel):
@@ -175,17 +223,14 @@ async def _freeze_reference(store: RecordStore, name: str, first: int) -> None:
     response_model=Accepted,
     responses=_ERRORS,
     summary="Add prediction records (all or nothing; duplicates by record_id ignored)",
+    openapi_extra=json_body(RecordsBody),
 )
 async def add_records(
-    _: ClientDep, runtime: RuntimeDep, store: RecordsDep, name: ModelName, body: RecordsBody
+    _: ClientDep, runtime: RuntimeDep, store: RecordsDep, name: ModelName, request: Request
 ) -> Accepted:
-    limit = runtime.settings.records_max_batch
-    if len(body.records) > limit:
-        raise ValidationFailed(
-            "too many records", [field_error("records", f"at most {limit} records per request")]
-        )
+    records = await _body_items(request, runtime, _RECORD, "records")
     now = time.time()
-    result = await store.add(name, [stored_record(r, now) for r in body.records])
+    result = await store.add(name, [stored_record(r, now) for r in records])
     # Never more than are kept, or a small store would never freeze its reference.
     first = min(runtime.settings.model_reference_records, runtime.settings.model_max_records)
     if not result.has_reference and result.stored >= first:
@@ -199,16 +244,13 @@ async def add_records(
     response_model=Matched,
     responses=_ERRORS,
     summary="Attach labels that arrived after their records (unknown record_ids: unmatched)",
+    openapi_extra=json_body(LabelsBody),
 )
 async def add_labels(
-    _: ClientDep, runtime: RuntimeDep, store: RecordsDep, name: ModelName, body: LabelsBody
+    _: ClientDep, runtime: RuntimeDep, store: RecordsDep, name: ModelName, request: Request
 ) -> Matched:
-    limit = runtime.settings.records_max_batch
-    if len(body.labels) > limit:
-        raise ValidationFailed(
-            "too many labels", [field_error("labels", f"at most {limit} labels per request")]
-        )
-    matched, unmatched = await store.add_labels(name, [(x.record_id, x.label) for x in body.labels])
+    labels = await _body_items(request, runtime, _LABEL, "labels")
+    matched, unmatched = await store.add_labels(name, [(x.record_id, x.label) for x in labels])
     return Matched(matched=matched, unmatched=unmatched)
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from service.api._bodies import parse_model
+from service.api._docs import json_body
 from service.api.deps import AdminDep, RuntimeDep
 from service.errors import ValidationFailed, field_error
 from service.results import experiment_plan, experiment_results, spec_plan
@@ -53,6 +55,9 @@ async def plan_spec(_: AdminDep, spec: ExperimentSpec) -> dict[str, Any]:
     return {"experiment": spec.key, **spec_plan(check_spec(spec))}
 
 
+MAX_LOOKS = 1000
+
+
 class ArmBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -92,7 +97,7 @@ class AnalyzeBody(BaseModel):
         "planned_units_per_variant, or this one) is final: later looks come back under "
         "past_plan, with an always-valid interval, and are not tested.",
     )
-    looks: list[LookBody] = Field(min_length=1, max_length=1000)
+    looks: list[LookBody] = Field(min_length=1, max_length=MAX_LOOKS)
 
 
 _ANALYZE_EXAMPLES: dict[str, Any] = {
@@ -149,10 +154,10 @@ _ANALYZE_EXAMPLES: dict[str, Any] = {
     "designs the first look at the planned size decides for good (`horizon_reached_at`, "
     "`decided_at`); a later look is shown under `past_plan` and never tested. A fixed "
     "design given several looks needs `planned_units_per_variant`.",
+    openapi_extra=json_body(AnalyzeBody, examples=_ANALYZE_EXAMPLES),
 )
-async def analyze_numbers(
-    _: AdminDep, body: AnalyzeBody = Body(openapi_examples=_ANALYZE_EXAMPLES)
-) -> dict[str, Any]:
+async def analyze_numbers(_: AdminDep, request: Request) -> dict[str, Any]:
+    body = parse_model(await request.body(), AnalyzeBody, looks=MAX_LOOKS)
     looks = [
         Look(
             baseline=ArmSummary(**look.baseline.model_dump()),

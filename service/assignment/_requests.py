@@ -13,6 +13,7 @@ import msgspec
 import orjson
 
 from service.errors import ValidationFailed, field_error
+from sharpen import MAX_UNIT_ID
 
 __all__ = [
     "MAX_ATTRIBUTES",
@@ -32,7 +33,6 @@ MAX_BATCH: Final = 1000
 MAX_EXPOSURES: Final = 10_000
 MAX_ATTRIBUTES: Final = 64
 MAX_ATTRIBUTE_NAME: Final = 128
-MAX_UNIT_ID: Final = 512
 
 Scalar = str | int | float | bool | None
 Attributes = Annotated[

@@ -12,7 +12,7 @@ from service.store.event_codec import (
     exposure_event,
     segment_values,
 )
-from service.store.events import EventStore, IngestResult, Remembered, body_digest
+from service.store.events import Call, Claim, EventStore, IngestResult, body_digest
 from service.store.experiments import BUCKETS, ExperimentStore
 
 __all__ = [
@@ -20,7 +20,9 @@ __all__ = [
     "GROUP",
     "AggregateStore",
     "AggregationStore",
+    "Call",
     "Cell",
+    "Claim",
     "Entry",
     "EntryError",
     "EventStore",
@@ -29,7 +31,6 @@ __all__ = [
     "IngestResult",
     "RedisClient",
     "RedisSettings",
-    "Remembered",
     "StoredEvent",
     "StreamKind",
     "StreamStats",

@@ -31,6 +31,7 @@ __all__ = [
     "StoredEvent",
     "decode_events_entry",
     "encode_events",
+    "epoch_seconds",
     "exposure_event",
     "segment_values",
 ]
@@ -100,20 +101,29 @@ def segment_values(
     return out
 
 
+def epoch_seconds(raw: str | float) -> float | None:
+    """Epoch seconds of an ISO-8601 string (naive = UTC) or a number; ``None`` if neither,
+    or not finite."""
+    if isinstance(raw, str):
+        try:
+            moment = datetime.fromisoformat(raw)
+        except ValueError:
+            return None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment.timestamp()
+    value = float(raw)
+    return value if math.isfinite(value) else None
+
+
 def _timestamp(raw: str | None, fallback: float) -> float:
     if not raw:
         return fallback
     try:
-        value = float(raw)
+        value: float | None = float(raw)  # exposures carry epoch seconds as a string
     except ValueError:
-        try:
-            moment = datetime.fromisoformat(raw)
-        except ValueError:
-            return fallback
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        value = moment.timestamp()
-    return value if math.isfinite(value) else fallback
+        value = epoch_seconds(raw)
+    return value if value is not None and math.isfinite(value) else fallback
 
 
 def exposure_event(

@@ -34,8 +34,8 @@ def test_golden_case_through_the_service(case: dict[str, Any], redis_url: str) -
     if case["attributes"] is not None:
         body["attributes"] = case["attributes"]
     raw = orjson.dumps(body)
-    if case["unit_id"] == "":
-        # The service refuses an empty id (422) where the SDK serves the baseline.
+    if case["reason"] == "invalid_unit":
+        # The service refuses an empty or too long id (422) where the SDK serves the baseline.
         with pytest.raises(ValidationFailed) as refused:
             assigner.assign(raw)
         assert refused.value.details[0]["field"] == "unit_id"

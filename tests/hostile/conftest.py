@@ -15,15 +15,20 @@ import httpx
 import pytest
 
 from tests._live import LiveServer
+from tests.hostile._ingest import start
 
 __all__ = ["HealthProbe"]
 
 
 class HealthProbe:
-    """Pings ``/healthz`` every ``interval_s`` on its own connection and keeps the latencies."""
+    """Pings ``/healthz`` every ``interval_s`` on its own connection and keeps the latencies.
 
-    def __init__(self, url: str, *, interval_s: float = 0.05) -> None:
+    ``path="/readyz"`` probes through Redis too (it PINGs it): for attacks on Redis itself.
+    """
+
+    def __init__(self, url: str, *, interval_s: float = 0.05, path: str = "/healthz") -> None:
         self._url = url
+        self._path = path
         self._interval = interval_s
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -45,7 +50,7 @@ class HealthProbe:
             while not self._stop.is_set():
                 started = time.perf_counter()
                 try:
-                    status = http.get(f"{self._url}/healthz").status_code
+                    status = http.get(f"{self._url}{self._path}").status_code
                 except httpx.HTTPError as exc:
                     self.failures.append(repr(exc))
                 else:
@@ -60,10 +65,10 @@ class HealthProbe:
         return 1000 * ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
 
     def assert_responsive(self, p99_limit_ms: float = 200.0) -> None:
-        assert not self.failures, f"/healthz failed during the attack: {self.failures[:5]}"
+        assert not self.failures, f"{self._path} failed during the attack: {self.failures[:5]}"
         p99 = self.p99_ms()
         assert p99 < p99_limit_ms, (
-            f"/healthz p99 {p99:.0f} ms during the attack (limit {p99_limit_ms:.0f} ms, "
+            f"{self._path} p99 {p99:.0f} ms during the attack (limit {p99_limit_ms:.0f} ms, "
             f"{len(self.latencies_s)} probes, max {1000 * max(self.latencies_s):.0f} ms)"
         )
 
@@ -72,6 +77,14 @@ class HealthProbe:
 def health_probe(live_server: LiveServer) -> Iterator[HealthProbe]:
     """A probe against the test's live server (start it with ``with health_probe:``)."""
     yield HealthProbe(live_server.url)
+
+
+@pytest.fixture
+def exp_http(live_server: LiveServer) -> Iterator[httpx.Client]:
+    """A client of the live server, on which experiment ``exp`` runs (ingestion cases)."""
+    with httpx.Client(base_url=live_server.url, timeout=120) as client:
+        start(client, "exp")
+        yield client
 
 
 @pytest.fixture

@@ -146,6 +146,11 @@ def make_events(
     return out
 
 
+def ok(accepted: int, duplicates: int = 0) -> dict[str, Any]:
+    """The answer of ``POST /v1/events`` to a batch whose events were all valid."""
+    return {"accepted": accepted, "duplicates": duplicates, "rejected": [], "rejected_count": 0}
+
+
 def batches(items: Sequence[Any], size: int) -> Iterable[list[Any]]:
     for start in range(0, len(items), size):
         yield list(items[start : start + size])

@@ -27,6 +27,7 @@ from tests.ingest._helpers import (
     make_events,
     make_units,
     observed,
+    ok,
     read_cells,
     reference,
     spec,
@@ -142,13 +143,17 @@ def test_ingestion_and_aggregation_on_redis_cluster(cluster: list[int]) -> None:
             assert client.post("/v1/experiments", json=doc, headers=ADMIN).status_code == 201
             assert client.post(f"/v1/experiments/{doc['key']}/start", headers=ADMIN).status_code
         # Batches mixing both experiments: one Lua call per experiment, each on its slot.
+        # Each batch carries an Idempotency-Key (claimed on one slot, its answer kept per
+        # experiment on theirs) and is replayed once: the first answer, nothing recounted.
         mixed = sorted(events[user_key] + events[request_key], key=lambda e: e["timestamp"])
-        for chunk in batches(mixed, 800):
-            response = client.post("/v1/events", json={"events": chunk}, headers=CLIENT)
-            assert response.status_code == 202, response.text
-            assert response.json() == {"accepted": len(chunk), "duplicates": 0}
+        for i, chunk in enumerate(batches(mixed, 800)):
+            headers = {**CLIENT, "Idempotency-Key": f"cluster-{i}"}
+            for _ in range(2):
+                response = client.post("/v1/events", json={"events": chunk}, headers=headers)
+                assert response.status_code == 202, response.text
+                assert response.json() == ok(len(chunk))
         again = client.post("/v1/events", json={"events": mixed[:10]}, headers=CLIENT)
-        assert again.json() == {"accepted": 0, "duplicates": 10}
+        assert again.json() == ok(0, 10)
     asyncio.run(aggregate(settings, [user_key, request_key]))
     for key, doc in docs.items():
         cells = asyncio.run(read_cells(settings, key))

@@ -1,4 +1,5 @@
-"""POST /v1/events: every validation rule, all-or-nothing, dedup, idempotency, limits."""
+"""POST /v1/events: every validation rule, partial and atomic batches, dedup, idempotency,
+limits."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from fastapi.testclient import TestClient
 
 from service.app import create_app
 from service.store import keys
+from sharpen import MAX_UNIT_ID
 from tests.conftest import ADMIN, CLIENT, make_settings
-from tests.ingest._helpers import spec
+from tests.ingest._helpers import ok, spec
 
 
 def _start(client: TestClient, key: str, **overrides: Any) -> None:
@@ -47,8 +49,14 @@ def event(i: int = 0, **changes: Any) -> dict[str, Any]:
     return base
 
 
-def send(client: TestClient, events: Any, headers: dict[str, str] | None = None) -> Any:
-    return client.post("/v1/events", json={"events": events}, headers={**CLIENT, **(headers or {})})
+def send(
+    client: TestClient, events: Any, headers: dict[str, str] | None = None, *, atomic: bool = False
+) -> Any:
+    return client.post(
+        "/v1/events" + ("?atomic=true" if atomic else ""),
+        json={"events": events},
+        headers={**CLIENT, **(headers or {})},
+    )
 
 
 def details(response: Any) -> list[dict[str, Any]]:
@@ -65,7 +73,7 @@ def stream_length(redis_sync: redis.Redis, key: str = "exp") -> int:
 def test_valid_batch_is_accepted_and_appended(client: TestClient, redis_sync: redis.Redis) -> None:
     response = send(client, [event(i) for i in range(5)])
     assert response.status_code == 202
-    assert response.json() == {"accepted": 5, "duplicates": 0}
+    assert response.json() == ok(5)
     assert stream_length(redis_sync) == 1  # one entry per batch share
 
 
@@ -76,6 +84,7 @@ def test_valid_batch_is_accepted_and_appended(client: TestClient, redis_sync: re
         ({"event_id": "x" * 129}, "event_id", "length <= 128"),
         ({"event_id": 12}, "event_id", "Expected `str`"),
         ({"unit_id": ""}, "unit_id", ""),
+        ({"unit_id": "u" * (MAX_UNIT_ID + 1)}, "unit_id", f"length <= {MAX_UNIT_ID}"),
         ({"values": {"revenue": "high"}}, "values.revenue", "Expected `float`"),
         ({"values": {"revenue": True}}, "values.revenue", "got `bool`"),
         ({"values": {"revenue": None}}, "values.revenue", "got `null`"),
@@ -104,13 +113,21 @@ def test_each_rule_names_the_event_and_field(
     field: str,
     fragment: str,
 ) -> None:
-    response = send(client, [event(0), event(1), event(2), event(3, **changes)])
+    # atomic=true: the whole batch is refused with a 422 naming the field.
+    response = send(client, [event(0), event(1), event(2), event(3, **changes)], atomic=True)
     found = details(response)
     assert any(d["field"] == f"events.3.{field}" and d["index"] == 3 for d in found), found
     assert all(d["index"] == 3 for d in found), found
     assert any(fragment in d["message"] for d in found), found
     assert "1 of 4 events are invalid" in response.json()["error"]["message"]
     assert stream_length(redis_sync) == 0  # all or nothing
+    # By default the three valid events are kept and the bad one reported the same way.
+    response = send(client, [event(0), event(1), event(2), event(3, **changes)])
+    assert response.status_code == 202, response.text
+    answer = response.json()
+    assert (answer["accepted"], answer["duplicates"], answer["rejected_count"]) == (3, 0, 1)
+    assert answer["rejected"] == found
+    assert stream_length(redis_sync) == 1
 
 
 def test_missing_fields_are_named(client: TestClient) -> None:
@@ -118,14 +135,14 @@ def test_missing_fields_are_named(client: TestClient) -> None:
     del bad["event_id"]
     no_time = event(2)
     del no_time["timestamp"]
-    found = details(send(client, [event(0), bad, no_time]))
+    found = details(send(client, [event(0), bad, no_time], atomic=True))
     fields = {d["field"] for d in found}
     assert fields == {"events.1.event_id", "events.2.timestamp"}
     assert all(d["message"] == "required" for d in found)
 
 
 def test_unknown_experiment_is_a_404_entry_in_the_422(client: TestClient) -> None:
-    found = details(send(client, [event(0), event(1, experiment="ghost")]))
+    found = details(send(client, [event(0), event(1, experiment="ghost")], atomic=True))
     assert found == [
         {
             "field": "events.1.experiment",
@@ -145,7 +162,7 @@ def test_several_bad_events_are_all_listed(client: TestClient) -> None:
         event(3, experiment="ghost"),
         "not an object",
     ]
-    found = details(send(client, events))
+    found = details(send(client, events, atomic=True))
     assert [(d["index"], d["field"]) for d in found] == [
         (0, "events.0.values.latency_ms"),
         (2, "events.2.timestamp"),
@@ -210,6 +227,12 @@ def test_body_shape_errors(client: TestClient) -> None:
     assert details(raw(b'{"events": []}'))[0]["field"] == "events"
     too_many = details(send(client, [event(i) for i in range(51)]))
     assert too_many == [{"field": "events", "message": "at most 50 events per request"}]
+    assert (
+        details(client.post("/v1/events?atomic=maybe", json={"events": [event()]}, headers=CLIENT))[
+            0
+        ]["field"]
+        == "query.atomic"
+    )
 
 
 def test_oversize_body_is_413(client: TestClient) -> None:
@@ -226,12 +249,12 @@ def test_scopes(client: TestClient) -> None:
 
 def test_retried_event_ids_are_duplicates(client: TestClient, redis_sync: redis.Redis) -> None:
     first = send(client, [event(i) for i in range(10)])
-    assert first.json() == {"accepted": 10, "duplicates": 0}
+    assert first.json() == ok(10)
     again = send(client, [event(i) for i in range(5, 15)])
-    assert again.json() == {"accepted": 5, "duplicates": 5}
+    assert again.json() == ok(5, 5)
     # A duplicate inside one batch counts once too; a new timestamp does not make it new.
     mixed = send(client, [event(20), event(20), event(3, timestamp=time.time() - 99)])
-    assert mixed.json() == {"accepted": 1, "duplicates": 2}
+    assert mixed.json() == ok(1, 2)
     meta = redis_sync.hgetall(keys.aggregation_meta("exp"))
     assert (meta["ingested"], meta["duplicates"], meta["backlog"]) == ("16", "7", "16")
 
@@ -242,13 +265,13 @@ def test_idempotency_key_replays_the_first_answer(
     body = [event(i) for i in range(4)]
     headers = {"Idempotency-Key": "batch-1"}
     first = send(client, body, headers)
-    assert first.json() == {"accepted": 4, "duplicates": 0}
+    assert first.json() == ok(4)
     replay = send(client, body, headers)
     assert replay.status_code == 202
-    assert replay.json() == {"accepted": 4, "duplicates": 0}
+    assert replay.json() == ok(4)
     assert stream_length(redis_sync) == 1
     # Without the key, the same events are reported as duplicates.
-    assert send(client, body).json() == {"accepted": 0, "duplicates": 4}
+    assert send(client, body).json() == ok(0, 4)
     # The same key with another body is a client bug: 409, nothing stored.
     other = send(client, [event(9)], headers)
     assert other.status_code == 409
@@ -261,7 +284,7 @@ def test_idempotency_key_replays_the_first_answer(
 
 def test_batches_spanning_experiments(client: TestClient, redis_sync: redis.Redis) -> None:
     response = send(client, [event(0), event(1, experiment="other"), event(2)])
-    assert response.json() == {"accepted": 3, "duplicates": 0}
+    assert response.json() == ok(3)
     assert stream_length(redis_sync, "exp") == 1
     assert stream_length(redis_sync, "other") == 1
     entry = redis_sync.xrange(keys.events_stream("exp"))[0][1]

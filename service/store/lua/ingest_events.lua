@@ -1,22 +1,49 @@
--- Append one experiment's share of a POST /v1/events batch, dropping event ids seen before.
+-- Append one experiment's share of a POST /v1/events batch, dropping event ids seen before,
+-- and remember the answer under the batch's call token: a call replayed with the same token
+-- (a client retry under its Idempotency-Key, or a redis-py retry after a timeout whose first
+-- attempt did run) gets the first answer back and writes nothing.
 --
--- Dedup: one hash per experiment. An event id's fingerprint is 10 bytes of its murmur3-128
--- hash: the first 2 bytes pick the hash field, whose value is a packed list of 12-byte
--- entries (the other 8 fingerprint bytes + the arrival time, uint32 seconds, big-endian).
--- Entries are appended in arrival order, so expired ones form a prefix, cut off whenever the
--- field is written. An id is a duplicate when its entry is younger than the window.
+-- Dedup: one hash per experiment. An event id's fingerprint is 10 bytes of a hash keyed with
+-- the hash's own random `salt` field (blake2b, computed by the caller), so nobody without
+-- Redis access can choose ids that pile into one field. The first 2 bytes pick the hash field,
+-- whose value is a packed list of 12-byte entries (the other 8 fingerprint bytes + the
+-- arrival time, uint32 seconds, big-endian). Entries are appended in arrival order, so expired
+-- ones form a prefix, cut off whenever the field is written. An id is a duplicate when its
+-- entry is younger than the window. The salt lives and dies with the entries it keyed: a new
+-- (or expired) hash takes the caller's proposal.
 --
--- KEYS[1] events stream, KEYS[2] aggregation meta hash, KEYS[3] dedup hash
+-- KEYS[1] events stream, KEYS[2] aggregation meta hash, KEYS[3] dedup hash,
+-- KEYS[4] this call's remembered answer
 -- ARGV[1] number of events n
--- ARGV[2] fingerprints, 10 bytes per event
+-- ARGV[2] fingerprints, 10 bytes per event, keyed with ARGV[6]
 -- ARGV[3] dedup window (seconds)
 -- ARGV[4] max backlog: refuse when this many events already wait for aggregation
 -- ARGV[5] the entry's data: a JSON array of the n events, in order
--- Returns {accepted, duplicates}, or {-1, backlog} when the backlog is full (nothing written).
+-- ARGV[6] the salt the fingerprints were keyed with (hex)
+-- ARGV[7] digest of the request (an answer remembered for another digest is stale)
+-- ARGV[8] how long to remember the answer (seconds)
+-- Returns {accepted, duplicates}; {-1, backlog} when the backlog is full, {-2, salt} when the
+-- hash is keyed with another salt (then nothing was written).
+local prior = redis.call('GET', KEYS[4])
+if prior then
+  local digest, a, d = string.match(prior, '^([^:]*):(%d+):(%d+)$')
+  if digest == ARGV[7] then
+    return {tonumber(a), tonumber(d)}
+  end
+end
+
+local salt = redis.call('HGET', KEYS[3], 'salt')
+if salt and salt ~= ARGV[6] then
+  return {-2, salt}
+end
+
 local n = tonumber(ARGV[1])
 local backlog = tonumber(redis.call('HGET', KEYS[2], 'backlog') or '0')
 if backlog >= tonumber(ARGV[4]) then
   return {-1, backlog}
+end
+if not salt then
+  redis.call('HSET', KEYS[3], 'salt', ARGV[6])
 end
 
 local now = tonumber(redis.call('TIME')[1])
@@ -103,4 +130,5 @@ end
 if duplicates > 0 then
   redis.call('HINCRBY', KEYS[2], 'duplicates', duplicates)
 end
+redis.call('SET', KEYS[4], ARGV[7] .. ':' .. accepted .. ':' .. duplicates, 'EX', ARGV[8])
 return {accepted, duplicates}
