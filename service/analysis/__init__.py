@@ -18,15 +18,16 @@ Levers: :mod:`service.analysis.taxonomy`. Reference ranges:
 from __future__ import annotations
 
 from service.analysis._frame import Frame, build_frame, normalise
-from service.analysis._names import FLAGS, LEVERS, Flag, Lever
-from service.analysis._reference import FeatureRange, Reference, build_reference, out_of_range
-from service.analysis._report import AnalysisParams, analyze
+from service.analysis._names import EVIDENCE_ORDER, FLAGS, LEVERS, Flag, Lever
+from service.analysis._reference import Reference, build_reference, feature_matrix
+from service.analysis._report import Analysis, AnalysisParams, analyze, run_analysis
 
 __all__ = [
+    "EVIDENCE_ORDER",
     "FLAGS",
     "LEVERS",
+    "Analysis",
     "AnalysisParams",
-    "FeatureRange",
     "Flag",
     "Frame",
     "Lever",
@@ -34,6 +35,7 @@ __all__ = [
     "analyze",
     "build_frame",
     "build_reference",
+    "feature_matrix",
     "normalise",
-    "out_of_range",
+    "run_analysis",
 ]
