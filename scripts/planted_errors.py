@@ -210,7 +210,9 @@ def generate(
         if timeout[i]:
             rec["flags"] = ["timeout"]
         if corrupt[i]:
-            rec["offline_prediction"] = float(_sigmoid(f[i] - (2.5 if partner[i] and "threshold" in on else 0.0)))
+            rec["offline_prediction"] = float(
+                _sigmoid(f[i] - (2.5 if partner[i] and "threshold" in on else 0.0))
+            )
         records.append(rec)
         wrong = no_pred[i] or bool(pred_one[i]) != bool(label[i])
         if not wrong:
@@ -286,7 +288,10 @@ def markdown(planted: Planted, levers: dict[str, str]) -> str:
     for c in CAUSES:
         if not table[c]:
             continue
-        cells = [f"**{table[c].get(lv, 0):,}**" if EXPECTED[c] == lv else f"{table[c].get(lv, 0):,}" for lv in LEVERS]
+        cells = [
+            f"**{table[c].get(lv, 0):,}**" if EXPECTED[c] == lv else f"{table[c].get(lv, 0):,}"
+            for lv in LEVERS
+        ]
         lines.append(f"| {c} | " + " | ".join(cells) + " |")
     lines.append("")
     lines.append("| lever | planted errors | given | precision | recall |")
@@ -307,7 +312,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     plant = tuple(c for c in PLANTABLE if c not in args.no)
     planted = generate(args.records, d=args.features, seed=args.seed, plant=plant)
-    report, levers, seconds = run(planted)
+    _, levers, seconds = run(planted)
     errors = len(planted.cause)
     print(
         f"{args.records:,} records x {args.features} features, seed {args.seed}, planted: "

@@ -136,8 +136,10 @@ def _strength(frame: Frame, a: Assignment, lever: Lever) -> FloatArray:
     if fit is not None:
         y = frame.target
         sure = np.where(y == 1.0, fit.value, 1.0 - fit.value)
-        return np.where(np.isnan(sure), 0.0, sure) if frame.mode != "regression" else -np.abs(
-            fit.value - y
+        return (
+            np.where(np.isnan(sure), 0.0, sure)
+            if frame.mode != "regression"
+            else -np.abs(fit.value - y)
         )
     if lever == "feature_gap":
         return np.where(np.isnan(frame.confidence), 0.0, frame.confidence)
@@ -191,7 +193,9 @@ def _evidence(frame: Frame, a: Assignment, lever: Lever) -> tuple[list[str], dic
         if named_feats:
             top = sorted(set(named_feats), key=lambda f: -named_feats.count(f))[:5]
             facts["features"] = {f: named_feats.count(f) for f in top}
-            lines.append("features at fault: " + ", ".join(f"{f} ({named_feats.count(f)})" for f in top))
+            lines.append(
+                "features at fault: " + ", ".join(f"{f} ({named_feats.count(f)})" for f in top)
+            )
     elif lever in ("distribution_shift", "threshold", "capacity"):
         test = a.tests.get(lever)
         lines.append(_test_text(lever, a, test))
@@ -322,7 +326,9 @@ def lever_rows(
         row["first"] = False
     if total == 0:
         return rows, None
-    top = next((r for r in rows if r["errors"] and (r["expected_fixed"]["estimate"] or 0) > 0), None)
+    top = next(
+        (r for r in rows if r["errors"] and (r["expected_fixed"]["estimate"] or 0) > 0), None
+    )
     if top is None:
         top = next(r for r in rows if r["lever"] == "feature_gap")
         why = (
@@ -350,9 +356,11 @@ def record_evidence(frame: Frame, a: Assignment) -> list[dict[str, Any]]:
     nov = a.novelty
     attrs = list(frame.attributes.items())
     describe: dict[Lever, Callable[[int], dict[str, Any]]] = {
-        "serving": lambda i: {"reason": SERVING_REASONS[int(a.serving_reason[i])]}
-        if a.serving_reason[i] >= 0
-        else {"reason": "flagged"},
+        "serving": lambda i: (
+            {"reason": SERVING_REASONS[int(a.serving_reason[i])]}
+            if a.serving_reason[i] >= 0
+            else {"reason": "flagged"}
+        ),
         "data": lambda i: _data_evidence(a, i),
         "distribution_shift": lambda i: {
             "novelty": _r3(nov.score[i]) if nov else None,

@@ -103,9 +103,7 @@ def recalibrate(frame: Frame, rows: BoolArray, *, folds: int = 5, seed: int = 0)
         return None
     raw = x[idx] if regression else _logit(x[idx])
     seg = _segments(frame, idx)
-    design = sp.hstack(
-        [sp.csr_matrix(raw[:, None]), seg, seg.multiply(raw[:, None])], format="csr"
-    )
+    design = sp.hstack([sp.csr_matrix(raw[:, None]), seg, seg.multiply(raw[:, None])], format="csr")
     y = frame.target[idx]
     fold = fold_ids(idx.size, folds, seed)
     value = np.full(idx.size, np.nan)

@@ -127,9 +127,7 @@ def _serving(frame: Frame) -> IntArray:
     return reason
 
 
-def _data(
-    frame: Frame, matrix: FloatArray, basis: FloatArray
-) -> tuple[IntArray, IntArray]:
+def _data(frame: Frame, matrix: FloatArray, basis: FloatArray) -> tuple[IntArray, IntArray]:
     reason = np.full(frame.n, -1, dtype=np.int64)
     feature = np.full(frame.n, -1, dtype=np.int64)
     for j in range(matrix.shape[1]):
@@ -157,15 +155,13 @@ def _predicted_class(frame: Frame) -> FloatArray:
 def _label_noise(frame: Frame, z: FloatArray, candidates: BoolArray) -> BoolArray:
     """Errors whose label near-identical records contradict (see the module docstring)."""
     out = np.zeros(frame.n, dtype=bool)
-    if frame.mode == "regression" or z.shape[1] == 0 or not frame.classes and not binary(frame):
+    if frame.mode == "regression" or z.shape[1] == 0 or (not frame.classes and not binary(frame)):
         return out
     usable = frame.labelled & ~np.isnan(z).any(axis=1) & ~np.isnan(frame.target)
     idx = np.flatnonzero(usable)
     if idx.size == 0:
         return out
-    _, group, size = np.unique(
-        np.round(z[idx], 3), axis=0, return_inverse=True, return_counts=True
-    )
+    _, group, size = np.unique(np.round(z[idx], 3), axis=0, return_inverse=True, return_counts=True)
     group = group.ravel()
     ok = (size[group] >= _GROUP_MIN) & (size[group] <= _GROUP_MAX)
     if not ok.any():
@@ -245,7 +241,9 @@ def assign(
     nov = novelty(matrix, reference, seed=seed) if reference is not None else None
     novel = nov.novel if nov is not None else np.zeros(frame.n, dtype=bool)
     tests: dict[Lever, GateTest] = {}
-    raw: dict[Lever, tuple[float, tuple[float, float], float, int, str, dict[str, float | int]]] = {}
+    raw: dict[
+        Lever, tuple[float, tuple[float, float], float, int, str, dict[str, float | int]]
+    ] = {}
     if nov is not None and (clean & novel).any():
         inside, outside = clean & novel, clean & ~novel
         e_in, n_in = int((inside & err).sum()), int(inside.sum())

@@ -38,14 +38,14 @@ def _bins(calibration: Any) -> list[ReliabilityBin]:
     for b in rows or []:
         if not isinstance(b, Mapping):
             continue
-        accuracy = b.get("accuracy") if isinstance(b.get("accuracy"), Mapping) else {}
+        accuracy = b.get("observed") if isinstance(b.get("observed"), Mapping) else {}
         lower, upper = _pair((accuracy or {}).get("ci"))
         out.append(
             ReliabilityBin(
                 lower=_float(b.get("lower")) or 0.0,
                 upper=_float(b.get("upper")) or 0.0,
                 records=int(b.get("records") or 0),
-                confidence=_float(b.get("mean_confidence")),
+                confidence=_float(b.get("mean_predicted")),
                 accuracy=_float((accuracy or {}).get("value")),
                 accuracy_lower=lower,
                 accuracy_upper=upper,
@@ -53,6 +53,12 @@ def _bins(calibration: Any) -> list[ReliabilityBin]:
             )
         )
     return out
+
+
+def _axes(calibration: Mapping[str, Any]) -> dict[str, str]:
+    if calibration.get("of") == "probability":
+        return {"x_label": "predicted probability", "y_label": "observed share of positives"}
+    return {"x_label": "mean confidence", "y_label": "accuracy"}
 
 
 def _regions(pareto: Any) -> list[ParetoRegion]:
@@ -99,7 +105,7 @@ def analysis_view(doc: Mapping[str, Any]) -> dict[str, Any]:
         "calibration": calibration or {},
         "levers": levers,
         "recommendation": doc.get("recommendation") or None,
-        "reliability_svg": Markup(reliability_diagram(_bins(calibration))),
+        "reliability_svg": Markup(reliability_diagram(_bins(calibration), **_axes(calibration))),
         "pareto_svg": Markup(pareto_curve(_regions(doc.get("pareto")))),
     }
 
