@@ -35,7 +35,7 @@ from service.analysis._names import LEVERS, Lever
 from service.analysis._novelty import named
 from service.analysis.taxonomy import DATA_REASONS, SERVING_REASONS, Assignment, paired_sum
 
-__all__ = ["ACTIONS", "lever_rows", "record_evidence"]
+__all__ = ["ACTIONS", "SPEC_LEVER", "lever_rows", "record_evidence"]
 
 ACTIONS: dict[Lever, str] = {
     "serving": "fix the serving path (timeouts, fallbacks, feature fetching at serving time) "
@@ -51,6 +51,15 @@ ACTIONS: dict[Lever, str] = {
     "feature_gap": "add information: these errors are in distribution, clean and correctly "
     "served, yet no model on the logged features gets them right",
 }
+SPEC_LEVER: dict[Lever, str] = {
+    "serving": "serving",
+    "data": "data",
+    "threshold": "threshold",
+    "distribution_shift": "data",
+    "capacity": "architecture",
+    "feature_gap": "features",
+}
+"""The ``lever`` an experiment spec that pulls this lever names (the journal's vocabulary)."""
 EXAMPLES = 5
 _Z95 = 1.959963984540054
 
@@ -309,6 +318,7 @@ def lever_rows(
                 },
                 "value": value,
                 "action": ACTIONS[lever],
+                "spec_lever": SPEC_LEVER[lever],
                 "evidence": evidence if n or evidence else ["no errors assigned to this lever"],
                 "facts": facts,
                 "examples": _examples(frame, a, lever),
