@@ -83,6 +83,19 @@ def _regions(pareto: Any) -> list[ParetoRegion]:
     return out
 
 
+def _worst(segments: Any, rows: int = 5) -> list[Mapping[str, Any]]:
+    """The single-attribute segments with the highest error rate and enough labels."""
+    single = [
+        s
+        for s in segments or []
+        if isinstance(s, Mapping)
+        and len(s.get("attributes") or {}) == 1
+        and not s.get("low_support")
+    ]
+    rate = lambda s: _float((s.get("error_rate") or {}).get("value")) or 0.0  # noqa: E731
+    return sorted(single, key=lambda s: -rate(s))[:rows]
+
+
 def analysis_view(doc: Mapping[str, Any]) -> dict[str, Any]:
     """The analysis report with its two plots drawn; tables read the report as it is."""
     calibration = doc.get("calibration") if isinstance(doc.get("calibration"), Mapping) else {}
@@ -104,6 +117,10 @@ def analysis_view(doc: Mapping[str, Any]) -> dict[str, Any]:
         "slice_search": doc.get("slice_search") or {},
         "calibration": calibration or {},
         "levers": levers,
+        "has_value": any(lv.get("value") for lv in levers),
+        "cover": doc.get("cover") if isinstance(doc.get("cover"), Mapping) else {},
+        "worst": _worst(doc.get("segments")),
+        "reference": doc.get("reference") if isinstance(doc.get("reference"), Mapping) else {},
         "recommendation": doc.get("recommendation") or None,
         "reliability_svg": Markup(reliability_diagram(_bins(calibration), **_axes(calibration))),
         "pareto_svg": Markup(pareto_curve(_regions(doc.get("pareto")))),
