@@ -34,7 +34,10 @@ Holm-adjusted together (:func:`service.stats.adjust_p_values`) before any is bel
 Each test's records do not depend on another test's outcome. Label noise needs a group
 of 3 to 10 records with identical standardized features (to 3 decimals), at least two
 others labelled, three quarters of them agreeing with the model against this label; a
-larger group means the features are too coarse to tell a mislabel from noise.
+larger group means the features are too coarse to tell a mislabel from noise. And the
+model must give the label a probability of at most 0.1 (binary scores; for other label
+models a confidence of at least 0.9): identical records can differ in truth (the same
+person in another year), so only a label the model also finds implausible is a mislabel.
 """
 
 from __future__ import annotations
@@ -58,7 +61,7 @@ __all__ = ["DATA_REASONS", "SERVING_REASONS", "Assignment", "GateTest", "assign"
 SERVING_REASONS = ("no_prediction", "serving_error", "timeout", "offline_mismatch")
 DATA_REASONS = ("input_missing", "input_invalid", "absent_feature", "invalid_value", "label_noise")
 _ABSENT_SHARE = 0.01
-_GROUP_MIN, _GROUP_MAX, _AGREE = 3, 10, 0.75
+_GROUP_MIN, _GROUP_MAX, _AGREE, _LABEL_P = 3, 10, 0.75, 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,8 +180,21 @@ def _label_noise(frame: Frame, z: FloatArray, candidates: BoolArray) -> BoolArra
     others = size[group] - 1
     agree = counts[group, p] - (p == y)
     noisy = ok & known & (p != y) & (others >= 2) & (agree >= _AGREE * others)
+    # Identical records may differ in truth (the same person in another year): only a
+    # label the model itself finds implausible is called a mislabel.
+    noisy &= _implausible(frame)[idx]
     out[idx[noisy]] = True
     return out & candidates
+
+
+def _implausible(frame: Frame) -> BoolArray:
+    """The model gives the record's label a probability of at most ``_LABEL_P``."""
+    if binary(frame):
+        p_label = np.where(frame.target == 1.0, frame.score, 1.0 - frame.score)
+        out: BoolArray = np.nan_to_num(p_label, nan=1.0) <= _LABEL_P
+        return out
+    out = np.nan_to_num(frame.confidence, nan=0.0) >= 1.0 - _LABEL_P
+    return out
 
 
 def _two_proportions(
