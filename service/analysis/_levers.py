@@ -179,14 +179,14 @@ def _evidence(frame: Frame, a: Assignment, lever: Lever) -> tuple[list[str], dic
     facts: dict[str, Any] = {}
     lines: list[str] = []
     if lever == "serving":
-        facts = _count_reasons(a.serving_reason, SERVING_REASONS, mine)
+        facts = dict(_count_reasons(a.serving_reason, SERVING_REASONS, mine))
         if facts:
             lines.append(
                 "errors on records served badly: "
                 + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in facts.items())
             )
     elif lever == "data":
-        facts = _count_reasons(a.data_reason, DATA_REASONS, mine)
+        facts = dict(_count_reasons(a.data_reason, DATA_REASONS, mine))
         if facts:
             lines.append(
                 "errors on records with bad input: "
@@ -200,10 +200,10 @@ def _evidence(frame: Frame, a: Assignment, lever: Lever) -> tuple[list[str], dic
         feats = a.data_feature[mine]
         named_feats = [a.columns[int(j)] for j in feats if j >= 0]
         if named_feats:
-            top = sorted(set(named_feats), key=lambda f: -named_feats.count(f))[:5]
-            facts["features"] = {f: named_feats.count(f) for f in top}
+            worst = sorted(set(named_feats), key=lambda f: -named_feats.count(f))[:5]
+            facts["features"] = {f: named_feats.count(f) for f in worst}
             lines.append(
-                "features at fault: " + ", ".join(f"{f} ({named_feats.count(f)})" for f in top)
+                "features at fault: " + ", ".join(f"{f} ({named_feats.count(f)})" for f in worst)
             )
     elif lever in ("distribution_shift", "threshold", "capacity"):
         test = a.tests.get(lever)

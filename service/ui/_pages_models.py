@@ -92,13 +92,18 @@ def _worst(segments: Any, rows: int = 5) -> list[Mapping[str, Any]]:
         and len(s.get("attributes") or {}) == 1
         and not s.get("low_support")
     ]
-    rate = lambda s: _float((s.get("error_rate") or {}).get("value")) or 0.0  # noqa: E731
+
+    def rate(s: Mapping[str, Any]) -> float:
+        return _float((s.get("error_rate") or {}).get("value")) or 0.0
+
     return sorted(single, key=lambda s: -rate(s))[:rows]
 
 
 def analysis_view(doc: Mapping[str, Any]) -> dict[str, Any]:
     """The analysis report with its two plots drawn; tables read the report as it is."""
-    calibration = doc.get("calibration") if isinstance(doc.get("calibration"), Mapping) else {}
+    calibration: Mapping[str, Any] = (
+        doc.get("calibration") if isinstance(doc.get("calibration"), Mapping) else {}
+    ) or {}
     levers = [lv for lv in doc.get("levers") or [] if isinstance(lv, Mapping)]
     levers.sort(key=lambda lv: int(lv.get("rank") or 0))
     time_rows = [r for r in doc.get("time") or [] if isinstance(r, Mapping)]
