@@ -17,31 +17,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier
 
+from scripts import planted_errors
 from service.analysis import Reference, run_analysis
 from service.analysis._reference import feature_matrix
 
-ROOT = Path(__file__).resolve().parent.parent
 TARGET_S = 30.0
-
-
-def _planted() -> Any:
-    spec = importlib.util.spec_from_file_location(
-        "planted_errors", ROOT / "scripts/planted_errors.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["planted_errors"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 async def _timed_off_loop(
@@ -72,7 +58,7 @@ def main(argv: list[str] | None = None) -> list[tuple[str, str, str, str]]:
     parser.add_argument("--features", type=int, default=20)
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
-    pe = _planted()
+    pe = planted_errors
     planted = pe.generate(args.records, d=args.features, seed=args.seed)
     reference = Reference(
         columns=planted.columns,
@@ -106,7 +92,8 @@ def main(argv: list[str] | None = None) -> list[tuple[str, str, str, str]]:
         f"reference {planted.reference.shape[0]:,} rows"
     )
     print(
-        f"analysis (probe included), in a worker thread: {seconds:.1f} s ({verdict} {TARGET_S:.0f} s)"
+        f"analysis (probe included), in a worker thread: {seconds:.1f} s "
+        f"({verdict} {TARGET_S:.0f} s)"
     )
     print(f"reference: one plain sklearn HistGradientBoosting fit, same data: {fit_s:.1f} s")
     print(f"ratio analysis / one probe fit: {ratio:.1f}x")

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from service.analysis._breakdowns import categories, flag_rows, segments, time_rows
 from service.analysis._calibration import calibration
@@ -98,18 +99,22 @@ def run_analysis(
     )
     columns = reference.columns if reference is not None else feature_names(records)
     matrix = feature_matrix(records, columns)
-    a = assign(
-        frame,
-        matrix,
-        columns,
-        reference,
-        alpha=p.alpha,
-        level=p.level,
-        folds=p.folds,
-        seed=p.seed,
-        probe_iter=p.probe_iter,
-        probe_margin=p.probe_margin,
-    )
+    # One OpenMP thread: on a busy machine the boosting's threads spin-wait against other
+    # processes (a 3k-record probe took 90 s with two threads under load, 1 s with one),
+    # and an analysis should not take every core from the requests beside it.
+    with threadpool_limits(limits=1):
+        a = assign(
+            frame,
+            matrix,
+            columns,
+            reference,
+            alpha=p.alpha,
+            level=p.level,
+            folds=p.folds,
+            seed=p.seed,
+            probe_iter=p.probe_iter,
+            probe_margin=p.probe_margin,
+        )
     if a.novelty is not None:
         frame = dataclasses.replace(
             frame, flags=frame.flags | np.where(a.novelty.novel, BIT["out_of_distribution"], 0)

@@ -89,5 +89,6 @@ def test_rand_hie_properties(rand_hie: tuple[list[dict[str, Any]], Reference]) -
         "\nRAND HIE:",
         f"{errors} errors;",
         ", ".join(f"{r['lever']} {r['errors']} ({r['share']:.1%})" for r in report["levers"]),
-        f"; novel {test['novel']} err {novel_rate:.1%} vs {rest_rate:.1%}, p_adj {test['p_adjusted']:.2g}",
+        f"; novel {test['novel']} err {novel_rate:.1%} vs {rest_rate:.1%}",
+        f"(Holm p {test['p_adjusted']:.2g})",
     )

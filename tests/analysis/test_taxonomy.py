@@ -7,32 +7,15 @@ not planted must get (almost) nothing.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 import pytest
 
+from scripts import planted_errors
 from service.analysis import LEVERS, AnalysisParams, Reference, run_analysis
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _planted() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "planted_errors", ROOT / "scripts/planted_errors.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["planted_errors"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-pe = _planted()
+pe = planted_errors
 
 
 def _levers(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
