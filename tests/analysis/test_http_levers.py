@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from service.app import create_app
 from tests.analysis.test_taxonomy import pe
 from tests.conftest import ADMIN, CLIENT, make_settings
+from tests.foundation.spec_factory import simple_spec
 
 
 @pytest.fixture(scope="module")
@@ -200,3 +201,23 @@ def test_a_busy_analysis_slot_answers_503_with_retry_after(api: TestClient) -> N
     assert r.status_code == 503 and r.headers["retry-after"] == "5"
     runtime.extras["analysis_slots"] = asyncio.Semaphore(1)
     assert api.get("/v1/models/busy/analysis", headers=ADMIN).status_code == 200
+
+
+def test_value_per_lever_comes_from_the_lines_impact(api: TestClient, planted: Any) -> None:
+    _load(api, planted, "churn")
+    plain = api.get("/v1/models/churn/analysis", headers=ADMIN).json()
+    assert all(row["value"] is None for row in plain["levers"])
+    spec = simple_spec("churn-v2", impact={"value_per_unit": 3.0, "currency": "EUR"})
+    assert api.post("/v1/experiments", json=spec, headers=ADMIN).status_code == 201
+    body = api.get("/v1/models/churn/analysis", headers=ADMIN).json()
+    days = (planted.records[-1]["timestamp"] - planted.records[0]["timestamp"]) / 86_400
+    for row in body["levers"]:
+        fixed = row["expected_fixed"]
+        if fixed["estimate"] is None or not row["errors"]:
+            assert row["value"] is None
+            continue
+        value = row["value"]["per_year"]
+        assert row["value"]["currency"] == "EUR"
+        assert value["estimate"] == pytest.approx(fixed["estimate"] * 3.0 * 365 / days, rel=0.01)
+        lo, hi = value["ci"]
+        assert lo <= value["estimate"] <= hi
