@@ -16,6 +16,7 @@ judged by a model that saw it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -144,8 +145,13 @@ def probe(
     folds: int = 5,
     seed: int = 0,
     max_iter: int = 100,
+    categories: Mapping[int, FloatArray] | None = None,
 ) -> Fit | None:
-    """Cross-fitted gradient-boosted probe on the features and the model's output."""
+    """Cross-fitted gradient-boosted probe on the features and the model's output.
+
+    ``categories`` maps a column index to its reference values: such a column enters
+    as a category (codes in that order; a value never seen is missing).
+    """
     regression = frame.mode == "regression"
     own = frame.output if regression or not binary(frame) else frame.score
     if binary(frame):
@@ -156,6 +162,11 @@ def probe(
     x = np.column_stack([matrix[idx], own[idx]])
     y = frame.target[idx]
     categorical = np.zeros(x.shape[1], dtype=bool)
+    for j, cats in (categories or {}).items():
+        col = x[:, j]
+        at = np.minimum(np.searchsorted(cats, col), cats.size - 1)
+        x[:, j] = np.where(cats[at] == col, at, np.nan)
+        categorical[j] = True
     if not regression and not binary(frame):
         categorical[-1] = True  # the predicted class
         x[np.isnan(x[:, -1]), -1] = -1.0

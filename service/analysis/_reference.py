@@ -9,9 +9,12 @@ Where it comes from, in order of preference:
 * ``window``: the records of an explicit time window given at analysis time.
 
 Columns are typed from the reference: a column with at most two distinct values is
-``binary`` (reported as the share of its larger value, never as a percentile range);
-any other is ``numeric`` (mean, standard deviation, 1st/50th/99th percentile). The
-rows themselves feed the novelty score (:mod:`service.analysis._novelty`).
+``binary`` (reported as the share of its larger value, never as a percentile range); a
+column the upload declares ``categorical`` (numeric codes) is reported by the share of
+its most frequent values; any other is ``numeric`` (mean, standard deviation,
+1st/50th/99th percentile). The rows themselves feed the novelty score
+(:mod:`service.analysis._novelty`) and categorical columns are categories there and in
+the probe.
 """
 
 from __future__ import annotations
@@ -24,8 +27,9 @@ import numpy as np
 
 from service.analysis._frame import FloatArray, feature_column
 
-Kind = Literal["binary", "numeric"]
+Kind = Literal["binary", "categorical", "numeric"]
 MAX_FEATURES = 256
+_TOP_CATEGORIES = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,20 +43,29 @@ class Reference:
     start: float | None = None
     end: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    categorical: tuple[str, ...] = ()
+    """Columns holding category codes (declared by the upload)."""
 
     @property
     def records(self) -> int:
         return int(self.rows.shape[0])
 
     @property
+    def categorical_indices(self) -> tuple[int, ...]:
+        return tuple(j for j, name in enumerate(self.columns) if name in self.categorical)
+
+    @property
     def kinds(self) -> dict[str, Kind]:
-        return {name: column_kind(self.rows[:, j]) for j, name in enumerate(self.columns)}
+        return {
+            name: "categorical" if name in self.categorical else column_kind(self.rows[:, j])
+            for j, name in enumerate(self.columns)
+        }
 
     def to_dict(self) -> dict[str, Any]:
         """What the report says about the reference (no rows)."""
         features: dict[str, Any] = {}
         for j, name in enumerate(self.columns):
-            features[name] = describe(self.rows[:, j])
+            features[name] = describe(self.rows[:, j], categorical=name in self.categorical)
         out: dict[str, Any] = {
             "source": self.source,
             "records": self.records,
@@ -77,13 +90,24 @@ def _round(x: float) -> float:
     return float(f"{x:.4g}")
 
 
-def describe(values: FloatArray) -> dict[str, Any]:
-    """A column as a person reads it: binary share, or numeric spread (4 digits)."""
+def describe(values: FloatArray, *, categorical: bool = False) -> dict[str, Any]:
+    """A column as a person reads it: binary share, top categories or numeric spread."""
     known = values[~np.isnan(values)]
     out: dict[str, Any] = {"n": int(known.size), "missing": int(values.size - known.size)}
     if known.size == 0:
-        return {**out, "kind": "numeric"}
-    distinct = np.unique(known)
+        return {**out, "kind": "categorical" if categorical else "numeric"}
+    distinct, counts = np.unique(known, return_counts=True)
+    if categorical:
+        top = np.argsort(-counts, kind="stable")[:_TOP_CATEGORIES]
+        return {
+            **out,
+            "kind": "categorical",
+            "distinct": int(distinct.size),
+            "top": [
+                {"value": _round(float(distinct[i])), "share": _round(counts[i] / known.size)}
+                for i in top
+            ],
+        }
     if distinct.size <= 2:
         high = float(distinct[-1])
         return {
@@ -148,6 +172,7 @@ def reference_meta(reference: Reference) -> dict[str, Any]:
         "start": reference.start,
         "end": reference.end,
         "has_labels": reference.labels is not None,
+        "categorical": list(reference.categorical),
         "extra": reference.extra,
     }
 
@@ -175,4 +200,5 @@ def unpack(meta: Mapping[str, Any], blob: bytes) -> Reference:
         start=meta.get("start"),
         end=meta.get("end"),
         extra=dict(meta.get("extra") or {}),
+        categorical=tuple(str(c) for c in meta.get("categorical") or ()),
     )

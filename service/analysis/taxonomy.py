@@ -51,7 +51,7 @@ from statsmodels.stats.proportion import confint_proportions_2indep, proportions
 
 from service.analysis._frame import BoolArray, FloatArray, Frame, IntArray
 from service.analysis._names import BIT, DATA_BITS, LEVERS, SERVING_BITS, Lever
-from service.analysis._novelty import Novelty, novelty, standardizer
+from service.analysis._novelty import Novelty, encoder, novelty, standardizer
 from service.analysis._probe import Fit, binary, probe, recalibrate
 from service.analysis._reference import Reference
 from service.stats import adjust_p_values
@@ -300,7 +300,18 @@ def assign(
             "paired normal test of errors fixed minus made, out-of-fold",
             {"fixed": int((gain > 0).sum()), "made": int((gain < 0).sum())},
         )
-    fit = probe(frame, matrix, clean, folds=folds, seed=seed, max_iter=probe_iter)
+    categories = (
+        encoder(reference.rows, reference.categorical_indices).categories if reference else {}
+    )
+    fit = probe(
+        frame,
+        matrix,
+        clean,
+        folds=folds,
+        seed=seed,
+        max_iter=probe_iter,
+        categories=categories,
+    )
     if fit is not None:
         scope = clean & ~np.isnan(fit.value)
         base = ~err if recal is None else np.where(np.isnan(recal.value), ~err, recal.right)

@@ -448,10 +448,16 @@ async def post_reference(
 ) -> JSON:
     raw = await request.body()
     settings = runtime.settings
-    columns, rows, labels = await asyncio.to_thread(
+    parsed = await asyncio.to_thread(
         parse_reference, raw, max_values=settings.model_reference_max_values
     )
-    reference = Reference(columns=columns, rows=rows, source="uploaded", labels=labels)
+    reference = Reference(
+        columns=parsed.columns,
+        rows=parsed.rows,
+        source="uploaded",
+        labels=parsed.labels,
+        categorical=parsed.categorical,
+    )
     meta = {**reference_meta(reference), "created_at": time.time()}
     await store.set_reference(name, meta, await asyncio.to_thread(pack_rows, reference))
     return JSON({"model": name, **reference.to_dict()}, status_code=201)

@@ -128,6 +128,8 @@ def test_reference_refusals_name_the_field(redis_url: str) -> None:
             ({"features": {"a": [1, 2]}, "label": [1]}, "label"),
             ({"features": {"a": [1, 2]}, "label": [1, "yes"]}, "label.1"),
             ({"features": {f"f{i}": [1] for i in range(257)}}, "features"),
+            ({"features": {"a": [1, 2]}, "categorical": ["b"]}, "categorical.0"),
+            ({"features": {"a": [1, 2]}, "categorical": "a"}, "categorical"),
         ]
         for body, field in cases:
             r = api.post("/v1/models/m/reference", json=body, headers=ADMIN)
@@ -221,3 +223,15 @@ def test_value_per_lever_comes_from_the_lines_impact(api: TestClient, planted: A
         assert value["estimate"] == pytest.approx(fixed["estimate"] * 3.0 * 365 / days, rel=0.01)
         lo, hi = value["ci"]
         assert lo <= value["estimate"] <= hi
+
+
+def test_reference_declares_categorical_features(api: TestClient) -> None:
+    body = {"features": {"x": [0.1, 0.5, 0.9, 1.3] * 10, "store": [3, 7, 3, 9] * 10}}
+    r = api.post(
+        "/v1/models/shop/reference", json={**body, "categorical": ["store"]}, headers=ADMIN
+    )
+    assert r.status_code == 201, r.text
+    store = r.json()["features"]["store"]
+    assert store["kind"] == "categorical" and store["distinct"] == 3
+    assert store["top"][0] == {"value": 3.0, "share": 0.5}
+    assert r.json()["features"]["x"]["kind"] == "numeric"

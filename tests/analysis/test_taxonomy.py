@@ -14,6 +14,7 @@ import pytest
 
 from scripts import planted_errors
 from service.analysis import LEVERS, AnalysisParams, Reference, run_analysis
+from service.analysis._novelty import encoder
 
 pe = planted_errors
 
@@ -190,3 +191,40 @@ def test_no_errors_no_recommendation() -> None:
     report = run_analysis(recs).report
     assert report["recommendation"] is None
     assert all(row["errors"] == 0 and not row["first"] for row in report["levers"])
+
+
+def test_a_declared_categorical_feature_is_a_category() -> None:
+    rng = np.random.default_rng(8)
+    ref = np.column_stack([rng.normal(size=4000), rng.integers(0, 6, 4000) * 10.0])
+    reference = Reference(
+        columns=("x", "store"), rows=ref, source="uploaded", categorical=("store",)
+    )
+    described = reference.to_dict()["features"]["store"]
+    assert described["kind"] == "categorical" and described["distinct"] == 6
+    assert "p1" not in described and len(described["top"]) == 6
+    # Two different stores are one apart whatever their codes; an unseen store is far.
+    enc = encoder(ref, reference.categorical_indices)
+    z = enc.transform(np.array([[0.0, 0.0], [0.0, 10.0], [0.0, 50.0], [0.0, 70.0]]))
+    assert np.linalg.norm(z[0] - z[1]) == pytest.approx(1.0)
+    assert np.linalg.norm(z[0] - z[2]) == pytest.approx(1.0)
+    assert np.linalg.norm(z[0] - z[3]) > 2.0
+    x = rng.normal(size=5000)
+    store = rng.integers(0, 6, 5000) * 10.0
+    store[:300] = 70.0  # a store the reference never saw
+    p = 1 / (1 + np.exp(-3 * x))
+    y = (rng.random(5000) < p).astype(int)
+    y[:300] = (p[:300] < 0.5).astype(int)  # the new store behaves the other way
+    records = [
+        {
+            "record_id": f"s{i}",
+            "prediction": float(p[i]),
+            "label": int(y[i]),
+            "features": {"x": float(x[i]), "store": float(store[i])},
+        }
+        for i in range(5000)
+    ]
+    result = run_analysis(records, reference=reference)
+    shift = [e for e in result.errors if e["lever"] == "distribution_shift"]
+    assert len(shift) >= 250
+    assert all(e["evidence"]["features"] == ["store"] for e in shift)
+    assert all(int(e["record_id"][1:]) < 300 for e in shift)
