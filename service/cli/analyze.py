@@ -321,12 +321,21 @@ def analyze(
         params["since"] = since
     if until:
         params["until"] = until
+    report = _fetch(url, api_key, f"/v1/models/{name}/analysis", params, as_json)
+    if report is not None:
+        render_analysis(report, console, rows=rows)
+
+
+def _fetch(
+    url: str, api_key: str, path: str, params: dict[str, Any], as_json: bool
+) -> dict[str, Any] | None:
+    """GET an admin document; with ``as_json`` print it raw and return None."""
     with AdminAPI(url, api_key) as api:
-        report = api.request("GET", f"/v1/models/{name}/analysis?{urlencode(params)}")
+        doc: dict[str, Any] = api.request("GET", f"{path}?{urlencode(params)}")
     if as_json:
-        console.print_json(json.dumps(report))
-        return
-    render_analysis(report, console, rows=rows)
+        console.print_json(json.dumps(doc))
+        return None
+    return doc
 
 
 def _errors(
@@ -346,12 +355,9 @@ def _errors(
         params["segment"] = segment
     if cursor:
         params["cursor"] = cursor
-    with AdminAPI(url, api_key) as api:
-        page = api.request("GET", f"/v1/models/{name}/errors?{urlencode(params)}")
-    if as_json:
-        console.print_json(json.dumps(page))
-        return
-    render_errors(page, console, title=f"{name}: errors behind {lever}")
+    page = _fetch(url, api_key, f"/v1/models/{name}/errors", params, as_json)
+    if page is not None:
+        render_errors(page, console, title=f"{name}: errors behind {lever}")
 
 
 def render_errors(page: dict[str, Any], out: Console, *, title: str) -> None:
