@@ -228,3 +228,28 @@ def test_a_declared_categorical_feature_is_a_category() -> None:
     assert len(shift) >= 250
     assert all(e["evidence"]["features"] == ["store"] for e in shift)
     assert all(int(e["record_id"][1:]) < 300 for e in shift)
+
+
+def test_a_multiclass_label_model_gets_a_probe_but_no_threshold() -> None:
+    rng = np.random.default_rng(1)
+    n = 6000
+    x = rng.normal(size=(n, 3))
+    rule = np.where(x[:, 0] > 0.5, "a", np.where(x[:, 1] > 0, "b", "c"))
+    box = x[:, 2] > 1.0  # the truth is "c" there; the model's rule misses it
+    label = np.where(box, "c", rule)
+    records = [
+        {
+            "record_id": f"m{i}",
+            "prediction": str(rule[i]),
+            "label": str(label[i]),
+            "features": {f"x{j}": float(x[i, j]) for j in range(3)},
+        }
+        for i in range(n)
+    ]
+    result = run_analysis(records)
+    rows = _levers(result.report)
+    planted = {f"m{i}" for i in range(n) if rule[i] != label[i]}
+    capacity = {e["record_id"] for e in result.errors if e["lever"] == "capacity"}
+    assert len(planted & capacity) >= 0.8 * len(planted)
+    assert rows["threshold"]["errors"] == 0
+    assert "could not be fitted" in rows["threshold"]["evidence"][0]
