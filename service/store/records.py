@@ -100,7 +100,7 @@ class RecordStore:
                 keys.model_order(name),
                 keys.model_labels(name),
                 keys.model_meta(name),
-                keys.model_reference(name),
+                keys.model_reference_rows(name),
             ],
             args=args,
         )
@@ -131,7 +131,7 @@ class RecordStore:
             for name in names:
                 pipe.llen(keys.model_order(name))
                 pipe.hgetall(keys.model_meta(name))
-                pipe.exists(keys.model_reference(name))
+                pipe.exists(keys.model_reference_rows(name))
             raw = await pipe.execute()
         out: list[ModelInfo] = []
         for i, name in enumerate(names):

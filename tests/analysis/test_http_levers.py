@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.app import create_app
+from service.store import keys
 from tests.analysis.test_taxonomy import pe
 from tests.conftest import ADMIN, CLIENT, make_settings
 from tests.foundation.spec_factory import simple_spec
@@ -235,3 +237,25 @@ def test_reference_declares_categorical_features(api: TestClient) -> None:
     assert store["kind"] == "categorical" and store["distinct"] == 3
     assert store["top"][0] == {"value": 3.0, "share": 0.5}
     assert r.json()["features"]["x"]["kind"] == "numeric"
+
+
+def test_a_reference_from_before_rows_is_replaced_by_the_frozen_records(
+    redis_url: str, redis_sync: Any
+) -> None:
+    # An older version kept percentile ranges only (no rows): the first records replace it.
+    old = {"source": "first_records", "records": 100, "features": {"x": {"low": 0, "high": 1}}}
+    redis_sync.set(keys.model_reference("legacy"), json.dumps(old))
+    settings = make_settings(redis_url, model_reference_records=100)
+    recs = [
+        {"record_id": f"l{i}", "prediction": 1, "label": 1, "features": {"x": float(i % 7)}}
+        for i in range(150)
+    ]
+    with TestClient(create_app(settings)) as api:
+        assert api.get("/v1/models", headers=ADMIN).json()["models"] == []
+        r = api.post("/v1/models/legacy/records", json={"records": recs}, headers=CLIENT)
+        assert r.status_code == 202
+        (info,) = api.get("/v1/models", headers=ADMIN).json()["models"]
+        assert info["has_reference"]
+        ref = api.get("/v1/models/legacy/analysis", headers=ADMIN).json()["reference"]
+        assert ref["source"] == "first_records" and ref["records"] == 100
+        assert ref["features"]["x"]["kind"] == "numeric"

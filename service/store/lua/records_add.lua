@@ -1,6 +1,6 @@
 -- Add prediction records of one model, dedup by record_id, trim to the newest N.
 -- KEYS[1] records hash, KEYS[2] order list, KEYS[3] labels hash, KEYS[4] meta hash,
--- KEYS[5] reference string (only tested for existence)
+-- KEYS[5] reference rows string (only tested for existence)
 -- ARGV[1] max records kept, ARGV[2] now (epoch seconds), then record_id, json,
 -- has_label ("1" or "0") triples. Returns {accepted, duplicates, stored, has_reference}.
 local max_records = tonumber(ARGV[1])
