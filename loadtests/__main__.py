@@ -34,7 +34,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-BENCHES = ("bench_sdk", "bench_assign", "bench_ingest", "bench_stats")
+BENCHES = ("bench_sdk", "bench_assign", "bench_ingest", "bench_stats", "bench_taxonomy")
 QUICK_ARGS: dict[str, list[str]] = {
     "bench_sdk": ["--rounds", "3"],
     "bench_assign": ["--duration", "3"],

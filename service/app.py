@@ -103,6 +103,7 @@ def create_app(settings: Settings, keyring: KeyRing | None = None) -> FastAPI:
         default=settings.max_body_bytes,
         large=settings.max_events_body_bytes,
         large_prefixes=_LARGE_BODY_PREFIXES,
+        overrides=(("/v1/models/", "/reference", settings.model_reference_max_bytes),),
     )
     # Outermost: POST /v1/assign answers without FastAPI's per-request machinery.
     app.add_middleware(AssignFastPath, max_body_bytes=settings.max_body_bytes)

@@ -44,6 +44,15 @@ class Settings(BaseSettings):
         default=1000, ge=50, le=1_000_000, description="First N records freeze the feature ranges."
     )
     records_max_batch: int = Field(default=10_000, ge=1, le=100_000)
+    model_reference_max_bytes: int = Field(
+        default=64 << 20, ge=1024, description="Body limit of POST /v1/models/{name}/reference."
+    )
+    model_reference_max_values: int = Field(
+        default=4_000_000, ge=1000, le=50_000_000, description="Rows x features of a reference."
+    )
+    model_analysis_slots: int = Field(
+        default=1, ge=1, le=16, description="Model analyses run at once per process (else 503)."
+    )
 
     exposure_flush_interval_s: float = Field(default=0.005, gt=0, le=5)
     exposure_buffer_max: int = Field(default=100_000, ge=100)

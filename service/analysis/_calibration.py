@@ -1,4 +1,4 @@
-"""Calibration: reliability diagram (confidence bins vs observed accuracy) and ECE."""
+"""Calibration: reliability diagram (predicted vs observed per bin) and ECE."""
 
 from __future__ import annotations
 
@@ -13,21 +13,45 @@ from service.analysis._groups import clean
 from service.analysis._intervals import wilson
 
 
-def calibration(frame: Frame, *, bins: int = 10, level: float = 0.95) -> dict[str, Any]:
-    """Equal-width confidence bins over labelled, served records that carry a confidence.
-
-    Per bin: records, mean confidence, accuracy with its Wilson interval, the gap
-    (confidence - accuracy) and a status: ``overconfident`` when the accuracy interval
-    lies wholly below the mean confidence, ``underconfident`` when above, else ``ok``
-    (the status intervals are Bonferroni-widened over the non-empty bins).
-    ``ece`` is the record-weighted mean |gap|; ``ece_noise`` is what a perfectly
-    calibrated model would show from sampling noise alone at these bin sizes (an ECE
-    near it is no evidence of miscalibration). ``gap`` tests mean confidence against
-    accuracy over all records (z test, variance under perfect calibration).
-    """
+def _pairs(frame: Frame) -> tuple[str, np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """(what is calibrated, predicted probabilities, observed outcomes 0/1)."""
+    if frame.mode == "scored":
+        mask = frame.labelled & frame.served & ~np.isnan(frame.score)
+        return "probability", frame.score[mask], frame.label_pos[mask].astype(np.float64)
     mask = frame.labelled & frame.served & ~np.isnan(frame.confidence)
-    conf = np.clip(frame.confidence[mask], 0.0, 1.0)
-    correct = (~frame.error[mask]).astype(np.float64)
+    if frame.mode == "regression":
+        mask = np.zeros(frame.n, dtype=bool)
+    return "confidence", frame.confidence[mask], (~frame.error[mask]).astype(np.float64)
+
+
+_WORDS = {
+    "probability": ("too_high", "too_low"),
+    "confidence": ("overconfident", "underconfident"),
+}
+
+
+def calibration(frame: Frame, *, bins: int = 10, level: float = 0.95) -> dict[str, Any]:
+    """Equal-width bins of the predicted probability against the observed frequency.
+
+    What is calibrated (``of``): for scored binary models the predicted probability of
+    the positive class against the observed share of positives, which does not depend
+    on the decision threshold; for label models with confidences the confidence against
+    accuracy. Regression models have none.
+
+    Per bin: records, mean prediction, observed frequency with its Wilson interval, the
+    gap (prediction - observed) and a status: ``too_high``/``overconfident`` when the
+    interval lies wholly below the mean prediction, ``too_low``/``underconfident`` when
+    above, else ``ok`` (the status intervals are Bonferroni-widened over the non-empty
+    bins). ``ece`` is the record-weighted mean |gap|; ``ece_noise`` is what a perfectly
+    calibrated model would show from sampling noise alone at these bin sizes (an ECE
+    near it is no evidence of miscalibration). ``gap`` tests the mean prediction
+    against the observed frequency over all records (z test, variance under perfect
+    calibration).
+    """
+    of, predicted, outcome = _pairs(frame)
+    high_word, low_word = _WORDS[of]
+    conf = np.clip(predicted, 0.0, 1.0)
+    correct = outcome
     n_total = int(conf.size)
     idx = np.minimum((conf * bins).astype(np.int64), bins - 1)
     n_b = np.bincount(idx, minlength=bins)
@@ -54,9 +78,9 @@ def calibration(frame: Frame, *, bins: int = 10, level: float = 0.95) -> dict[st
             # E|N(0, s^2)| = s * sqrt(2 / pi), with s^2 the binomial variance of the bin.
             noise += weight * math.sqrt(2.0 / math.pi * float(var_sum[b])) / n
             status = (
-                "overconfident"
+                high_word
                 if s_hi[b] < mean_conf[b]
-                else "underconfident"
+                else low_word
                 if s_lo[b] > mean_conf[b]
                 else "ok"
             )
@@ -65,8 +89,8 @@ def calibration(frame: Frame, *, bins: int = 10, level: float = 0.95) -> dict[st
                 "lower": b / bins,
                 "upper": (b + 1) / bins,
                 "records": n,
-                "mean_confidence": clean(float(mean_conf[b])),
-                "accuracy": {
+                "mean_predicted": clean(float(mean_conf[b])),
+                "observed": {
                     "value": clean(float(acc[b])),
                     "ci": [clean(float(lo[b])), clean(float(hi[b]))],
                 },
@@ -75,28 +99,31 @@ def calibration(frame: Frame, *, bins: int = 10, level: float = 0.95) -> dict[st
             }
         )
     return {
+        "of": of,
         "records": n_total,
         "bins": rows,
         "ece": clean(ece) if n_total else None,
         "ece_noise": clean(noise) if n_total else None,
         "mce": clean(mce) if n_total else None,
-        **_overall_gap(conf, correct),
+        **_overall_gap(conf, correct, high_word, low_word),
     }
 
 
-def _overall_gap(conf: np.ndarray[Any, Any], correct: np.ndarray[Any, Any]) -> dict[str, Any]:
+def _overall_gap(
+    conf: np.ndarray[Any, Any], correct: np.ndarray[Any, Any], high: str, low: str
+) -> dict[str, Any]:
     n = conf.size
     if n == 0:
-        return {"mean_confidence": None, "accuracy": None, "gap": None, "verdict": "no_data"}
+        return {"mean_predicted": None, "observed": None, "gap": None, "verdict": "no_data"}
     gap = float(conf.mean() - correct.mean())
     se = math.sqrt(float(np.sum(conf * (1.0 - conf)))) / n
     p = float(2.0 * stats.norm.sf(abs(gap) / se)) if se > 0 else (1.0 if gap == 0 else 0.0)
     verdict = "calibrated"
     if p < 0.05 and abs(gap) >= 0.01:
-        verdict = "overconfident" if gap > 0 else "underconfident"
+        verdict = high if gap > 0 else low
     return {
-        "mean_confidence": clean(float(conf.mean())),
-        "accuracy": clean(float(correct.mean())),
+        "mean_predicted": clean(float(conf.mean())),
+        "observed": clean(float(correct.mean())),
         "gap": {"value": clean(gap), "p_value": clean(p)},
         "verdict": verdict,
     }

@@ -4,12 +4,16 @@ What counts (documented in the package docstring too):
 
 * a record is *evaluated* when it has a label; its error rate is over evaluated records;
 * it is an *error* when the model gave no prediction (a serving failure) or the
-  predicted class differs from the label;
-* *scored* mode: every prediction is a number in [0, 1], every label is binary
-  (0/1/true/false) and some prediction is fractional. The predicted class is
-  ``score >= threshold``, the loss is the log loss and a missing confidence is
-  ``max(p, 1 - p)``. Otherwise predictions are labels compared as normalised
-  strings (``true`` == ``1`` == ``1.0``) and the loss is the 0-1 loss.
+  prediction is wrong for its mode:
+
+  - *scored*: every prediction is a number in [0, 1], every label is binary
+    (0/1/true/false) and some prediction is fractional. The predicted class is
+    ``score >= threshold``, the loss is the log loss and a missing confidence is
+    ``max(p, 1 - p)``;
+  - *regression* (a ``tolerance`` is set and labels and predictions are numbers): an
+    error is ``|prediction - label| > tolerance``; the loss is the absolute error;
+  - *label*: predictions are labels compared as normalised strings (``true`` == ``1``
+    == ``1.0``) and the loss is the 0-1 loss.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -45,9 +49,20 @@ class Codes:
         return len(self.values)
 
 
+Mode = Literal["scored", "label", "regression"]
+
+
 @dataclass(frozen=True, slots=True)
 class Frame:
-    """The columns every analysis reads; one row per record."""
+    """The columns every analysis reads; one row per record.
+
+    ``score`` is the probability of the positive class (scored mode; in binary label
+    mode derived from the confidence when given), NaN elsewhere. ``target`` and
+    ``output`` are the label and the prediction as numbers for the probe: 0/1 for
+    binary models, the class index for other label models, the values themselves in
+    regression; NaN where absent. ``offline_mismatch`` marks records whose served
+    prediction differs from their ``offline_prediction``.
+    """
 
     n: int
     ts: FloatArray
@@ -61,9 +76,20 @@ class Frame:
     flags: IntArray
     attributes: dict[str, Codes]
     category: Codes
-    scored: bool
+    mode: Mode
     positive: str | None
-    features: dict[str, FloatArray] = field(default_factory=dict)
+    ids: tuple[str, ...] = ()
+    score: FloatArray = field(default_factory=lambda: np.zeros(0))
+    target: FloatArray = field(default_factory=lambda: np.zeros(0))
+    output: FloatArray = field(default_factory=lambda: np.zeros(0))
+    classes: tuple[str, ...] = ()
+    offline_mismatch: BoolArray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    tolerance: float | None = None
+    threshold: float = 0.5
+
+    @property
+    def scored(self) -> bool:
+        return self.mode == "scored"
 
     def has(self, bits: int) -> BoolArray:
         """Rows carrying any of the flag ``bits``."""
@@ -161,6 +187,39 @@ def _positive(pred: Sequence[str | None], labels: Sequence[str | None]) -> str |
     return "1" if "1" in seen else None
 
 
+MAX_CLASSES = 20
+"""Label models with more classes get no probe (``target`` stays NaN)."""
+
+
+def _numeric(values: Sequence[Any]) -> bool:
+    return all(v is None or _is_number(v) for v in values)
+
+
+def _mode(raw_pred: Sequence[Any], raw_label: Sequence[Any], tolerance: float | None) -> Mode:
+    if tolerance is not None:
+        if not (_numeric(raw_pred) and _numeric(raw_label)):
+            raise ValueError("a tolerance needs numeric labels and predictions (regression)")
+        return "regression"
+    return "scored" if _scored(raw_pred, raw_label) else "label"
+
+
+def _offline_mismatch(
+    records: Sequence[Mapping[str, Any]], mode: Mode, tolerance: float | None
+) -> BoolArray:
+    out = np.zeros(len(records), dtype=bool)
+    for i, r in enumerate(records):
+        offline = r.get("offline_prediction")
+        served = r.get("prediction")
+        if offline is None or served is None:
+            continue
+        if mode != "label" and _is_number(offline) and _is_number(served):
+            tol = 1e-6 * max(1.0, abs(float(offline)))
+            out[i] = abs(float(offline) - float(served)) > tol
+        else:
+            out[i] = normalise(offline) != normalise(served)
+    return out
+
+
 def build_frame(
     records: Sequence[Mapping[str, Any]],
     *,
@@ -168,18 +227,18 @@ def build_frame(
     threshold: float = 0.5,
     max_attributes: int = 20,
     max_values: int = 50,
-    features: Iterable[str] = (),
+    tolerance: float | None = None,
 ) -> Frame:
     """Turn record dicts (the stored shape) into columns.
 
-    ``features`` names the numeric features to extract (those with a reference range).
     A missing prediction derives ``serving_error``; a null feature value derives
-    ``input_missing``. Out-of-distribution flags are added by the caller.
+    ``input_missing``. Novelty flags are added by the caller. ``tolerance`` makes the
+    model a regression (raises ValueError when labels or predictions are not numbers).
     """
     n = len(records)
     raw_pred = [r.get("prediction") for r in records]
     raw_label = [r.get("label") for r in records]
-    scored = _scored(raw_pred, raw_label)
+    mode = _mode(raw_pred, raw_label, tolerance)
     labels = [normalise(y) for y in raw_label]
     labelled = np.fromiter((y is not None for y in labels), dtype=bool, count=n)
     served = np.fromiter((p is not None for p in raw_pred), dtype=bool, count=n)
@@ -189,7 +248,22 @@ def build_frame(
         count=n,
     )
     label_one = np.fromiter((y == "1" for y in labels), dtype=bool, count=n)
-    if scored:
+    score = np.full(n, np.nan)
+    target = np.full(n, np.nan)
+    output = np.full(n, np.nan)
+    classes: tuple[str, ...] = ()
+    pos: str | None
+    if mode == "regression":
+        target = np.array([np.nan if y is None else float(y) for y in raw_label], dtype=float)
+        output = np.array([np.nan if p is None else float(p) for p in raw_pred], dtype=float)
+        with np.errstate(invalid="ignore"):
+            gap = np.abs(output - target)
+            error = labelled & (~served | (gap > float(tolerance or 0.0)))
+        loss = np.where(labelled & served, gap, np.nan)
+        pos = None
+        pred_pos = np.zeros(n, dtype=bool)
+        label_pos = np.zeros(n, dtype=bool)
+    elif mode == "scored":
         score = np.fromiter(
             (np.nan if p is None else float(p) for p in raw_pred), dtype=np.float64, count=n
         )
@@ -204,9 +278,11 @@ def build_frame(
                 np.nan,
             )
         conf = np.where(np.isnan(conf) & served, np.maximum(score, 1.0 - score), conf)
-        pos: str | None = "1"
+        pos = "1"
         pred_pos = served & pred_one
         label_pos = labelled & label_one
+        target = np.where(labelled, label_one.astype(np.float64), np.nan)
+        output = score
     else:
         pred = [normalise(p) for p in raw_pred]
         wrong = np.fromiter((p != y for p, y in zip(pred, labels, strict=True)), bool, count=n)
@@ -215,6 +291,16 @@ def build_frame(
         pos = positive if positive is not None else _positive(pred, labels)
         pred_pos = np.fromiter((p == pos for p in pred), dtype=bool, count=n) & served
         label_pos = np.fromiter((y == pos for y in labels), dtype=bool, count=n) & labelled
+        seen = sorted({v for v in labels if v is not None} | {v for v in pred if v is not None})
+        if 2 <= len(seen) <= MAX_CLASSES:
+            classes = tuple(seen)
+            index = {v: float(i) for i, v in enumerate(classes)}
+            target = np.array([index.get(y, np.nan) if y else np.nan for y in labels])
+            output = np.array([index.get(p, np.nan) if p else np.nan for p in pred])
+        if len(classes) == 2 and pos in classes:
+            # A binary label model with confidences has a score: P(positive).
+            score = np.where(served, np.where(pred_pos, conf, 1.0 - conf), np.nan)
+            target = np.where(labelled, label_pos.astype(np.float64), np.nan)
     flags = np.fromiter(
         (
             _flag_bits(r.get("flags"))
@@ -240,9 +326,16 @@ def build_frame(
         flags=flags,
         attributes=_attribute_columns(records, max_attributes, max_values),
         category=category,
-        scored=scored,
+        mode=mode,
         positive=pos,
-        features={name: feature_column(records, name) for name in features},
+        ids=tuple(str(r.get("record_id", i)) for i, r in enumerate(records)),
+        score=score,
+        target=target,
+        output=output,
+        classes=classes,
+        offline_mismatch=_offline_mismatch(records, mode, tolerance),
+        tolerance=tolerance,
+        threshold=threshold,
     )
 
 

@@ -8,15 +8,18 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from service.analysis._breakdowns import categories, flag_rows, segments, time_rows
 from service.analysis._calibration import calibration
 from service.analysis._frame import build_frame
 from service.analysis._groups import metric_rows, total_stats
-from service.analysis._levers import lever_report
+from service.analysis._levers import lever_rows, record_evidence
 from service.analysis._names import BIT
-from service.analysis._reference import Reference, out_of_range
-from service.analysis._slices import discover, pareto
+from service.analysis._novelty import named
+from service.analysis._reference import Reference, feature_matrix, feature_names
+from service.analysis._slices import cover, discover, pareto
+from service.analysis.taxonomy import assign
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,12 +39,32 @@ class AnalysisParams:
     positive: str | None = None
     """The positive class for precision/recall; default "1" (true) when seen."""
     threshold: float = 0.5
-    high_confidence: float = 0.8
+    tolerance: float | None = None
+    """Regression models: an error is ``|prediction - label| > tolerance``."""
     max_attributes: int = 20
     max_values: int = 50
     max_pair_attributes: int = 10
     max_pair_rows: int = 500
     max_days: int = 90
+    folds: int = 5
+    """Cross-fitting folds of the recalibration and the probe."""
+    probe_iter: int = 100
+    """Boosting iterations of the probe."""
+    probe_margin: float = 0.1
+    """The probe must give the true label at least 0.5 + this to claim an error."""
+    seed: int = 0
+    value_per_error: float | None = None
+    """The line's ``impact.value_per_unit``, read as the value of one error fixed."""
+    currency: str | None = None
+    cover_share: float = 0.8
+
+
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    """The report and one row per labelled error (``record_id``, ``lever``, evidence)."""
+
+    report: dict[str, Any]
+    errors: list[dict[str, Any]]
 
 
 def analyze(
@@ -49,11 +72,21 @@ def analyze(
     params: AnalysisParams | None = None,
     reference: Reference | None = None,
 ) -> dict[str, Any]:
+    """The analysis report of prediction records (see :func:`run_analysis`)."""
+    return run_analysis(records, params, reference).report
+
+
+def run_analysis(
+    records: Sequence[Mapping[str, Any]],
+    params: AnalysisParams | None = None,
+    reference: Reference | None = None,
+) -> Analysis:
     """Analyse prediction records (dicts in the stored shape) into the report.
 
     The report's keys: ``overall``, ``segments``, ``time``, ``calibration``,
-    ``categories``, ``flags``, ``slices``, ``slice_search``, ``pareto``, ``levers``,
-    ``recommendation``, ``reference`` and ``params``. Pure: numbers in, dict out.
+    ``categories``, ``flags``, ``slices``, ``slice_search``, ``pareto``, ``cover``,
+    ``levers``, ``recommendation``, ``taxonomy``, ``reference`` and ``params``. Pure:
+    numbers in, dict out. Raises ValueError when a tolerance meets non-numeric values.
     """
     p = params or AnalysisParams()
     frame = build_frame(
@@ -62,27 +95,42 @@ def analyze(
         threshold=p.threshold,
         max_attributes=p.max_attributes,
         max_values=p.max_values,
-        features=reference.features if reference else (),
+        tolerance=p.tolerance,
     )
-    ood_features: dict[str, Any] = {}
-    if reference is not None and reference.features:
-        flagged, _ = out_of_range(frame.features, reference, frame.n)
-        frame = dataclasses.replace(
-            frame, flags=frame.flags | np.where(flagged, BIT["out_of_distribution"], 0)
+    columns = reference.columns if reference is not None else feature_names(records)
+    matrix = feature_matrix(records, columns)
+    # One OpenMP thread: on a busy machine the boosting's threads spin-wait against other
+    # processes (a 3k-record probe took 90 s with two threads under load, 1 s with one),
+    # and an analysis should not take every core from the requests beside it.
+    with threadpool_limits(limits=1):
+        a = assign(
+            frame,
+            matrix,
+            columns,
+            reference,
+            alpha=p.alpha,
+            level=p.level,
+            folds=p.folds,
+            seed=p.seed,
+            probe_iter=p.probe_iter,
+            probe_margin=p.probe_margin,
         )
-        for name, rng in reference.features.items():
-            column = frame.features[name]
-            with np.errstate(invalid="ignore"):
-                ood_features[name] = (column < rng.low) | (column > rng.high)
+    if a.novelty is not None:
+        frame = dataclasses.replace(
+            frame, flags=frame.flags | np.where(a.novelty.novel, BIT["out_of_distribution"], 0)
+        )
     level = p.level
     overall = metric_rows(total_stats(frame), level=level, min_support=p.min_support)[0]
     overall.update(
         {
-            "mode": "scored" if frame.scored else "label",
+            "mode": frame.mode,
             "positive": frame.positive,
             "unlabelled": int(frame.n - frame.labelled.sum()),
+            "loss": _loss_name(frame.mode),
         }
     )
+    if frame.mode == "regression":
+        overall["tolerance"] = frame.tolerance
     cal = calibration(frame, bins=p.bins, level=level)
     found = discover(
         frame,
@@ -94,20 +142,10 @@ def analyze(
         top_k=p.top_k,
         level=level,
     )
-    in_slice = np.zeros(frame.n, dtype=bool)
-    for mask in found.masks:
-        in_slice |= mask
-    levers, recommendation = lever_report(
-        frame,
-        in_slice=in_slice,
-        slices=found.slices,
-        masks=found.masks,
-        ood_features=ood_features,
-        calibration=cal,
-        high_confidence=p.high_confidence,
-        level=level,
+    levers, recommendation = lever_rows(
+        frame, a, level=level, value_per_error=p.value_per_error, currency=p.currency
     )
-    return {
+    report = {
         "overall": overall,
         "segments": segments(
             frame,
@@ -131,8 +169,53 @@ def analyze(
             "test": "one-sided two-proportion z test of the slice against the rest",
         },
         "pareto": pareto(frame, found.slices, found.masks),
+        "cover": cover(frame, found, share=p.cover_share),
         "levers": levers,
         "recommendation": recommendation,
-        "reference": None if reference is None else reference.to_dict(),
+        "taxonomy": _taxonomy(a),
+        "reference": _reference(reference, a),
         "params": dataclasses.asdict(p),
     }
+    return Analysis(report, record_evidence(frame, a))
+
+
+def _loss_name(mode: str) -> str:
+    return {"scored": "log loss", "regression": "absolute error"}.get(mode, "0-1 loss")
+
+
+def _taxonomy(a: Any) -> dict[str, Any]:
+    nov = a.novelty
+    out: dict[str, Any] = {
+        "order": ["serving", "data", "distribution_shift", "threshold", "capacity", "feature_gap"],
+        "features": len(a.columns),
+        "novelty": None,
+        "recalibration": None if a.recalibration is None else a.recalibration.method,
+        "probe": None if a.probe is None else a.probe.method,
+    }
+    if nov is not None:
+        out["novelty"] = {
+            "method": f"mean distance to the {nov.k} nearest reference rows, standardized",
+            "cutoff": round(nov.cutoff, 4),
+            "quantile": nov.quantile,
+            "reference_rows_searched": nov.searched,
+            "reference_rows_held_out": nov.held_out,
+            "novel_records": int(nov.novel.sum()),
+        }
+    return out
+
+
+def _reference(reference: Reference | None, a: Any) -> dict[str, Any]:
+    if reference is None:
+        return {
+            "source": None,
+            "note": "no reference yet: novelty (and so distribution shift) cannot be judged",
+        }
+    out = reference.to_dict()
+    nov = a.novelty
+    if nov is not None:
+        counts: dict[str, int] = {}
+        for row in np.flatnonzero(nov.novel):
+            for name in named(nov.features[row], a.columns):
+                counts[name] = counts.get(name, 0) + 1
+        out["novel_by_feature"] = dict(sorted(counts.items(), key=lambda kv: -kv[1])[:10])
+    return out

@@ -22,21 +22,21 @@ causes its errors, and overlapping siblings would repeat it (see ``_greedy``).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any, Literal
 
 import numpy as np
 from scipy import stats
-from statsmodels.stats.multitest import multipletests
 
 from service.analysis._frame import BoolArray, Frame, IntArray
 from service.analysis._groups import clean
 from service.analysis._intervals import wilson
+from service.stats import adjust_p_values
 
 Correction = Literal["holm", "bh", "none"]
 Item = tuple[str, int]
-_METHOD = {"holm": "holm", "bh": "fdr_bh"}
+_MAX_CANDIDATES = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +55,8 @@ class SliceResult:
     examined: int
     significant: int
     support: int
+    candidates: list[tuple[Item, ...]] = field(default_factory=list)
+    """Every significant slice with lift > 1 (the most excess errors first, at most 200)."""
 
 
 def _cells(
@@ -169,7 +171,7 @@ def discover(
     if not found:
         return SliceResult([], [], 0, 0, support)
     raw = _p_values(found, total_n, total_e)
-    adjusted = raw if correction == "none" else multipletests(raw, alpha, _METHOD[correction])[1]
+    adjusted = np.asarray(adjust_p_values(raw.tolist(), correction, alpha).p_values)
     candidates = [
         i for i, s in enumerate(found) if adjusted[i] < alpha and s.errors > s.records * rate
     ]
@@ -199,7 +201,9 @@ def discover(
         )
         masks.append(_mask(full_codes, s.items, frame.n))
     significant = int(np.sum(adjusted < alpha))
-    return SliceResult(rows, masks, len(found), significant, support)
+    by_excess = sorted(candidates, key=lambda i: -(found[i].errors - found[i].records * rate))
+    kept = [found[i].items for i in by_excess[:_MAX_CANDIDATES]]
+    return SliceResult(rows, masks, len(found), significant, support, kept)
 
 
 def _greedy(
@@ -298,3 +302,41 @@ def pareto(
             }
         )
     return points
+
+
+def cover(frame: Frame, result: SliceResult, *, share: float = 0.8) -> dict[str, Any]:
+    """The fewest significant high-error slices that together hold ``share`` of the errors.
+
+    Greedy set cover over the significant slices with lift > 1 (each pick adds the most
+    errors not yet covered), the usual approximation of the smallest cover. When those
+    slices cannot reach ``share``, ``reached`` is false and the errors are spread.
+    """
+    lab = frame.labelled
+    err = frame.error & lab
+    total_e = int(err.sum())
+    total_n = int(lab.sum())
+    out: dict[str, Any] = {"target": share, "reached": False, "slices": []}
+    if total_e == 0 or not result.candidates:
+        return out
+    codes = {k: c.codes for k, c in frame.attributes.items()}
+    masks = [_mask(codes, items, frame.n) for items in result.candidates]
+    covered = np.zeros(frame.n, dtype=bool)
+    records = np.zeros(frame.n, dtype=bool)
+    while int((covered & err).sum()) < share * total_e:
+        gains = [int((m & err & ~covered).sum()) for m in masks]
+        best = int(np.argmax(gains))
+        if gains[best] == 0:
+            break
+        covered |= masks[best] & err
+        records |= masks[best] & lab
+        items = result.candidates[best]
+        out["slices"].append(
+            {
+                "attributes": {k: frame.attributes[k].values[c] for k, c in items},
+                "new_errors": gains[best],
+                "cumulative_error_share": int(covered.sum()) / total_e,
+                "cumulative_record_share": int(records.sum()) / total_n,
+            }
+        )
+    out["reached"] = int(covered.sum()) >= share * total_e
+    return out

@@ -4,7 +4,9 @@
 records as nested JSON (``records``), flat rows (``rows``, as CSV columns or Parquet
 fields) or CSV text (``csv``); see :mod:`service.analysis.backtest` for the rule
 and :mod:`service.analysis._backtest_input` for the shapes. The verdict is written
-to the journal list (``keys.journal()``) as one JSON entry::
+to the journal list (``keys.journal()``) as one JSON entry, unless ``dry_run``; the
+entry's id is a digest of the inputs (spec, candidate, alpha, segment floor, records),
+so a repeat of the same inputs replaces its entry instead of adding one::
 
     {"kind": "backtest", "id": "bt_...", "at": <epoch s>, "actor": <key name>,
      "experiment": <spec key>, "baseline": ..., "candidate": ..., "hypothesis": ...,
@@ -17,10 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
 import time
-import uuid
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Request
 from pydantic import (
     BaseModel,
@@ -43,7 +46,7 @@ from service.errors import FieldError, ValidationFailed, field_error
 from service.spec import ExperimentSpec, parse_spec
 from service.spec.models import KEY_PATTERN, NAME_PATTERN
 from service.spec.validation import pydantic_details
-from service.store.records import append_journal
+from service.store.records import upsert_journal
 
 __all__ = ["BacktestBody", "plan_from_spec", "router"]
 
@@ -101,6 +104,23 @@ class BacktestRecordIn(BaseModel):
 _RECORDS = TypeAdapter(list[BacktestRecordIn])
 
 
+_VALUES = ", ".join(DERIVED_VALUES)
+_RECORDS_HELP = (
+    "Historical records, nested (give exactly one of records, rows, csv; at most "
+    f"{MAX_RECORDS:,}). Each: record_id, timestamp (ISO 8601 or epoch s), label (required), "
+    "attributes {name: value} (segments), variants {variant key: {prediction, confidence, "
+    "values {name: number}}} with at least the baseline and the candidate. A metric's value, "
+    f"numerator or denominator names a per-record value: one derived per variant ({_VALUES}; "
+    "log_loss for scored predictions only) or one of the variant's own values (missing = 0)."
+)
+_ROWS_HELP = (
+    "The same records as flat rows (CSV columns or Parquet fields): record_id, timestamp, "
+    "label, <variant>.prediction, <variant>.confidence, <variant>.<value>; every other "
+    "column is an attribute; empty cells are absent."
+)
+_CSV_HELP = "The same flat rows as CSV text with a header line."
+
+
 class BacktestBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     spec: dict[str, Any] | None = Field(default=None, description="The experiment spec.")
@@ -110,10 +130,17 @@ class BacktestBody(BaseModel):
         default=None, gt=0, lt=0.5, description="The bar's alpha; default: the spec's halved."
     )
     min_segment_records: int = Field(default=50, ge=1, le=1_000_000)
-    records: list[dict[str, Any]] | None = None
-    rows: list[dict[str, Any]] | None = None
-    csv: str | None = None
-    source: Annotated[str, StringConstraints(max_length=256)] | None = None
+    records: list[dict[str, Any]] | None = Field(
+        default=None, description=_RECORDS_HELP, json_schema_extra={"maxItems": MAX_RECORDS}
+    )
+    rows: list[dict[str, Any]] | None = Field(default=None, description=_ROWS_HELP)
+    csv: str | None = Field(default=None, description=_CSV_HELP)
+    source: Annotated[str, StringConstraints(max_length=256)] | None = Field(
+        default=None, description="Where the history came from (a file name), for the journal."
+    )
+    dry_run: bool = Field(
+        default=False, description="Judge without writing the verdict to the journal."
+    )
 
 
 def plan_from_spec(
@@ -237,10 +264,10 @@ def _check_values(plan: BacktestPlan, records: list[dict[str, Any]]) -> None:
         raise ValidationFailed("the records cannot feed the spec's metrics", details)
 
 
-def _judged(body: BacktestBody, plan: BacktestPlan) -> dict[str, Any]:
+def _judged(body: BacktestBody, plan: BacktestPlan) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     records, _ = _records(body, plan)
     _check_values(plan, records)
-    return run_backtest(plan, records)
+    return run_backtest(plan, records), records
 
 
 async def _spec(body: BacktestBody, experiments: ExperimentsDep) -> ExperimentSpec:
@@ -268,6 +295,17 @@ async def _spec(body: BacktestBody, experiments: ExperimentsDep) -> ExperimentSp
 async def backtest(
     who: AdminDep, runtime: RuntimeDep, experiments: ExperimentsDep, request: Request
 ) -> JSON:
+    """Judge a candidate on history: both models' predictions on the same past records.
+
+    Send the spec (``spec``, or ``experiment`` for a stored one) and the records in one of
+    three shapes: ``records`` (nested), ``rows`` (flat) or ``csv`` (flat, as text); see
+    each field. Per record and variant the metrics may use the derived values ``records``
+    (1), ``served``, ``correct``, ``error``, ``true_positive``, ``false_positive``,
+    ``false_negative``, ``true_negative``, ``flagged`` (predicted positive),
+    ``actual_positive``, ``log_loss`` (scored predictions only), or any of the variant's
+    ``values`` (missing = 0). The verdict is journaled once per distinct input (a repeat
+    replaces its entry); ``dry_run`` journals nothing.
+    """
     raw = await request.body()
     body = await asyncio.to_thread(
         parse_model, raw, BacktestBody, records=MAX_RECORDS, rows=MAX_RECORDS
@@ -279,11 +317,14 @@ async def backtest(
         alpha=body.alpha,
         min_segment_records=body.min_segment_records,
     )
-    result = await asyncio.to_thread(_judged, body, plan)
+    result, records = await asyncio.to_thread(_judged, body, plan)
+    if body.dry_run:
+        return JSON({**result, "journal": None, "dry_run": True})
+    digest = await asyncio.to_thread(_digest, spec, plan, records)
     primary = next(m for m in result["metrics"] if m["role"] == "primary")
     entry = {
         "kind": "backtest",
-        "id": f"bt_{uuid.uuid4().hex[:16]}",
+        "id": f"bt_{digest}",
         "at": time.time(),
         "actor": who.name,
         "experiment": spec.key,
@@ -298,5 +339,21 @@ async def backtest(
         "primary": primary,
         "verdict": result["verdict"],
     }
-    await append_journal(runtime.redis, entry)
-    return JSON({**result, "journal": {"id": entry["id"], "at": entry["at"]}})
+    added = await upsert_journal(runtime.redis, entry["id"], entry)
+    journal = {"id": entry["id"], "at": entry["at"], "added": added}
+    return JSON({**result, "journal": journal, "dry_run": False})
+
+
+def _digest(spec: ExperimentSpec, plan: BacktestPlan, records: list[dict[str, Any]]) -> str:
+    """The same inputs give the same digest (and so the same journal entry)."""
+    canonical = orjson.dumps(
+        {
+            "spec": spec.model_dump(mode="json"),
+            "candidate": plan.candidate,
+            "alpha": plan.strict_alpha,
+            "min_segment_records": plan.min_segment_records,
+            "records": records,
+        },
+        option=orjson.OPT_SORT_KEYS,
+    )
+    return hashlib.sha256(canonical).hexdigest()[:16]

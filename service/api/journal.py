@@ -72,7 +72,8 @@ async def list_journal(
         default=None, description="Only this summary, without entries."
     ),
     line: str | None = Query(default=None, max_length=64),
-    lever: Literal["data", "features", "architecture", "serving", "unspecified"] | None = None,
+    lever: Literal["data", "features", "architecture", "serving", "threshold", "unspecified"]
+    | None = None,
     status: Literal["shipped", "rolled_back", "stopped"] | None = None,
     results: bool = Query(default=False, description="Include each entry's final results."),
     limit: int = Query(default=100, ge=1, le=1000),

@@ -10,13 +10,25 @@ __all__ = ["BodySizeLimit"]
 
 
 class BodySizeLimit:
-    def __init__(self, app: ASGIApp, default: int, large: int, large_prefixes: tuple[str, ...]):
+    def __init__(
+        self,
+        app: ASGIApp,
+        default: int,
+        large: int,
+        large_prefixes: tuple[str, ...],
+        overrides: tuple[tuple[str, str, int], ...] = (),
+    ):
         self.app = app
         self.default = default
         self.large = large
         self.large_prefixes = large_prefixes
+        self.overrides = overrides
+        """(prefix, suffix, limit): paths with both get their own limit."""
 
     def _limit(self, path: str) -> int:
+        for prefix, suffix, limit in self.overrides:
+            if path.startswith(prefix) and path.endswith(suffix):
+                return limit
         return self.large if path.startswith(self.large_prefixes) else self.default
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import dataclasses
 import datetime as dt
 import math
@@ -20,18 +21,37 @@ from pydantic import (
     field_validator,
 )
 
-from service.analysis import FLAGS, AnalysisParams, Flag, Reference, analyze, build_reference
+from service.analysis import (
+    FLAGS,
+    LEVERS,
+    AnalysisParams,
+    Flag,
+    Lever,
+    Reference,
+    build_reference,
+    run_analysis,
+)
+from service.analysis._reference import pack_rows, reference_meta, unpack
 from service.api._bodies import off_loop, skim
 from service.api._docs import json_body
+from service.api._reference_body import REFERENCE_SCHEMA, parse_reference
 from service.api.deps import AdminDep, ClientDep, RecordsDep, RuntimeDep
 from service.api.responses import JSON
-from service.errors import FieldError, NotFound, ValidationFailed, field_error
+from service.errors import FieldError, NotFound, Unavailable, ValidationFailed, field_error
 from service.runtime import Runtime
 from service.spec.models import KEY_PATTERN
 from service.spec.validation import pydantic_details
 from service.store.records import RecordStore
 
-__all__ = ["RecordIn", "check_scalar", "model_analysis", "router", "stored_record"]
+__all__ = [
+    "RecordIn",
+    "analysis_slots",
+    "check_scalar",
+    "line_impact",
+    "model_analysis",
+    "router",
+    "stored_record",
+]
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
@@ -71,6 +91,11 @@ class RecordIn(BaseModel):
         default=None, description="ISO 8601 or epoch seconds; naive means UTC; default: now."
     )
     prediction: Any = Field(default=None, description="Label or score; null = not served.")
+    offline_prediction: Any = Field(
+        default=None,
+        description="The same model re-scored offline from the logged features; a served "
+        "prediction that differs from it is a serving error.",
+    )
     label: Any = Field(default=None, description="The truth, if known (else send it later).")
     confidence: float | None = Field(default=None, ge=0, le=1)
     attributes: dict[AttrName, Any] = Field(default_factory=dict, max_length=32)
@@ -78,7 +103,7 @@ class RecordIn(BaseModel):
     flags: list[Flag] = Field(default_factory=list, max_length=len(FLAGS))
     error_category: Annotated[str, StringConstraints(max_length=64)] | None = None
 
-    @field_validator("prediction", "label")
+    @field_validator("prediction", "label", "offline_prediction")
     @classmethod
     def _scalar_value(cls, value: Any) -> Any:
         return check_scalar(value)
@@ -183,6 +208,7 @@ class ModelOut(BaseModel):
     accepted: int = Field(description="Records ever accepted.")
     duplicates: int
     labels: int = Field(description="Late labels matched.")
+    labelled: int = Field(description="Records that ever carried a label (own or late), once each.")
     created_at: float | None
     last_record_at: float | None
     has_reference: bool
@@ -198,7 +224,7 @@ def stored_record(record: RecordIn, now: float) -> dict[str, Any]:
         "record_id": record.record_id,
         "timestamp": record.timestamp.timestamp() if record.timestamp else now,
     }
-    for name in ("prediction", "label", "confidence", "error_category"):
+    for name in ("prediction", "offline_prediction", "label", "confidence", "error_category"):
         value = getattr(record, name)
         if value is not None:
             out[name] = value
@@ -214,7 +240,8 @@ def stored_record(record: RecordIn, now: float) -> dict[str, Any]:
 async def _freeze_reference(store: RecordStore, name: str, first: int) -> None:
     records = await store.read(name, limit=first)
     reference = build_reference(records, source="first_records")
-    await store.freeze_reference(name, {**reference.to_dict(), "created_at": time.time()})
+    meta = {**reference_meta(reference), "created_at": time.time()}
+    await store.set_reference(name, meta, pack_rows(reference), replace=False)
 
 
 @router.post(
@@ -277,11 +304,12 @@ def _window(records: list[dict[str, Any]], start: float | None, end: float | Non
 @router.get(
     "/{name}/analysis",
     response_class=JSON,
-    responses=_ERRORS,
+    responses={**_ERRORS, 503: {"description": "Analyses busy; retry after Retry-After"}},
     summary="Where the model errs: breakdowns, calibration, slices, Pareto, levers",
 )
 async def get_analysis(
     _: AdminDep,
+    runtime: RuntimeDep,
     store: RecordsDep,
     name: ModelName,
     since: dt.datetime | None = Query(default=None, description="Only records from here on."),
@@ -295,9 +323,8 @@ async def get_analysis(
     bins: int = Query(default=10, ge=2, le=100),
     positive: str | None = Query(default=None, max_length=256),
     threshold: float = Query(default=0.5, gt=0, lt=1),
-    high_confidence: float = Query(default=0.8, ge=0.5, le=1),
     reference_start: dt.datetime | None = Query(
-        default=None, description="Explicit reference window start (else the frozen first N)."
+        default=None, description="Explicit reference window start (else the stored reference)."
     ),
     reference_end: dt.datetime | None = Query(default=None),
 ) -> JSON:
@@ -311,7 +338,6 @@ async def get_analysis(
         bins=bins,
         positive=positive,
         threshold=threshold,
-        high_confidence=high_confidence,
     )
     report = await model_analysis(
         store,
@@ -322,8 +348,52 @@ async def get_analysis(
         reference_window=None
         if reference_start is None and reference_end is None
         else (_epoch(reference_start), _epoch(reference_end)),
+        impact=await line_impact(runtime, name),
+        slots=analysis_slots(runtime),
     )
     return JSON(report)
+
+
+def analysis_slots(runtime: Any) -> asyncio.Semaphore:
+    """The per-process bound on analyses running at once (``SHARPEN_MODEL_ANALYSIS_SLOTS``)."""
+    slots = runtime.extras.get("analysis_slots")
+    if not isinstance(slots, asyncio.Semaphore):
+        slots = asyncio.Semaphore(runtime.settings.model_analysis_slots)
+        runtime.extras["analysis_slots"] = slots
+    return slots
+
+
+async def line_impact(runtime: Any, name: str) -> tuple[float, str] | None:
+    """``impact`` (value per unit, currency) of the newest experiment on the model's line."""
+    from service.journal import line_of
+
+    best: tuple[float, float, str] | None = None
+    for record in await runtime.experiments.list():
+        spec = record.spec
+        if spec.impact is None or line_of(spec) != name:
+            continue
+        at = float(record.started_at or 0.0)
+        if best is None or at >= best[0]:
+            best = (at, spec.impact.value_per_unit, spec.impact.currency)
+    return None if best is None else (best[1], best[2])
+
+
+async def _reference(
+    store: RecordStore,
+    name: str,
+    records: list[dict[str, Any]],
+    window: tuple[float | None, float | None] | None,
+) -> Reference | None:
+    if window is not None:
+        rows = _window(records, *window)
+        if not rows:
+            raise ValidationFailed(
+                "the reference window holds no records",
+                [field_error("reference_start", "no stored record falls in the window")],
+            )
+        return build_reference(rows, source="window")
+    stored = await store.reference(name)
+    return None if stored is None else unpack(*stored)
 
 
 async def model_analysis(
@@ -334,27 +404,194 @@ async def model_analysis(
     since: float | None = None,
     until: float | None = None,
     reference_window: tuple[float | None, float | None] | None = None,
+    impact: tuple[float, str] | None = None,
+    slots: asyncio.Semaphore | None = None,
 ) -> dict[str, Any]:
     """The analysis report of a stored model (what ``GET .../analysis`` returns).
 
-    Records in ``[since, until)``; the reference ranges of ``reference_window`` when
-    given, else the frozen ones. Raises NotFound for a model without records.
+    Records in ``[since, until)``; the reference of ``reference_window`` when given,
+    else the stored one (uploaded, or the frozen first records). The model's settings
+    (``tolerance``) apply. The analysis runs in a worker thread, at most ``slots`` at
+    once (503 with Retry-After when all are busy); its per-error levers are kept for
+    ``GET .../errors``. Raises NotFound for a model without records.
     """
     if not await store.exists(name):
         raise NotFound(f"model {name!r} has no records")
+    if slots is not None and slots.locked():
+        raise Unavailable("an analysis is already running; retry shortly", retry_after_s=5)
+    settings = await store.settings(name)
+    base = params or AnalysisParams()
+    params = dataclasses.replace(
+        base,
+        tolerance=settings.get("tolerance"),
+        value_per_error=None if impact is None else impact[0],
+        currency=None if impact is None else impact[1],
+    )
     records = await store.read(name)
-    reference: Reference | None = None
-    if reference_window is not None:
-        window = _window(records, *reference_window)
-        if not window:
-            raise ValidationFailed(
-                "the reference window holds no records",
-                [field_error("reference_start", "no stored record falls in the window")],
-            )
-        reference = build_reference(window, source="window")
-    else:
-        frozen = await store.reference(name)
-        reference = None if frozen is None else Reference.from_dict(frozen)
+    reference = await _reference(store, name, records, reference_window)
     selected = _window(records, since, until)
-    report = await asyncio.to_thread(analyze, selected, params or AnalysisParams(), reference)
-    return {"model": name, "stored": len(records), **report}
+    guard = slots if slots is not None else asyncio.Semaphore(1)
+    async with guard:
+        try:
+            result = await asyncio.to_thread(run_analysis, selected, params, reference)
+        except ValueError as exc:
+            raise ValidationFailed(str(exc), [field_error("tolerance", str(exc))]) from None
+    at = time.time()
+    await store.save_errors(name, {"id": f"{at:.6f}", "at": at, "errors": result.errors})
+    return {"model": name, "stored": len(records), "analysed_at": at, **result.report}
+
+
+class SettingsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    tolerance: float | None = Field(
+        default=None,
+        gt=0,
+        allow_inf_nan=False,
+        description="Regression models: an error is |prediction - label| > tolerance. "
+        "Null: a classifier.",
+    )
+
+
+@router.put(
+    "/{name}/settings",
+    response_model=SettingsIn,
+    responses=_ERRORS,
+    summary="Set a model's analysis settings (the tolerance of a regression model)",
+)
+async def put_settings(
+    _: AdminDep, store: RecordsDep, name: ModelName, body: SettingsIn
+) -> SettingsIn:
+    await store.set_settings(name, body.model_dump())
+    return body
+
+
+@router.get(
+    "/{name}/settings", response_model=SettingsIn, responses=_ERRORS, summary="A model's settings"
+)
+async def get_settings(_: AdminDep, store: RecordsDep, name: ModelName) -> SettingsIn:
+    return SettingsIn(**await store.settings(name))
+
+
+@router.post(
+    "/{name}/reference",
+    status_code=201,
+    response_class=JSON,
+    responses=_ERRORS,
+    summary="Upload a sample of training rows as the model's reference (replaces the old one)",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": REFERENCE_SCHEMA}},
+        }
+    },
+)
+async def post_reference(
+    _: AdminDep, runtime: RuntimeDep, store: RecordsDep, name: ModelName, request: Request
+) -> JSON:
+    raw = await request.body()
+    settings = runtime.settings
+    parsed = await asyncio.to_thread(
+        parse_reference, raw, max_values=settings.model_reference_max_values
+    )
+    reference = Reference(
+        columns=parsed.columns,
+        rows=parsed.rows,
+        source="uploaded",
+        labels=parsed.labels,
+        categorical=parsed.categorical,
+    )
+    meta = {**reference_meta(reference), "created_at": time.time()}
+    await store.set_reference(name, meta, await asyncio.to_thread(pack_rows, reference))
+    return JSON({"model": name, **reference.to_dict()}, status_code=201)
+
+
+class ErrorRow(BaseModel):
+    record_id: str
+    lever: Lever
+    evidence: dict[str, Any]
+    segment: dict[str, str]
+
+
+class ErrorPage(BaseModel):
+    errors: list[ErrorRow]
+    next: str | None = Field(description="Pass as `cursor` for the next page; null at the end.")
+    analysed_at: float = Field(description="When the analysis these levers come from ran.")
+    total: int = Field(description="Errors matching the filters.")
+
+
+_LEVER_HELP = "Only this lever: " + ", ".join(LEVERS) + "."
+
+
+def _cursor(snapshot_id: str, offset: int) -> str:
+    return base64.urlsafe_b64encode(f"{snapshot_id}|{offset}".encode()).decode()
+
+
+def _offset(cursor: str | None, snapshot_id: str) -> int:
+    if cursor is None:
+        return 0
+    try:
+        sid, _, off = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
+        offset = int(off)
+    except (ValueError, UnicodeDecodeError):
+        raise ValidationFailed(
+            "bad cursor", [field_error("cursor", "not a cursor this endpoint gave out")]
+        ) from None
+    if sid != snapshot_id or offset < 0:
+        raise ValidationFailed(
+            "stale cursor",
+            [field_error("cursor", "the analysis was re-run since; start again without a cursor")],
+        )
+    return offset
+
+
+def _segment_filter(segment: str | None) -> tuple[str, str] | None:
+    if segment is None:
+        return None
+    attr, sep, value = segment.partition(":")
+    if not sep or not attr:
+        raise ValidationFailed(
+            "bad segment", [field_error("segment", "write it as attribute:value, e.g. country:IN")]
+        )
+    return attr, value
+
+
+@router.get(
+    "/{name}/errors",
+    response_model=ErrorPage,
+    responses={**_ERRORS, 503: {"description": "Analyses busy; retry after Retry-After"}},
+    summary="The labelled errors behind each lever, with their evidence (paged)",
+)
+async def list_errors(
+    _: AdminDep,
+    runtime: RuntimeDep,
+    store: RecordsDep,
+    name: ModelName,
+    lever: Lever | None = Query(default=None, description=_LEVER_HELP),
+    segment: str | None = Query(
+        default=None, max_length=200, description="attribute:value, e.g. country:IN"
+    ),
+    limit: int = Query(default=50, ge=1, le=1000),
+    cursor: str | None = Query(default=None, max_length=400),
+) -> ErrorPage:
+    wanted = _segment_filter(segment)
+    snapshot = await store.errors(name)
+    if snapshot is None:
+        await model_analysis(
+            store, name, impact=await line_impact(runtime, name), slots=analysis_slots(runtime)
+        )
+        snapshot = await store.errors(name) or {"id": "", "at": 0.0, "errors": []}
+    offset = _offset(cursor, str(snapshot["id"]))
+    rows = [
+        r
+        for r in snapshot["errors"]
+        if (lever is None or r["lever"] == lever)
+        and (wanted is None or r["segment"].get(wanted[0]) == wanted[1])
+    ]
+    page = rows[offset : offset + limit]
+    end = offset + len(page)
+    return ErrorPage(
+        errors=[ErrorRow(**r) for r in page],
+        next=_cursor(str(snapshot["id"]), end) if end < len(rows) else None,
+        analysed_at=float(snapshot["at"]),
+        total=len(rows),
+    )

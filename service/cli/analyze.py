@@ -6,6 +6,7 @@ import json
 import math
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import typer
 import yaml
@@ -22,6 +23,7 @@ __all__ = [
     "read_history",
     "render_analysis",
     "render_backtest",
+    "render_errors",
 ]
 
 console = Console()
@@ -62,6 +64,41 @@ def _p(value: Any) -> str:
     return DASH if x is None else ("<1e-12" if x < 1e-12 else f"{x:.2g}")
 
 
+def _num_ci(block: dict[str, Any] | None, digits: int = 4) -> str:
+    """A mean that is not a rate (log loss, absolute error): 0.589 [0.58, 0.60]."""
+    if not block or _num(block.get("value")) is None:
+        return DASH
+    lo, hi = block.get("ci") or [None, None]
+    return f"{_g(block['value'], digits)} [{_g(lo, digits)}, {_g(hi, digits)}]"
+
+
+def _g(value: Any, digits: int = 4) -> str:
+    x = _num(value)
+    return DASH if x is None else f"{x:.{digits}g}"
+
+
+def _fixed(block: dict[str, Any]) -> str:
+    est = _num(block.get("estimate"))
+    if est is None:
+        return f"up to {block.get('upper_bound', 0):,} (no estimate)"
+    lo, hi = (_num(x) for x in block.get("ci") or [None, None])
+    ci = "" if lo is None or hi is None else f" [{lo:,.0f}, {hi:,.0f}]"
+    return f"{est:,.0f}{ci}"
+
+
+def _money(value: dict[str, Any] | None) -> str:
+    if not value:
+        return DASH
+    per_year = value.get("per_year") or {}
+    est = _num(per_year.get("estimate"))
+    if est is None:
+        return DASH
+    lo, hi = (_num(x) for x in per_year.get("ci") or [None, None])
+    cur = value.get("currency") or ""
+    ci = "" if lo is None or hi is None else f" [{lo:,.0f}, {hi:,.0f}]"
+    return f"{est:,.0f}{ci} {cur}/yr".strip()
+
+
 def render_analysis(report: dict[str, Any], out: Console, *, rows: int = 10) -> None:
     """The analysis report as tables: overall, levers, slices, segments, time, calibration."""
     ov = report["overall"]
@@ -70,10 +107,16 @@ def render_analysis(report: dict[str, Any], out: Console, *, rows: int = 10) -> 
         f"{ov['labelled']:,} labelled, {ov['errors']:,} errors  "
         f"error rate {_rate(ov['error_rate'])}  ({ov['mode']} predictions)"
     )
-    out.print(
-        f"accuracy {_rate(ov['accuracy'])}  precision {_rate(ov.get('precision'))}  "
-        f"recall {_rate(ov.get('recall'))}  mean loss {_rate(ov['mean_loss'])}"
-    )
+    loss = ov.get("loss") or "mean loss"
+    quality = f"accuracy {_rate(ov['accuracy'])}  "
+    if ov["mode"] != "regression":
+        quality += f"precision {_rate(ov.get('precision'))}  recall {_rate(ov.get('recall'))}  "
+    out.print(quality + f"{loss} {_num_ci(ov['mean_loss'])}")
+    ref = report.get("reference") or {}
+    if ref.get("source"):
+        out.print(f"[dim]reference: {ref['source']}, {ref.get('records', 0):,} rows[/]")
+    elif ref.get("note"):
+        out.print(f"[dim]reference: {ref['note']}[/]")
     rec = report.get("recommendation")
     if rec:
         out.print(
@@ -83,16 +126,33 @@ def render_analysis(report: dict[str, Any], out: Console, *, rows: int = 10) -> 
                 border_style="green",
             )
         )
-    levers = Table("#", "lever", "errors", "share", "evidence", title="levers by error mass")
+    levers = Table(
+        "#",
+        "lever",
+        "errors",
+        "share",
+        "expected fixed [95% CI]",
+        "value",
+        "evidence",
+        "examples",
+        title="levers by errors they are expected to fix",
+    )
     for row in report["levers"]:
         levers.add_row(
             str(row["rank"]),
             row["lever"],
             f"{row['errors']:,}",
-            _pct(row["error_share"]),
+            _pct(row["share"]),
+            _fixed(row["expected_fixed"]),
+            _money(row.get("value")),
             "\n".join(row["evidence"]),
+            ", ".join(row.get("examples") or []) or DASH,
         )
     out.print(levers)
+    out.print(
+        f"[dim]list the errors behind a lever: sharpen analyze {report.get('model', 'NAME')} "
+        "--errors LEVER[/]"
+    )
     slices = Table(
         "slice",
         "records",
@@ -120,13 +180,7 @@ def render_analysis(report: dict[str, Any], out: Console, *, rows: int = 10) -> 
         f"examined, {search.get('significant', 0)} significant after {search.get('correction')} "
         f"correction at alpha {search.get('alpha')}[/]"
     )
-    pareto = [p for p in report["pareto"] if p["attributes"] is not None]
-    if pareto:
-        last = pareto[-1]
-        out.print(
-            f"Pareto: {len(pareto)} slices hold {_pct(last['cumulative_error_share'])} of errors "
-            f"in {_pct(last['cumulative_record_share'])} of records"
-        )
+    _cover(report.get("cover") or {}, out)
     _segments(report, out, rows)
     _time(report, out)
     _calibration(report["calibration"], out)
@@ -137,6 +191,21 @@ def render_analysis(report: dict[str, Any], out: Console, *, rows: int = 10) -> 
                 c["category"], f"{c['records']:,}", f"{c['errors']:,}", _pct(c["error_share"])
             )
         out.print(cats)
+
+
+def _cover(cover: dict[str, Any], out: Console) -> None:
+    picked = cover.get("slices") or []
+    target = _pct(cover.get("target"), 0)
+    if not picked:
+        out.print(f"[dim]no set of significant slices holds {target} of the errors[/]")
+        return
+    last = picked[-1]
+    verb = "hold" if cover.get("reached") else "hold only"
+    out.print(
+        f"{len(picked)} slices {verb} {_pct(last['cumulative_error_share'])} of errors in "
+        f"{_pct(last['cumulative_record_share'])} of records (target {target}): "
+        + "; ".join(_attrs(s["attributes"]) for s in picked)
+    )
 
 
 def _segments(report: dict[str, Any], out: Console, rows: int) -> None:
@@ -166,18 +235,22 @@ def _segments(report: dict[str, Any], out: Console, rows: int) -> None:
 
 def _time(report: dict[str, Any], out: Console) -> None:
     table = Table("dimension", "value", "labelled", "error rate [95% CI]", title="by time (UTC)")
-    for dim in ("weekday", "hour"):
+    for dim in ("day", "weekday", "hour"):
         for r in (r for r in report["time"] if r["dimension"] == dim):
             table.add_row(dim, str(r["value"]), f"{r['labelled']:,}", _rate(r["error_rate"]))
     out.print(table)
 
 
 def _calibration(cal: dict[str, Any], out: Console) -> None:
+    if not cal.get("records"):
+        out.print("[dim]calibration: no scores or confidences to calibrate[/]")
+        return
+    probability = cal.get("of") == "probability"
     table = Table(
-        "confidence",
+        "predicted" if probability else "confidence",
         "records",
-        "mean conf.",
-        "accuracy [95% CI]",
+        "mean predicted" if probability else "mean conf.",
+        "share positive [95% CI]" if probability else "accuracy [95% CI]",
         "gap",
         "status",
         title="calibration (reliability diagram)",
@@ -189,8 +262,8 @@ def _calibration(cal: dict[str, Any], out: Console) -> None:
         table.add_row(
             f"{b['lower']:.1f}-{b['upper']:.1f}",
             f"{b['records']:,}",
-            _pct(b["mean_confidence"]),
-            _rate(b["accuracy"]),
+            _pct(b["mean_predicted"]),
+            _rate(b["observed"]),
             _pct(b["gap"]),
             f"[{style}]{b['status']}[/]" if style else b["status"],
         )
@@ -206,14 +279,17 @@ def list_models(url: str = UrlOpt, api_key: str = KeyOpt) -> None:
     """List monitored models."""
     with AdminAPI(url, api_key) as api:
         models = api.request("GET", "/v1/models")["models"]
-    table = Table("model", "records", "accepted", "labels", "reference", title="models")
+    table = Table(
+        "model", "records", "accepted", "labelled", "late labels", "reference", title="models"
+    )
     for m in models:
         table.add_row(
             m["name"],
             f"{m['records']:,}",
             f"{m['accepted']:,}",
+            f"{m.get('labelled', 0):,}",
             f"{m['labels']:,}",
-            "frozen" if m["has_reference"] else "-",
+            "yes" if m["has_reference"] else "-",
         )
     console.print(table)
 
@@ -229,20 +305,79 @@ def analyze(
     since: str = typer.Option(None, help="Only records from this time on (ISO 8601)"),
     until: str = typer.Option(None, help="Only records before this time (ISO 8601)"),
     rows: int = typer.Option(10, help="Rows per table"),
+    errors: str = typer.Option(
+        None, "--errors", help="List the errors behind one lever (or 'all') instead"
+    ),
+    segment: str = typer.Option(None, help="With --errors: only attribute:value"),
+    limit: int = typer.Option(20, help="With --errors: errors per page"),
+    cursor: str = typer.Option(None, help="With --errors: the page after this cursor"),
 ) -> None:
     """Where a production model errs, and which lever to pull first."""
+    if errors is not None:
+        _errors(name, url, api_key, errors, segment, limit, cursor, as_json)
+        return
     params: dict[str, Any] = {"min_support": min_support, "max_order": max_order, "alpha": alpha}
     if since:
         params["since"] = since
     if until:
         params["until"] = until
-    query = "&".join(f"{k}={v}" for k, v in params.items())
+    report = _fetch(url, api_key, f"/v1/models/{name}/analysis", params, as_json)
+    if report is not None:
+        render_analysis(report, console, rows=rows)
+
+
+def _fetch(
+    url: str, api_key: str, path: str, params: dict[str, Any], as_json: bool
+) -> dict[str, Any] | None:
+    """GET an admin document; with ``as_json`` print it raw and return None."""
     with AdminAPI(url, api_key) as api:
-        report = api.request("GET", f"/v1/models/{name}/analysis?{query}")
+        doc: dict[str, Any] = api.request("GET", f"{path}?{urlencode(params)}")
     if as_json:
-        console.print_json(json.dumps(report))
-        return
-    render_analysis(report, console, rows=rows)
+        console.print_json(json.dumps(doc))
+        return None
+    return doc
+
+
+def _errors(
+    name: str,
+    url: str,
+    api_key: str,
+    lever: str,
+    segment: str | None,
+    limit: int,
+    cursor: str | None,
+    as_json: bool,
+) -> None:
+    params: dict[str, Any] = {"limit": limit}
+    if lever != "all":
+        params["lever"] = lever
+    if segment:
+        params["segment"] = segment
+    if cursor:
+        params["cursor"] = cursor
+    page = _fetch(url, api_key, f"/v1/models/{name}/errors", params, as_json)
+    if page is not None:
+        render_errors(page, console, title=f"{name}: errors behind {lever}")
+
+
+def render_errors(page: dict[str, Any], out: Console, *, title: str) -> None:
+    """One page of ``GET /v1/models/{name}/errors`` and how to get the next."""
+    table = Table("record", "lever", "evidence", "segment", title=title)
+    for e in page["errors"]:
+        evidence = ", ".join(f"{k}={_evidence_value(v)}" for k, v in e["evidence"].items())
+        table.add_row(e["record_id"], e["lever"], evidence or DASH, _attrs(e["segment"]))
+    if not page["errors"]:
+        table.add_row("no errors match", DASH, DASH, DASH)
+    out.print(table)
+    out.print(f"[dim]{page['total']:,} errors match[/]")
+    if page.get("next"):
+        out.print(f"next page: --cursor {page['next']}")
+
+
+def _evidence_value(value: Any) -> str:
+    if isinstance(value, list):
+        return "+".join(str(v) for v in value) or DASH
+    return DASH if value is None else str(value)
 
 
 def read_history(path: Path) -> dict[str, Any]:
@@ -274,6 +409,12 @@ def read_history(path: Path) -> dict[str, Any]:
 def render_backtest(result: dict[str, Any], out: Console) -> None:
     """The backtest verdict, loudly marked as historical evidence."""
     verdict = result["verdict"]
+    journal = result.get("journal")
+    if result.get("dry_run"):
+        out.print("[dim]dry run: not journaled[/]")
+    elif journal:
+        what = "journaled as" if journal.get("added") else "updated journal entry"
+        out.print(f"[dim]{what} {journal['id']}[/]")
     approved = verdict["approved"]
     out.print(
         Panel(
@@ -343,8 +484,22 @@ def backtest(
     url: str = UrlOpt,
     api_key: str = KeyOpt,
     as_json: bool = typer.Option(False, "--json", help="Print the raw JSON"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Judge without journaling"),
 ) -> None:
-    """Judge a candidate on historical records of both models (stricter bar; journaled)."""
+    """Judge a candidate on historical records of both models (stricter bar; journaled).
+
+    FILE holds one record per past input with the truth and both models' outputs.
+    CSV (or Parquet) columns: record_id, timestamp, label, <variant>.prediction,
+    <variant>.confidence, <variant>.<value> for any other per-variant number; every
+    other column is an attribute (a segment). JSON / JSON lines: records like
+    {"record_id", "timestamp", "label", "attributes": {...}, "variants": {"<variant>":
+    {"prediction", "confidence", "values": {...}}}}.
+
+    The spec's metrics may use, per record and variant: records, served, correct,
+    error, true_positive, false_positive, false_negative, true_negative, flagged,
+    actual_positive, log_loss (scored predictions), or any of the variant's values.
+    A repeat of the same inputs updates its journal entry; --dry-run writes none.
+    """
     if (spec is None) == (experiment is None):
         fail("give exactly one of --spec FILE or --experiment KEY")
     body: dict[str, Any] = {"source": path.name, "min_segment_records": min_segment_records}
@@ -359,6 +514,8 @@ def backtest(
         body["candidate"] = candidate
     if alpha is not None:
         body["alpha"] = alpha
+    if dry_run:
+        body["dry_run"] = True
     body.update(read_history(path))
     with AdminAPI(url, api_key) as api:
         result = api.request("POST", "/v1/backtest", body)

@@ -118,7 +118,7 @@ def _sum(values: Iterable[float | None]) -> float | None:
 
 
 def lever_summaries(entries: Iterable[JournalEntry]) -> list[LeverSummary]:
-    """Per lever (data, features, architecture, serving): how often it shipped, and for what."""
+    """Per lever (data, features, architecture, serving, threshold): how often it shipped."""
     by_lever: dict[str, list[JournalEntry]] = {}
     for entry in entries:
         by_lever.setdefault(entry.lever or UNSPECIFIED, []).append(entry)

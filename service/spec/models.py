@@ -78,7 +78,7 @@ class ExperimentSpec(_Model):
     key: Key
     description: Text = ""
     hypothesis: Text = ""
-    lever: Literal["data", "features", "architecture", "serving"] | None = None
+    lever: Literal["data", "features", "architecture", "serving", "threshold"] | None = None
     impact: Impact | None = None
     unit: Name = "user"
     salt: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = None

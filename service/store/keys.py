@@ -26,17 +26,21 @@ __all__ = [
     "idempotency",
     "journal",
     "journal_entries",
+    "journal_index",
     "journal_lines",
     "journal_order",
     "layer",
     "lease",
     "looks",
     "metrics_snapshot",
+    "model_errors",
     "model_labels",
     "model_meta",
     "model_order",
     "model_records",
     "model_reference",
+    "model_reference_rows",
+    "model_settings",
     "model_tag",
     "models_index",
     "notified",
@@ -211,8 +215,23 @@ def model_meta(name: str) -> str:
 
 
 def model_reference(name: str) -> str:
-    """The frozen reference feature ranges of one model (JSON)."""
+    """What the reference of one model is (JSON: columns, source, period)."""
     return f"{model_tag(name)}:reference"
+
+
+def model_reference_rows(name: str) -> str:
+    """The reference rows of one model (base64 of little-endian float32, row-major)."""
+    return f"{model_tag(name)}:reference:rows"
+
+
+def model_settings(name: str) -> str:
+    """Per-model analysis settings (JSON: ``tolerance`` of a regression model)."""
+    return f"{model_tag(name)}:settings"
+
+
+def model_errors(name: str) -> str:
+    """The latest analysis' lever of every labelled error (JSON), for paging."""
+    return f"{model_tag(name)}:errors"
 
 
 def models_index() -> str:
@@ -223,3 +242,8 @@ def models_index() -> str:
 def journal() -> str:
     """The list of journal entries written before the full journal exists (backtests)."""
     return f"{PREFIX}:{{journal}}:log"
+
+
+def journal_index() -> str:
+    """Backtest id (a digest of its inputs) -> its index in the ``journal()`` list."""
+    return f"{PREFIX}:{{journal}}:log:index"

@@ -10,15 +10,22 @@ scripts stay in one cluster slot):
   trimmed with their labels, in the same script that adds;
 * ``labels`` hash: record_id -> label JSON that arrived later (the latest wins and
   overrides the record's own label on read);
-* ``meta`` hash: created_at, last_record_at, accepted, duplicates, labels;
-* ``reference`` string: the frozen feature ranges (JSON), written once (SET NX).
+* ``meta`` hash: created_at, last_record_at, accepted, duplicates, labels (late labels
+  matched), labelled (records that ever carried a label, counted once each);
+* ``reference`` and ``reference:rows`` strings: what the reference is (JSON) and its
+  rows (base64 float32), written together by one script: replaced by an upload, or
+  frozen once from the first records (only if there is none yet);
+* ``settings`` string: per-model analysis settings (JSON);
+* ``errors`` string: the latest analysis' lever of every labelled error (JSON).
 
 ``sharpen:models`` is the set of model names. The journal list (``keys.journal()``)
-takes backtest entries until the full experiment journal exists.
+takes backtest entries until the full experiment journal exists; an entry with the same
+id (the digest of its inputs) replaces the earlier one.
 """
 
 from __future__ import annotations
 
+import base64
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -30,7 +37,14 @@ from service.store import keys
 from service.store.connection import RedisClient
 from service.store.scripts import lua
 
-__all__ = ["AddResult", "ModelInfo", "RecordStore", "append_journal", "read_journal"]
+__all__ = [
+    "AddResult",
+    "ModelInfo",
+    "RecordStore",
+    "append_journal",
+    "read_journal",
+    "upsert_journal",
+]
 
 _CHUNK = 5000
 
@@ -50,6 +64,7 @@ class ModelInfo:
     accepted: int
     duplicates: int
     labels: int
+    labelled: int
     created_at: float | None
     last_record_at: float | None
     has_reference: bool
@@ -70,6 +85,7 @@ class RecordStore:
         self._clock = clock
         self._add = redis.register_script(lua("records_add"))
         self._label = redis.register_script(lua("records_label"))
+        self._reference = redis.register_script(lua("reference_set"))
 
     async def add(self, name: str, records: Sequence[Mapping[str, Any]]) -> AddResult:
         """Store new records (the first of each record_id wins), trimming the oldest."""
@@ -77,13 +93,14 @@ class RecordStore:
         for record in records:
             args.append(str(record["record_id"]))
             args.append(orjson.dumps(record).decode())
+            args.append(1 if record.get("label") is not None else 0)
         accepted, duplicates, stored, has_ref = await self._add(
             keys=[
                 keys.model_records(name),
                 keys.model_order(name),
                 keys.model_labels(name),
                 keys.model_meta(name),
-                keys.model_reference(name),
+                keys.model_reference_rows(name),
             ],
             args=args,
         )
@@ -114,7 +131,7 @@ class RecordStore:
             for name in names:
                 pipe.llen(keys.model_order(name))
                 pipe.hgetall(keys.model_meta(name))
-                pipe.exists(keys.model_reference(name))
+                pipe.exists(keys.model_reference_rows(name))
             raw = await pipe.execute()
         out: list[ModelInfo] = []
         for i, name in enumerate(names):
@@ -126,6 +143,7 @@ class RecordStore:
                     accepted=int(meta.get("accepted", 0)),
                     duplicates=int(meta.get("duplicates", 0)),
                     labels=int(meta.get("labels", 0)),
+                    labelled=int(meta.get("labelled", 0)),
                     created_at=_float(meta.get("created_at")),
                     last_record_at=_float(meta.get("last_record_at")),
                     has_reference=bool(has_ref),
@@ -156,18 +174,59 @@ class RecordStore:
                     out.append(record)
         return out
 
-    async def reference(self, name: str) -> dict[str, Any] | None:
-        raw = await self._redis.get(keys.model_reference(name))
+    async def reference(self, name: str) -> tuple[dict[str, Any], bytes] | None:
+        """What the reference is (JSON) and its rows (bytes), or None."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.get(keys.model_reference(name))
+            pipe.get(keys.model_reference_rows(name))
+            meta, rows = await pipe.execute()
+        if meta is None or rows is None:
+            return None
+        data: dict[str, Any] = orjson.loads(meta)
+        return data, base64.b64decode(rows)
+
+    async def set_reference(
+        self, name: str, meta: Mapping[str, Any], rows: bytes, *, replace: bool = True
+    ) -> bool:
+        """Store a reference; with ``replace=False`` only if the model has none yet."""
+        written = await self._reference(
+            keys=[keys.model_reference(name), keys.model_reference_rows(name)],
+            args=[
+                orjson.dumps(meta).decode(),
+                base64.b64encode(rows).decode(),
+                "replace" if replace else "nx",
+            ],
+        )
+        return bool(written)
+
+    async def settings(self, name: str) -> dict[str, Any]:
+        raw = await self._redis.get(keys.model_settings(name))
+        data: dict[str, Any] = orjson.loads(raw) if raw else {}
+        return data
+
+    async def set_settings(self, name: str, settings: Mapping[str, Any]) -> None:
+        await self._redis.set(keys.model_settings(name), orjson.dumps(settings))
+
+    async def save_errors(self, name: str, snapshot: Mapping[str, Any]) -> None:
+        """Keep the latest analysis' per-error levers (replacing the previous ones)."""
+        await self._redis.set(keys.model_errors(name), orjson.dumps(snapshot))
+
+    async def errors(self, name: str) -> dict[str, Any] | None:
+        raw = await self._redis.get(keys.model_errors(name))
         if raw is None:
             return None
         data: dict[str, Any] = orjson.loads(raw)
         return data
 
-    async def freeze_reference(self, name: str, reference: Mapping[str, Any]) -> bool:
-        """Store the reference ranges unless some are already frozen (first writer wins)."""
-        return bool(
-            await self._redis.set(keys.model_reference(name), orjson.dumps(reference), nx=True)
-        )
+
+async def upsert_journal(redis: RedisClient, entry_id: str, entry: Mapping[str, Any]) -> bool:
+    """Append an entry, or replace the one with the same id; True when it was added."""
+    script = redis.register_script(lua("journal_upsert"))
+    _, added = await script(
+        keys=[keys.journal(), keys.journal_index()],
+        args=[entry_id, orjson.dumps(entry).decode()],
+    )
+    return bool(added)
 
 
 async def append_journal(redis: RedisClient, entry: Mapping[str, Any]) -> int:

@@ -38,14 +38,14 @@ def _bins(calibration: Any) -> list[ReliabilityBin]:
     for b in rows or []:
         if not isinstance(b, Mapping):
             continue
-        accuracy = b.get("accuracy") if isinstance(b.get("accuracy"), Mapping) else {}
+        accuracy = b.get("observed") if isinstance(b.get("observed"), Mapping) else {}
         lower, upper = _pair((accuracy or {}).get("ci"))
         out.append(
             ReliabilityBin(
                 lower=_float(b.get("lower")) or 0.0,
                 upper=_float(b.get("upper")) or 0.0,
                 records=int(b.get("records") or 0),
-                confidence=_float(b.get("mean_confidence")),
+                confidence=_float(b.get("mean_predicted")),
                 accuracy=_float((accuracy or {}).get("value")),
                 accuracy_lower=lower,
                 accuracy_upper=upper,
@@ -53,6 +53,12 @@ def _bins(calibration: Any) -> list[ReliabilityBin]:
             )
         )
     return out
+
+
+def _axes(calibration: Mapping[str, Any]) -> dict[str, str]:
+    if calibration.get("of") == "probability":
+        return {"x_label": "predicted probability", "y_label": "observed share of positives"}
+    return {"x_label": "mean confidence", "y_label": "accuracy"}
 
 
 def _regions(pareto: Any) -> list[ParetoRegion]:
@@ -77,9 +83,27 @@ def _regions(pareto: Any) -> list[ParetoRegion]:
     return out
 
 
+def _worst(segments: Any, rows: int = 5) -> list[Mapping[str, Any]]:
+    """The single-attribute segments with the highest error rate and enough labels."""
+    single = [
+        s
+        for s in segments or []
+        if isinstance(s, Mapping)
+        and len(s.get("attributes") or {}) == 1
+        and not s.get("low_support")
+    ]
+
+    def rate(s: Mapping[str, Any]) -> float:
+        return _float((s.get("error_rate") or {}).get("value")) or 0.0
+
+    return sorted(single, key=lambda s: -rate(s))[:rows]
+
+
 def analysis_view(doc: Mapping[str, Any]) -> dict[str, Any]:
     """The analysis report with its two plots drawn; tables read the report as it is."""
-    calibration = doc.get("calibration") if isinstance(doc.get("calibration"), Mapping) else {}
+    calibration: Mapping[str, Any] = (
+        doc.get("calibration") if isinstance(doc.get("calibration"), Mapping) else {}
+    ) or {}
     levers = [lv for lv in doc.get("levers") or [] if isinstance(lv, Mapping)]
     levers.sort(key=lambda lv: int(lv.get("rank") or 0))
     time_rows = [r for r in doc.get("time") or [] if isinstance(r, Mapping)]
@@ -98,8 +122,12 @@ def analysis_view(doc: Mapping[str, Any]) -> dict[str, Any]:
         "slice_search": doc.get("slice_search") or {},
         "calibration": calibration or {},
         "levers": levers,
+        "has_value": any(lv.get("value") for lv in levers),
+        "cover": doc.get("cover") if isinstance(doc.get("cover"), Mapping) else {},
+        "worst": _worst(doc.get("segments")),
+        "reference": doc.get("reference") if isinstance(doc.get("reference"), Mapping) else {},
         "recommendation": doc.get("recommendation") or None,
-        "reliability_svg": Markup(reliability_diagram(_bins(calibration))),
+        "reliability_svg": Markup(reliability_diagram(_bins(calibration), **_axes(calibration))),
         "pareto_svg": Markup(pareto_curve(_regions(doc.get("pareto")))),
     }
 

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Protocol
 from fastapi import Depends
 
 from service.api.deps import get_records
-from service.api.models import model_analysis
+from service.api.models import analysis_slots, line_impact, model_analysis
 from service.results import experiment_plan, experiment_results, spec_plan
 from service.runtime import Runtime
 from service.spec import ExperimentSpec, check_spec
@@ -85,7 +85,12 @@ class ServiceSources:
         }
 
     async def analysis(self, runtime: Runtime, model: str) -> Doc | None:
-        return await model_analysis(get_records(runtime), model)
+        return await model_analysis(
+            get_records(runtime),
+            model,
+            impact=await line_impact(runtime, model),
+            slots=analysis_slots(runtime),
+        )
 
     async def models(self, runtime: Runtime) -> list[Doc] | None:
         store = get_records(runtime)

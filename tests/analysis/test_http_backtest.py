@@ -116,3 +116,36 @@ def test_backtest_errors(api: TestClient) -> None:
     assert r.status_code == 404
     r = api.post("/v1/backtest", json={"spec": SPEC, "csv": "x"}, headers=CLIENT)
     assert r.status_code == 403
+
+
+def test_repeat_updates_its_entry_and_dry_run_writes_none(
+    api: TestClient, redis_sync: redis.Redis
+) -> None:
+    recs = paired(500, seed=74, base_error=0.15, candidate_error=WIN)
+    body = {"spec": SPEC, "records": recs, "source": "h.json"}
+    first = api.post("/v1/backtest", json=body, headers=ADMIN).json()
+    assert first["journal"]["added"] is True and first["dry_run"] is False
+    again = api.post("/v1/backtest", json=body, headers=ADMIN).json()
+    assert again["journal"]["id"] == first["journal"]["id"] and again["journal"]["added"] is False
+    assert redis_sync.llen(keys.journal()) == 1
+    (raw,) = redis_sync.lrange(keys.journal(), 0, -1)
+    assert orjson.loads(raw)["at"] == again["journal"]["at"] > first["journal"]["at"]
+
+    dry = api.post("/v1/backtest", json={**body, "dry_run": True}, headers=ADMIN).json()
+    assert dry["dry_run"] is True and dry["journal"] is None
+    assert dry["verdict"] == first["verdict"]
+    other = paired(500, seed=75, base_error=0.15, candidate_error=WIN)
+    added = api.post("/v1/backtest", json={**body, "records": other}, headers=ADMIN).json()
+    assert added["journal"]["added"] is True
+    assert redis_sync.llen(keys.journal()) == 2
+
+
+def test_backtest_input_is_documented_in_openapi(api: TestClient) -> None:
+    schema = api.get("/openapi.json").json()
+    body = schema["components"]["schemas"]["BacktestBody"]["properties"]
+    for field in ("records", "rows", "csv", "dry_run"):
+        assert body[field].get("description"), field
+    assert "true_positive" in body["records"]["description"]
+    assert "<variant>.prediction" in body["rows"]["description"]
+    post = schema["paths"]["/v1/backtest"]["post"]
+    assert "log_loss" in post["description"]

@@ -67,7 +67,7 @@ def test_records_to_analysis_end_to_end(api: TestClient) -> None:
         "p_value",
     }
     assert {"bins", "ece"} <= set(body["calibration"])
-    assert all({"lever", "error_share", "evidence"} <= set(row) for row in body["levers"])
+    assert all({"lever", "share", "evidence", "examples"} <= set(row) for row in body["levers"])
     levers = {row["lever"]: row for row in body["levers"]}
     assert levers["feature_gap"]["errors"] > 50  # the planted slice's confident errors
     assert body["recommendation"]["lever"] == body["levers"][0]["lever"]
@@ -87,6 +87,8 @@ def test_labels_join_later(api: TestClient) -> None:
 
     after = api.get("/v1/models/late/analysis", headers=ADMIN).json()["overall"]
     assert after["labelled"] == 200
+    (info,) = api.get("/v1/models", headers=ADMIN).json()["models"]
+    assert info["labels"] == 200 and info["labelled"] == 200
     assert after["errors"] == sum(r["prediction"] != truth[r["record_id"]] for r in recs)
 
 
@@ -149,8 +151,9 @@ def test_trimming_and_frozen_reference(redis_url: str) -> None:
         assert body["overall"]["records"] == 300  # the newest 300 are kept
         ref = body["reference"]
         assert ref["source"] == "first_records" and ref["records"] == 100
-        assert ref["features"]["amount"]["low"] == pytest.approx(0.99)
-        assert ref["features"]["amount"]["high"] == pytest.approx(98.01)
+        assert ref["features"]["amount"]["p1"] == pytest.approx(0.99)
+        assert ref["features"]["amount"]["p99"] == pytest.approx(98.01)
+        assert ref["features"]["amount"]["kind"] == "numeric"
         # The oldest records are gone, and an old record_id is accepted again.
         assert _post(api, "small", [recs[0]]).json() == {"accepted": 1, "duplicates": 0}
         window = api.get(

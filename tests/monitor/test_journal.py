@@ -173,6 +173,7 @@ async def test_levers_summary(redis: RedisClient) -> None:
         ("feat-v2", "ship", {"lever": "features", "impact": impact}, 0.08),
         ("feat-v3", "rollback", {"lever": "features"}, -0.02),
         ("data-v1", "stop", {"lever": "data"}, 0.0),
+        ("cut-v1", "ship", {"lever": "threshold"}, 0.01),
         ("misc-v1", "stop", {"lever": None}, 0.0),
     ]
     for key, action, spec, rel in runs:
@@ -180,7 +181,8 @@ async def test_levers_summary(redis: RedisClient) -> None:
         doc = _results(rel, (rel - 0.02, rel + 0.02), rel, (rel - 0.02, rel + 0.02))
         await journal.record(record, doc, "a")
     levers = {lever.lever: lever for lever in await journal.levers()}
-    assert set(levers) == {"features", "data", "unspecified"}
+    assert set(levers) == {"features", "data", "threshold", "unspecified"}
+    assert levers["threshold"].shipped == 1
     features = levers["features"]
     assert (features.experiments, features.shipped, features.rolled_back) == (3, 2, 1)
     assert features.win_rate == pytest.approx(2 / 3)

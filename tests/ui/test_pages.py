@@ -323,7 +323,7 @@ def test_analysis_page_plots_the_analysis_api_numbers(api: TestClient) -> None:
         (b.num("lower"), b.num("upper"), b.num("records"), b.num("confidence"), b.num("accuracy"))
         for b in bins
     ] == [
-        (b["lower"], b["upper"], b["records"], b["mean_confidence"], b["accuracy"]["value"])
+        (b["lower"], b["upper"], b["records"], b["mean_predicted"], b["observed"]["value"])
         for b in report["calibration"]["bins"]
     ]
     regions = plotted(html, "pareto", "region")
@@ -337,4 +337,10 @@ def test_analysis_page_plots_the_analysis_api_numbers(api: TestClient) -> None:
     assert len(regions) >= 2  # MX is a slice of its own
     ranked = [el.attrs["data-lever"] for el in elements(html) if "data-lever" in el.attrs]
     assert ranked == [lv["lever"] for lv in sorted(report["levers"], key=lambda lv: lv["rank"])]
+    for lever in report["levers"]:
+        for record_id in lever["examples"]:
+            assert f"<code>{record_id}</code>" in html
+    assert any(lv["examples"] for lv in report["levers"])
+    assert 'id="cover"' in html and "Worst single segments" in html
+    assert "No reference yet" in html or "no reference yet" in html
     assert api.get("/ui/models/nope/analysis").status_code == 404

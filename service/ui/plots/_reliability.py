@@ -45,8 +45,13 @@ def _ok(value: float | None) -> bool:
     return value is not None and math.isfinite(value)
 
 
-def reliability_diagram(bins: Sequence[ReliabilityBin]) -> str:
+def reliability_diagram(
+    bins: Sequence[ReliabilityBin], *, x_label: str = "mean confidence", y_label: str = "accuracy"
+) -> str:
     """Mean confidence (x) against accuracy (y) per bin, with the accuracy's interval.
+
+    For a scored model pass ``x_label="predicted probability"`` and
+    ``y_label="observed share of positives"`` (the data attributes keep their names).
 
     Each bin is a ``<g class="bin">`` with ``data-lower``, ``data-upper``,
     ``data-records``, ``data-confidence``, ``data-accuracy``, ``data-accuracy-lower``,
@@ -54,13 +59,13 @@ def reliability_diagram(bins: Sequence[ReliabilityBin]) -> str:
     """
     width, height = _SIZE + _LEFT + _RIGHT, _SIZE + _TOP + _BOTTOM
     parts = [
-        open_svg(width, height, "Reliability diagram: accuracy against confidence", "reliability")
+        open_svg(width, height, f"Reliability diagram: {y_label} against {x_label}", "reliability")
     ]
     sx = Scale(0.0, 1.0, _LEFT, _LEFT + _SIZE)
     sy = Scale(0.0, 1.0, _TOP + _SIZE, _TOP)
     pct = "{:.0%}".format
-    parts.append(x_axis(sx, _TICKS, y=_TOP + _SIZE, top=_TOP, fmt=pct, label="mean confidence"))
-    parts.append(y_axis(sy, _TICKS, x=_LEFT, right=_LEFT + _SIZE, fmt=pct, label="accuracy"))
+    parts.append(x_axis(sx, _TICKS, y=_TOP + _SIZE, top=_TOP, fmt=pct, label=x_label))
+    parts.append(y_axis(sy, _TICKS, x=_LEFT, right=_LEFT + _SIZE, fmt=pct, label=y_label))
     parts.append(
         f'<line class="diagonal" x1="{sx(0):.1f}" y1="{sy(0):.1f}" x2="{sx(1):.1f}" '
         f'y2="{sy(1):.1f}" stroke="{MUTED}" stroke-dasharray="4 4"/>'

@@ -1,0 +1,1 @@
+"""Seeded scripts: simulations and generators with a known right answer."""
