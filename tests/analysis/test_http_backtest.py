@@ -142,10 +142,10 @@ def test_repeat_updates_its_entry_and_dry_run_writes_none(
 
 def test_backtest_input_is_documented_in_openapi(api: TestClient) -> None:
     schema = api.get("/openapi.json").json()
-    body = schema["components"]["schemas"]["BacktestBody"]["properties"]
+    post = schema["paths"]["/v1/backtest"]["post"]
+    body = post["requestBody"]["content"]["application/json"]["schema"]["properties"]
     for field in ("records", "rows", "csv", "dry_run"):
         assert body[field].get("description"), field
     assert "true_positive" in body["records"]["description"]
     assert "<variant>.prediction" in body["rows"]["description"]
-    post = schema["paths"]["/v1/backtest"]["post"]
     assert "log_loss" in post["description"]
