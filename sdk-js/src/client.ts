@@ -71,7 +71,8 @@ export class Client {
   private readonly mode: Mode;
   private readonly http: Http;
   private readonly counters = new Counters();
-  private readonly logger: Logger;
+  /** Where the client's warnings go. */
+  readonly logger: Logger;
   private readonly store: ConfigStore;
   private readonly poller: ConfigPoller;
   private readonly channels: ConfigChannel[];

@@ -44,16 +44,25 @@ export class Http {
   ): Promise<HttpResponse> {
     const headers = { ...this.headers, ...options.headers };
     if (options.body !== undefined) headers["Content-Type"] = "application/json";
+    // A timer of our own rather than AbortSignal.timeout(), whose unref'd timer would
+    // let the process exit under a caller awaiting the answer.
+    const controller = new AbortController();
+    const timer = setTimeout(
+      () => controller.abort(new TransportError(`${method} ${path} timed out after ${this.timeoutMs} ms`)),
+      this.timeoutMs,
+    );
     try {
       const response = await this.fetchImpl(this.baseUrl + path, {
         method,
         headers,
         body: options.body,
-        signal: AbortSignal.timeout(this.timeoutMs),
+        signal: controller.signal,
       });
       return { status: response.status, headers: response.headers, text: await response.text() };
     } catch (error) {
       throw new TransportError(`${method} ${path} failed: ${describe(error)}`, { cause: error });
+    } finally {
+      clearTimeout(timer);
     }
   }
 }
