@@ -137,20 +137,16 @@ export class Client {
    * most `timeoutMs`, on the first calls); remote mode asks `POST /v1/assign` and
    * evaluates locally when that fails. `attributes` feed targeting.
    */
-  async assign(
+  assign(
     experiment: string,
     unitId: string | number,
     attributes?: Attributes | null,
     options?: AssignOptions,
   ): Promise<Assignment> {
-    const fallback = options?.default ?? null;
-    try {
-      if (this.mode === "remote" && !this.closed) return await this.assignRemote(experiment, unitId, attributes, fallback);
-      if (!this.waited) await this.firstLoad;
-      return this.assignLocal(experiment, unitId, attributes, fallback);
-    } catch (error) {
-      return this.failed(experiment, fallback, error);
+    if (this.waited && (this.mode === "local" || this.closed)) {
+      return Promise.resolve(this.assignSync(experiment, unitId, attributes, options));
     }
+    return this.assignLater(experiment, unitId, attributes, options?.default ?? null);
   }
 
   /**
@@ -305,6 +301,22 @@ export class Client {
       }
     }
     return result;
+  }
+
+  /** assign() when it has to wait: for the first config load, or for the service. */
+  private async assignLater(
+    experiment: string,
+    unitId: string | number,
+    attributes: Attributes | null | undefined,
+    fallback: string | null,
+  ): Promise<Assignment> {
+    try {
+      if (this.mode === "remote" && !this.closed) return await this.assignRemote(experiment, unitId, attributes, fallback);
+      await this.firstLoad;
+      return this.assignLocal(experiment, unitId, attributes, fallback);
+    } catch (error) {
+      return this.failed(experiment, fallback, error);
+    }
   }
 
   private async assignRemote(

@@ -13,7 +13,16 @@
 
 import { canonical } from "./canonical.js";
 import { ConfigError } from "./errors.js";
-import { BUCKETS, checkHashVersion, threshold, weightBoundaries } from "./hashing.js";
+import {
+  BUCKETS,
+  LAYER_SEED,
+  PrefixHasher,
+  TRAFFIC_SEED,
+  VARIANT_SEED,
+  checkHashVersion,
+  threshold,
+  weightBoundaries,
+} from "./hashing.js";
 import { type Assignment, EMPTY_PAYLOAD, type Payload, assignment, freeze } from "./models.js";
 
 export type Status = "draft" | "running" | "shipped" | "rolled_back" | "stopped";
@@ -96,8 +105,9 @@ export class ExperimentConfig {
   readonly boundaries: readonly number[];
   readonly trafficThreshold: number;
   readonly holdoutThreshold: number;
-  readonly keyPrefix: string;
-  readonly layerPrefix: string | null;
+  readonly variantHasher: PrefixHasher;
+  readonly trafficHasher: PrefixHasher;
+  readonly layerHasher: PrefixHasher | null;
   readonly gated: boolean;
   readonly targetingItems: readonly (readonly [string, ReadonlySet<string>])[];
   readonly fixed: Assignment | null;
@@ -150,8 +160,9 @@ export class ExperimentConfig {
     this.boundaries = Object.freeze(boundaries);
     this.trafficThreshold = threshold(this.traffic);
     this.holdoutThreshold = threshold(this.holdout);
-    this.keyPrefix = `${this.salt}:`;
-    this.layerPrefix = layer === null ? null : `${layer}:`;
+    this.variantHasher = new PrefixHasher(`${this.salt}:`, VARIANT_SEED);
+    this.trafficHasher = new PrefixHasher(`${this.salt}:`, TRAFFIC_SEED);
+    this.layerHasher = layer === null ? null : new PrefixHasher(`${layer}:`, LAYER_SEED);
     this.targetingItems = Object.freeze([...this.targeting.entries()]);
     this.gated =
       this.targeting.size > 0 || layer !== null || this.holdoutThreshold > 0 || this.trafficThreshold < BUCKETS;

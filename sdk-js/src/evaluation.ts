@@ -20,18 +20,10 @@
 
 import { canonical } from "./canonical.js";
 import type { Config, ExperimentConfig } from "./config.js";
-import {
-  BUCKETS,
-  HOLDOUT_SALT,
-  HOLDOUT_SEED,
-  LAYER_SEED,
-  TRAFFIC_SEED,
-  VARIANT_SEED,
-  hashKey,
-} from "./hashing.js";
+import { BUCKETS, HOLDOUT_SALT, HOLDOUT_SEED, PrefixHasher } from "./hashing.js";
 import { type Assignment, type Attributes, EMPTY_PAYLOAD, assignment } from "./models.js";
 
-const HOLDOUT_PREFIX = `${HOLDOUT_SALT}:`;
+const HOLDOUT = new PrefixHasher(`${HOLDOUT_SALT}:`, HOLDOUT_SEED);
 
 /**
  * Assignment of `unitId` (with its `attributes`) in `experiment`.
@@ -49,12 +41,11 @@ export function evaluate(
   if (fixed !== null) return fixed;
   const unit = typeof unitId === "string" ? unitId : canonical(unitId);
   if (!unit) return experiment.excluded.invalid_unit;
-  const key = experiment.keyPrefix + unit;
   if (experiment.gated) {
-    const excluded = gates(experiment, unit, attributes, key);
+    const excluded = gates(experiment, unit, attributes);
     if (excluded !== null) return excluded;
   }
-  const draw = hashKey(key, VARIANT_SEED) % BUCKETS;
+  const draw = experiment.variantHasher.hash(unit) % BUCKETS;
   const boundaries = experiment.boundaries;
   let i = 0;
   while (draw >= boundaries[i]!) i++; // the last boundary is BUCKETS
@@ -66,7 +57,6 @@ function gates(
   experiment: ExperimentConfig,
   unit: string,
   attributes: Attributes | null | undefined,
-  key: string,
 ): Assignment | null {
   const rules = experiment.targetingItems;
   if (rules.length > 0) {
@@ -77,18 +67,18 @@ function gates(
       if (text === null || !allowed.has(text)) return experiment.excluded.targeting;
     }
   }
-  const layerPrefix = experiment.layerPrefix;
-  if (layerPrefix !== null) {
+  const layer = experiment.layerHasher;
+  if (layer !== null) {
     const [start, end] = experiment.layerRange!;
-    const layerBucket = hashKey(layerPrefix + unit, LAYER_SEED) % BUCKETS;
+    const layerBucket = layer.hash(unit) % BUCKETS;
     if (!(start <= layerBucket && layerBucket < end)) return experiment.excluded.layer;
   }
   const holdout = experiment.holdoutThreshold;
-  if (holdout > 0 && hashKey(HOLDOUT_PREFIX + unit, HOLDOUT_SEED) % BUCKETS < holdout) {
+  if (holdout > 0 && HOLDOUT.hash(unit) % BUCKETS < holdout) {
     return experiment.excluded.holdout;
   }
   const traffic = experiment.trafficThreshold;
-  if (traffic < BUCKETS && hashKey(key, TRAFFIC_SEED) % BUCKETS >= traffic) return experiment.excluded.traffic;
+  if (traffic < BUCKETS && experiment.trafficHasher.hash(unit) % BUCKETS >= traffic) return experiment.excluded.traffic;
   return null;
 }
 

@@ -106,6 +106,77 @@ export function hashKey(key: string, seed: number): number {
   return finish(h, tail, length);
 }
 
+/**
+ * The version-1 hash of `prefix + unit` for one fixed prefix and seed, without
+ * building the joined string: the state after the prefix's bytes is computed
+ * once, and each call continues it with the unit's chars. A unit with a
+ * non-ASCII char is hashed from the UTF-8 bytes of the joined key instead.
+ */
+export class PrefixHasher {
+  private readonly state: number;
+  private readonly carry: number;
+  private readonly carried: number;
+  private readonly prefixLength: number;
+
+  constructor(
+    readonly prefix: string,
+    readonly seed: number,
+  ) {
+    const bytes = encoder.encode(prefix);
+    const blocks = bytes.length & ~3;
+    let h = seed | 0;
+    for (let i = 0; i < blocks; i += 4) {
+      h = mixBlock(h, bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16) | (bytes[i + 3]! << 24));
+    }
+    let carry = 0;
+    for (let i = blocks; i < bytes.length; i++) carry |= bytes[i]! << (8 * (i - blocks));
+    this.state = h;
+    this.carry = carry;
+    this.carried = bytes.length - blocks;
+    this.prefixLength = bytes.length;
+  }
+
+  /** Unsigned 32-bit hash of the UTF-8 bytes of `prefix + unit`. */
+  hash(unit: string): number {
+    const length = unit.length;
+    let h = this.state;
+    let carry = this.carry;
+    let carried = this.carried;
+    let i = 0;
+    if (carried !== 0) {
+      // Complete the block the prefix left open.
+      for (; carried < 4 && i < length; i++, carried++) {
+        const code = unit.charCodeAt(i);
+        if (code > 0x7f) return this.slow(unit);
+        carry |= code << (8 * carried);
+      }
+      if (carried < 4) return finish(h, carry, this.prefixLength + length);
+      h = mixBlock(h, carry);
+      carry = 0;
+    }
+    const blocksEnd = i + ((length - i) & ~3);
+    for (; i < blocksEnd; i += 4) {
+      const a = unit.charCodeAt(i);
+      const b = unit.charCodeAt(i + 1);
+      const c = unit.charCodeAt(i + 2);
+      const d = unit.charCodeAt(i + 3);
+      if ((a | b | c | d) > 0x7f) return this.slow(unit);
+      h = mixBlock(h, a | (b << 8) | (c << 16) | (d << 24));
+    }
+    let tail = 0;
+    for (let shift = 0; i < length; i++, shift += 8) {
+      const code = unit.charCodeAt(i);
+      if (code > 0x7f) return this.slow(unit);
+      tail |= code << shift;
+    }
+    return finish(h, tail, this.prefixLength + length);
+  }
+
+  private slow(unit: string): number {
+    return murmur3(encoder.encode(this.prefix + unit), this.seed);
+  }
+}
+
 /** Return `version` if this SDK implements it, else throw UnsupportedHashVersionError. */
 export function checkHashVersion(version: unknown, key: string | null = null): number {
   if (typeof version === "number" && SUPPORTED_HASH_VERSIONS.has(version)) return version;

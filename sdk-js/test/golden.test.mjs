@@ -160,3 +160,20 @@ describe("invalid experiments", () => {
     });
   }
 });
+
+test("hashing a unit after a fixed prefix equals hashing the joined key", async () => {
+  // The assign path never builds `${salt}:${unit}`: it continues the prefix's hash state.
+  const { PrefixHasher, hashKey: joined } = await import("../dist/hashing.js");
+  const prefixes = ["", ":", "a:", "ab:", "abc:", "fraud-v7:", "sharpen-holdout:", "ünï:", "日本:"];
+  const units = ["", "a", "ab", "abc", "abcd", "abcde", "user-12345", "ü", "aü", "abü", "🎉", "a\ud800b", "x".repeat(37)];
+  for (const prefix of prefixes) {
+    for (const seed of [0, TRAFFIC_SEED, VARIANT_SEED, 0xffffffff]) {
+      const hasher = new PrefixHasher(prefix, seed);
+      for (const unit of units) {
+        const expected = murmur3(new TextEncoder().encode(prefix + unit), seed);
+        assert.equal(joined(prefix + unit, seed), expected, `hashKey ${JSON.stringify(prefix + unit)}`);
+        assert.equal(hasher.hash(unit), expected, `${JSON.stringify(prefix)} + ${JSON.stringify(unit)}`);
+      }
+    }
+  }
+});
