@@ -1,5 +1,6 @@
 // The client's behaviour table, against an in-memory service behind its `fetch` option.
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { afterEach, describe, test } from "node:test";
 
@@ -498,6 +499,28 @@ describe("never throws on the caller's path", () => {
     });
     const got = await client.assign("fraud-v7", "u1", null, { default: "baseline" });
     assert.deepEqual([got.variant, got.reason], ["baseline", "fallback"]);
+  });
+});
+
+describe("the process", () => {
+  test("a client left open does not keep Node alive", () => {
+    const script = `
+      import { Client } from "@sharpen/client";
+      const fetch = async (url) => new URL(url).pathname === "/v1/config"
+        ? new Response(JSON.stringify({ experiments: {} }), { status: 200 })
+        : new Response("{}", { status: 202 });
+      const client = new Client("http://sharpen.test", "key", { fetch, pollIntervalMs: 50, flushIntervalMs: 50 });
+      await client.ready();
+      client.track("fraud-v7", "u1", { n: 1 });
+      console.log("done");
+    `;
+    const done = spawnSync(process.execPath, ["--input-type=module", "-e", script], {
+      cwd: new URL("..", import.meta.url),
+      encoding: "utf8",
+      timeout: 20_000,
+    });
+    assert.equal(done.signal, null, "killed by the guard: the process did not exit by itself");
+    assert.deepEqual([done.status, done.stdout.trim()], [0, "done"], done.stderr);
   });
 });
 

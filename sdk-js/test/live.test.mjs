@@ -2,9 +2,12 @@
 // remote mode agrees with local mode, and exposures and events land (the pytest driver
 // counts them in the service's streams from this test's report).
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
+import { fileURLToPath } from "node:url";
 
-import { Client } from "@sharpen/client";
+import { Client, evaluate } from "@sharpen/client";
 
 import { recordingLogger, waitFor } from "./fake-service.mjs";
 import { Report, live, pythonAnswers } from "./live.mjs";
@@ -108,5 +111,32 @@ describe("against a live sharpen", { skip: live.skip }, () => {
     stats = client.stats;
     assert.deepEqual([stats.eventsSent, stats.eventsDuplicates], [1225, 25]);
     assert.deepEqual(logger.lines, []);
+  });
+});
+
+describe("the README's TypeScript example", { skip: live.skip }, () => {
+  test("runs against a live sharpen as written", async () => {
+    const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
+    const section = readme.slice(readme.indexOf("## For production services in TypeScript"));
+    const code = /```js\n([\s\S]*?)```/.exec(section)?.[1];
+    assert.ok(code, "the section has a js example");
+    assert.equal(code.trim().split("\n").length, 5, code);
+    const report = new Report("readme");
+    // Run as a user's module would: "@sharpen/client" resolves to this package.
+    const output = execFileSync(process.execPath, ["--input-type=module", "-e", code], {
+      cwd: fileURLToPath(new URL("..", import.meta.url)),
+      env: { ...process.env, SHARPEN_API_KEY: live.clientKey },
+      encoding: "utf8",
+      timeout: 60_000,
+    });
+    assert.match(output, /experiment: 'fraud-v7'/);
+    assert.match(output, /reason: 'assigned'/);
+    const client = new Client(live.url, live.clientKey, { pollIntervalMs: null });
+    await client.ready();
+    const served = evaluate(client.config.experiments.get("fraud-v7"), "user-42", { country: "US" });
+    await client.close();
+    report.exposed("fraud-v7");
+    report.tracked("fraud-v7", "user-42", served.variant);
+    report.write();
   });
 });

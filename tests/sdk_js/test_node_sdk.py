@@ -41,6 +41,7 @@ LIVE_TESTS = (
     "tracked events land, with the variant the unit was served",
     "typed flag values come from the served variant's payload",
     "track() sends events to the experiments the unit was exposed to",
+    "runs against a live sharpen as written",
 )
 
 
