@@ -63,7 +63,10 @@ export function exposureBody(records: readonly ExposureRecord[]): { exposures: R
         version: r.version,
         timestamp: isoTimestamp(r.at),
       };
-      if (r.attributes !== null) row["attributes"] = scalarAttributes(r.attributes);
+      if (r.attributes !== null) {
+        const attributes = scalarAttributes(r.attributes);
+        if (Object.keys(attributes).length > 0) row["attributes"] = attributes;
+      }
       return row;
     }),
   };

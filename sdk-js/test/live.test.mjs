@@ -68,6 +68,11 @@ describe("against a live sharpen", { skip: live.skip }, () => {
     assert.deepEqual([stats.exposuresDropped, stats.exposuresRejected, stats.exposuresFailed], [0, 0, 0]);
   });
 
+  test("polls the config with its ETag: the service answers 304", async () => {
+    await waitFor(() => client.stats.configNotModified >= 2, { what: "two 304 answers to the client's polls" });
+    assert.equal(client.stats.configErrors, 0);
+  });
+
   test("remote mode answers what local mode does", async () => {
     const remote = new Client(live.url, live.clientKey, { mode: "remote", timeoutMs: 5000, logger });
     try {

@@ -7,7 +7,7 @@ import { ErrorCode, OpenFeature, ProviderEvents, ProviderStatus } from "@openfea
 import { evaluate } from "@sharpen/client";
 import { SharpenProvider } from "@sharpen/client/openfeature";
 
-import { recordingLogger, waitFor } from "./fake-service.mjs";
+import { FakeService, documentOf, entry, recordingLogger, waitFor } from "./fake-service.mjs";
 import { Report, admin, live } from "./live.mjs";
 
 const UNITS = Array.from({ length: 200 }, (_, i) => `of-user-${i}`);
@@ -187,5 +187,33 @@ describe("OpenFeature provider against a live sharpen", { skip: live.skip }, () 
     assert.equal(offlineClient.providerStatus, ProviderStatus.ERROR);
     const got = await offlineClient.getBooleanDetails("of-bool", true, { targetingKey: "u1" });
     assert.deepEqual([got.value, got.reason, got.errorCode], [true, "ERROR", ErrorCode.PROVIDER_NOT_READY]);
+  });
+});
+
+describe("OpenFeature provider status follows the config", () => {
+  test("not ready without a config; ready when the first one arrives", async () => {
+    const service = new FakeService(documentOf([entry("of-late", { variants: [
+      { key: "baseline", weight: 50, payload: { value: false } },
+      { key: "on", weight: 50, payload: { value: true } },
+    ] })]));
+    service.fail = true;
+    const provider = new SharpenProvider({
+      baseUrl: "http://sharpen.test",
+      apiKey: "key",
+      fetch: service.fetch,
+      pollIntervalMs: 20,
+      logger: recordingLogger(),
+    });
+    try {
+      await assert.rejects(OpenFeature.setProviderAndWait("late", provider), /no config loaded yet/);
+      const flags = OpenFeature.getClient("late");
+      assert.equal(flags.providerStatus, ProviderStatus.ERROR);
+      service.fail = false;
+      await waitFor(() => flags.providerStatus === ProviderStatus.READY, { what: "the provider to become ready" });
+      const got = await flags.getBooleanDetails("of-late", false, { targetingKey: "u1" });
+      assert.equal(got.reason, "SPLIT");
+    } finally {
+      await provider.onClose(); // its own client: stops polling
+    }
   });
 });
