@@ -34,9 +34,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-BENCHES = ("bench_sdk", "bench_assign", "bench_ingest", "bench_stats", "bench_taxonomy")
+BENCHES = (
+    "bench_sdk",
+    "bench_sdk_js",
+    "bench_assign",
+    "bench_ingest",
+    "bench_stats",
+    "bench_taxonomy",
+)
 QUICK_ARGS: dict[str, list[str]] = {
     "bench_sdk": ["--rounds", "3"],
+    "bench_sdk_js": ["--rounds", "3", "--warmup", "1"],
     "bench_assign": ["--duration", "3"],
     "bench_stats": ["--rounds", "3"],
     "bench_hostile": ["--quick"],
@@ -288,7 +296,9 @@ def table(outcomes: Sequence[Outcome]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run every benchmark; one summary table.")
     parser.add_argument("--quick", action="store_true", help="fewer rounds, shorter runs")
-    parser.add_argument("--only", default="", help="comma-separated: sdk, assign, ingest, stats")
+    parser.add_argument(
+        "--only", default="", help="comma-separated: sdk, sdk_js, assign, ingest, stats"
+    )
     parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
     parser.add_argument("--verbose", action="store_true", help="show output as it comes")
     args = parser.parse_args(argv)
