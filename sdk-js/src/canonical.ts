@@ -28,6 +28,22 @@ function pythonRepr(value: number): string {
 }
 
 /** Canonical string of a scalar value, `null` if it has none. */
+/**
+ * Longest unit id, in characters (code points) of its canonical form: the one limit the
+ * service applies on every route. Longer ids are never bucketed (baseline, `invalid_unit`)
+ * and `track()` refuses them, so no unit is assigned that could not report its outcomes.
+ */
+export const MAX_UNIT_ID = 256;
+
+/** Whether `unit` has more than {@link MAX_UNIT_ID} code points (cheap for short ids). */
+export function tooLong(unit: string): boolean {
+  if (unit.length <= MAX_UNIT_ID) return false;
+  if (unit.length > 2 * MAX_UNIT_ID) return true;
+  let points = 0;
+  for (const _ of unit) if (++points > MAX_UNIT_ID) return true;
+  return false;
+}
+
 export function canonical(value: unknown): string | null {
   switch (typeof value) {
     case "string":

@@ -15,10 +15,11 @@
  *
  * Only rule 6 puts a unit in the experiment (reason `assigned`); every other
  * outcome serves the baseline (or the shipped variant) with the reason. An
- * empty or non-scalar unit id is not bucketed: baseline, `invalid_unit`.
+ * empty or non-scalar unit id, or one longer than `MAX_UNIT_ID` characters, is not
+ * bucketed: baseline, `invalid_unit`.
  */
 
-import { canonical } from "./canonical.js";
+import { canonical, tooLong } from "./canonical.js";
 import type { Config, ExperimentConfig } from "./config.js";
 import { BUCKETS, HOLDOUT_SALT, HOLDOUT_SEED, PrefixHasher } from "./hashing.js";
 import { type Assignment, type Attributes, EMPTY_PAYLOAD, assignment } from "./models.js";
@@ -40,7 +41,7 @@ export function evaluate(
   const fixed = experiment.fixed;
   if (fixed !== null) return fixed;
   const unit = typeof unitId === "string" ? unitId : canonical(unitId);
-  if (!unit) return experiment.excluded.invalid_unit;
+  if (!unit || tooLong(unit)) return experiment.excluded.invalid_unit;
   if (experiment.gated) {
     const excluded = gates(experiment, unit, attributes);
     if (excluded !== null) return excluded;

@@ -14,7 +14,7 @@
  * vectors as the Python SDK and the service.
  */
 
-export { canonical } from "./canonical.js";
+export { canonical, MAX_UNIT_ID } from "./canonical.js";
 export { Client, type AssignOptions, type ClientOptions, type Mode } from "./client.js";
 export {
   ExperimentConfig,

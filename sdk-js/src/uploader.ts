@@ -46,6 +46,7 @@ export class Uploader {
   private backgroundQueued = false;
   private stopping = false;
   private closeDeadline = Number.POSITIVE_INFINITY;
+  private readonly refusals = new RefusalLog();
   private readonly stopped = new AbortController();
   private readonly timer: ReturnType<typeof setInterval>;
 
@@ -194,17 +195,78 @@ export class Uploader {
 
   private finish(batch: Batch, outcome: "sent" | "rejected" | "failed", response: HttpResponse | null): void {
     const events = batch.kind === "events";
+    if (events && outcome !== "failed" && response !== null) {
+      this.eventsAnswered(batch, outcome, response);
+      return;
+    }
     const counter = outcome === "sent" ? "Sent" : outcome === "rejected" ? "Rejected" : "Failed";
     this.counters.add(`${events ? "events" : "exposures"}${counter}`, batch.size);
-    if (outcome === "sent" && events && response !== null) {
-      const body = jsonOf(response) as { duplicates?: unknown } | null;
-      const duplicates = body?.duplicates;
-      if (typeof duplicates === "number" && Number.isInteger(duplicates)) {
-        this.counters.add("eventsDuplicates", duplicates);
-      }
-    } else if (outcome === "rejected" && response !== null) {
+    if (outcome === "rejected" && response !== null) {
       this.logger.warn(
         `sharpen: service rejected ${batch.size} ${batch.kind}: HTTP ${response.status} ${response.text.slice(0, 500)}`,
+      );
+    }
+  }
+
+  /**
+   * Count an events batch the service answered. A 202 may refuse some events
+   * (`rejected_count`, listed by index in `rejected`): the others were kept. Refused
+   * events are never resent; each kind of refusal is logged once.
+   */
+  private eventsAnswered(batch: Batch, outcome: "sent" | "rejected", response: HttpResponse): void {
+    const body = (jsonOf(response) ?? {}) as Record<string, unknown>;
+    let refused: number;
+    let entries: unknown;
+    if (outcome === "sent") {
+      refused = Math.min(Math.max(count(body.rejected_count), 0), batch.size);
+      this.counters.add("eventsSent", batch.size - refused);
+      this.counters.add("eventsDuplicates", count(body.duplicates));
+      entries = body.rejected;
+    } else {
+      refused = batch.size;
+      const error = body.error as Record<string, unknown> | undefined;
+      entries = error !== null && typeof error === "object" ? error.details : undefined;
+    }
+    if (refused > 0) {
+      this.counters.add("eventsRejected", refused);
+      this.refusals.note(entries, refused, batch.size, response, this.logger);
+    }
+  }
+
+}
+
+function count(value: unknown): number {
+  return typeof value === "number" && Number.isInteger(value) ? value : 0;
+}
+
+const MAX_REFUSAL_KINDS = 100;
+const INDEX = /^events\.\d+\.?/;
+
+/** Which kinds of refusal (field without the event's index, plus the code) were logged. */
+class RefusalLog {
+  private readonly kinds = new Set<string>();
+
+  note(entries: unknown, refused: number, size: number, response: HttpResponse, logger: Logger): void {
+    const found: [kind: string, field: string, message: string][] = [];
+    if (Array.isArray(entries)) {
+      for (const entry of entries) {
+        if (entry === null || typeof entry !== "object") continue;
+        const e = entry as Record<string, unknown>;
+        const field = typeof e.field === "string" ? e.field : "";
+        let kind = field.replace(INDEX, "") || field || "event";
+        if (typeof e.code === "string") kind = `${kind} (${e.code})`;
+        found.push([kind, field, String(e.message ?? "").slice(0, 300)]);
+      }
+    }
+    if (found.length === 0) found.push([`HTTP ${response.status}`, "", response.text.slice(0, 300)]);
+    for (const [kind, field, message] of found) {
+      if (this.kinds.has(kind) || this.kinds.size >= MAX_REFUSAL_KINDS) continue;
+      this.kinds.add(kind);
+      const last = this.kinds.size === MAX_REFUSAL_KINDS ? "; no further kinds are logged" : "";
+      logger.warn(
+        `sharpen: the service refused ${refused} of ${size} events (HTTP ${response.status}), e.g. ` +
+          `${field ? `${field}: ` : ""}${message}; refused events are not resent and count in ` +
+          `stats.eventsRejected; this kind (${kind}) is logged once${last}`,
       );
     }
   }

@@ -2,7 +2,7 @@
 
 import { randomUUID } from "node:crypto";
 
-import { canonical } from "./canonical.js";
+import { canonical, MAX_UNIT_ID, tooLong } from "./canonical.js";
 import { InvalidEventError } from "./errors.js";
 import { type Assignment, type Attributes, type Payload, assignment, freeze } from "./models.js";
 
@@ -171,6 +171,9 @@ export function eventBody(
   }
   const unit = canonical(unitId);
   if (!unit) throw new InvalidEventError(`${show(unitId)} is not a non-empty id`, "unit_id");
+  if (tooLong(unit)) {
+    throw new InvalidEventError(`is longer than ${MAX_UNIT_ID} characters`, "unit_id");
+  }
   let eventId = options.eventId;
   if (eventId === undefined || eventId === null) eventId = randomUUID().replaceAll("-", "");
   else if (typeof eventId !== "string" || eventId === "") {

@@ -293,6 +293,7 @@ describe("track", () => {
     [{ experiment: "" }, "experiment"],
     [{ unit: "" }, "unit_id"],
     [{ unit: { id: 1 } }, "unit_id"],
+    [{ unit: "é".repeat(257) }, "unit_id"],
     [{ options: { attributes: { tags: ["a"] } } }, "attributes"],
     [{ options: { timestamp: "yesterday" } }, "timestamp"],
     [{ options: { eventId: "" } }, "event_id"],
@@ -405,6 +406,25 @@ describe("uploads", () => {
     assert.equal(service.posted("/v1/events").length, 1);
     assert.deepEqual([client.stats.eventsRejected, client.stats.retries], [2, 0]);
     assert.ok(client.logged.some((line) => line.includes("HTTP 422")));
+  });
+
+  test("a batch the service accepts in part: the refused events are counted, logged once per kind, never resent", async () => {
+    const service = new FakeService();
+    const refused = { field: "events.1.experiment", code: "not_found", message: "no experiment 'fraud-v8'" };
+    service.responders["/v1/events"] = () =>
+      json(202, { accepted: 2, duplicates: 0, rejected: [refused], rejected_count: 1 });
+    const client = makeClient(service);
+    for (let round = 0; round < 2; round++) {
+      client.track("fraud-v7", "u1", { n: 1 });
+      client.track("fraud-v8", "u2", { n: 1 });
+      client.track("fraud-v7", "u3", { n: 1 });
+      assert.equal(await client.flush(), true);
+    }
+    assert.equal(service.posted("/v1/events").length, 2);
+    assert.deepEqual([client.stats.eventsSent, client.stats.eventsRejected, client.stats.retries], [4, 2, 0]);
+    const warnings = client.logged.filter((line) => line.includes("experiment (not_found)"));
+    assert.equal(warnings.length, 1, client.logged.join("\n"));
+    assert.ok(warnings[0].includes("events.1.experiment: no experiment 'fraud-v8'"), warnings[0]);
   });
 
   test("a batch is given up after maxAttempts", async () => {
