@@ -52,7 +52,8 @@ GUARDRAIL_STATUS_CODES: Mapping[str, int] = {
 BOUNDS = ("estimate", "lower", "upper")
 REJECT_REASONS = ("invalid", "unknown_experiment", "not_running", "too_large", "batch")
 _REJECT_CODES = {"not_found": "unknown_experiment", "not_running": "not_running"}
-EXPOSURE_DROP_REASONS = ("full", "failed", "lost")
+EXPOSURE_DROP_REASONS = ("failed", "lost")
+EXPOSURE_REFUSE_REASONS = ("busy", "unavailable")
 MONITOR_ACTIONS = ("rollback", "breach_alert", "warning", "srm_alert")
 WEBHOOK_OUTCOMES = ("delivered", "retried", "failed", "dropped")
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -270,7 +271,15 @@ class Metrics:
         )
         self.exposure_buffer_dropped = Counter(
             "exposure_buffer_dropped",
-            "Exposures not written: buffer full, refused by Redis, or lost at shutdown.",
+            "Admitted exposures not written: unencodable (failed) or lost at shutdown.",
+            ["reason"],
+            namespace=ns,
+            registry=r,
+        )
+        self.exposures_refused = Counter(
+            "exposures_refused",
+            "Exposures whose request was refused (429 busy: the experiment's share of the "
+            "buffer is full; 503 unavailable: Redis cannot be written or shutting down).",
             ["reason"],
             namespace=ns,
             registry=r,
@@ -334,6 +343,8 @@ class Metrics:
             self.events_rejected.labels(reason)
         for reason in EXPOSURE_DROP_REASONS:
             self.exposure_buffer_dropped.labels(reason)
+        for reason in EXPOSURE_REFUSE_REASONS:
+            self.exposures_refused.labels(reason)
         for action in MONITOR_ACTIONS:
             self.monitor_actions.labels(action)
         for outcome in WEBHOOK_OUTCOMES:

@@ -46,7 +46,13 @@ class Settings(BaseSettings):
     records_max_batch: int = Field(default=10_000, ge=1, le=100_000)
 
     exposure_flush_interval_s: float = Field(default=0.005, gt=0, le=5)
-    exposure_buffer_max: int = Field(default=100_000, ge=100)
+    exposure_buffer_max: int = Field(
+        default=100_000,
+        ge=20_000,  # twice the largest request (10,000 exposures): one always fits when idle
+        le=10_000_000,
+        description="Exposures admitted and not yet written, all experiments; one experiment "
+        "may hold at most the free part (alone: half). More: 429/503 + Retry-After.",
+    )
     event_dedup_window_s: int = Field(default=3600, ge=1)
     idempotency_window_s: int = Field(default=86_400, ge=1)
     config_poll_interval_s: float = Field(default=0.5, gt=0, le=30)

@@ -58,4 +58,4 @@ class ConfigFeed:
                     on_change(str(message.get("data", "")))
         finally:
             with contextlib.suppress(Exception):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await pubsub.aclose()  # type: ignore[no-untyped-call, unused-ignore]

@@ -166,7 +166,7 @@ class Aggregator:
                         if message.get("type") == "message":
                             self._wake.set()
                 finally:
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()  # type: ignore[no-untyped-call, unused-ignore]
             except (RedisError, OSError) as exc:
                 log.debug("aggregator: config channel lost: %s", exc)
                 await asyncio.sleep(1.0)
