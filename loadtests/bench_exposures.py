@@ -12,8 +12,9 @@ experiments, ``flood-a`` and ``flood-b``:
 - **Ceiling**: the exposures/s written to A's stream while the flood saturates the
   service (the middle of the flood, sampled with XLEN): what one worker's flusher
   sustains next to its request path.
-- **Reference**: the same rows written by a bare Python client, pipelined ``XADD`` (500
-  a pipeline, one connection, same fields), against the same Redis in the same run.
+- **References**, against the same Redis in the same run: the same rows written by a bare
+  Python client, pipelined ``XADD`` (500 a pipeline, one connection, same fields), and by
+  ``redis-benchmark -P 500`` (Redis's own ceiling for such an ``XADD``, no client cost).
 
     .venv/bin/python -m loadtests.bench_exposures [--duration 10] [--threads 4]
 """
@@ -22,6 +23,8 @@ from __future__ import annotations
 
 import argparse
 import re
+import shutil
+import subprocess
 import tempfile
 import threading
 import time
@@ -41,7 +44,10 @@ from service.store import keys
 A, B = "flood-a", "flood-b"
 BATCH = 1000
 CLIENT = {"Authorization": f"Bearer {CLIENT_KEY}", "Content-Type": "application/json"}
-_DROPPED = re.compile(r'^sharpen_exposure_buffer_dropped_total\{reason="(\w+)"\} ([\d.e+]+)$', re.M)
+_COUNTERS = re.compile(
+    r'^sharpen_(exposure_buffer_dropped|exposures_refused)_total\{reason="(\w+)"\} ([\d.e+]+)$',
+    re.M,
+)
 
 
 def _spec(key: str) -> dict[str, Any]:
@@ -118,9 +124,10 @@ def _stream_units(client: redis.Redis, key: str) -> set[str]:
         start = "(" + chunk[-1][0].decode()
 
 
-def _dropped(url: str) -> dict[str, float]:
+def _counters(url: str) -> dict[str, float]:
+    """``exposure_buffer_dropped_total`` and ``exposures_refused_total`` by reason."""
     text = httpx.get(f"{url}/metrics", timeout=10).text
-    return {reason: float(value) for reason, value in _DROPPED.findall(text)}
+    return {f"{name}:{reason}": float(value) for name, reason, value in _COUNTERS.findall(text)}
 
 
 def _setup(url: str) -> None:
@@ -162,6 +169,46 @@ def raw_xadd_rate(url: str, rows: int, per_pipeline: int = 500) -> float:
     client.delete(stream)
     client.close()
     return rows / elapsed
+
+
+def redis_benchmark_rate(port: int, rows: int) -> float | None:
+    """``XADD`` requests/s redis-benchmark reaches (pipelines of 500), or None without it."""
+    if shutil.which("redis-benchmark") is None:
+        return None
+    out = subprocess.run(
+        [
+            "redis-benchmark",
+            "-p",
+            str(port),
+            "-n",
+            str(rows),
+            "-P",
+            "500",
+            "-r",
+            "1000000",
+            "-q",
+            "XADD",
+            "bench:reference:rb",
+            "*",
+            "experiment",
+            "reference",
+            "unit_id",
+            "r-__rand_int__",
+            "variant",
+            "candidate",
+            "version",
+            "1",
+            "timestamp",
+            f"{time.time():.6f}",
+            "attributes",
+            "{}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    found = re.findall(r"([\d.]+) requests per second", out)
+    return float(found[-1]) if found else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,7 +261,7 @@ def main(argv: Sequence[str] | None = None) -> list[tuple[str, object, object, o
         try:
             sharpen.start()
             _setup(sharpen.url)
-            before = _dropped(sharpen.url)
+            before = _counters(sharpen.url)
             stop, b_done = threading.Event(), threading.Event()
             threads = [
                 threading.Thread(target=_flood_a, args=(sharpen.url, t, stop, a))
@@ -236,11 +283,12 @@ def main(argv: Sequence[str] | None = None) -> list[tuple[str, object, object, o
             for thread in threads:
                 thread.join()
             b_thread.join()
-            after = _dropped(sharpen.url)
+            after = _counters(sharpen.url)
         finally:
             code = sharpen.stop()
         written_a, written_b = _stream_units(client, A), _stream_units(client, B)
         reference = raw_xadd_rate(store.url, 200_000)
+        server_ceiling = redis_benchmark_rate(store.port, 500_000)
         client.close()
         store.stop()
 
@@ -249,13 +297,15 @@ def main(argv: Sequence[str] | None = None) -> list[tuple[str, object, object, o
         f"{flood_s:.0f} s, {args.b_requests} x /v1/assign to {B}; sharpen exit {code}"
     )
     lost = _report(B, b, written_b) + _report(A, a, written_a)
-    dropped = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in after}
-    print(f"  sharpen_exposure_buffer_dropped_total during the flood: {dropped}")
+    counted = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in after}
+    print(f"  counters during the flood (metric:reason, rows): {counted}")
     print(
         f"ceiling: {ceiling.rate:,.0f} exposures/s written to {A}'s stream during the flood "
         f"({ceiling.window_s:.1f} s window, one uvicorn worker, AOF everysec)"
     )
     print(f"reference: {reference:,.0f} rows/s raw pipelined XADD (500 a pipeline), same Redis")
+    if server_ceiling is not None:
+        print(f"redis-benchmark XADD -P 500: {server_ceiling:,.0f} rows/s, same Redis")
     print(f"ratio flusher/raw XADD: {ceiling.rate / reference:.2f}")
     print("answered exposures LOST" if lost else "every answered exposure was written")
     return [

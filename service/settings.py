@@ -88,7 +88,17 @@ class Settings(BaseSettings):
     event_max_attributes: int = Field(default=32, ge=0, le=1000)
     event_max_attribute_chars: int = Field(default=256, ge=1, le=10_000)
     segment_max_values: int = Field(
-        default=50, ge=1, le=10_000, description="Later distinct values fold into __other__."
+        default=50,
+        ge=1,
+        le=1000,
+        description="Undeclared values per segment with their own row, the largest by units; "
+        "the rest show as __other__.",
+    )
+    segment_candidates_max: int = Field(
+        default=1000,
+        ge=10,
+        le=100_000,
+        description="Values counted per segment to rank them by volume (Space-Saving).",
     )
     ingest_max_backlog: int = Field(
         default=2_000_000, ge=1000, description="Unaggregated events per experiment before 503."

@@ -281,7 +281,7 @@ def _target(record: ExperimentRecord, settings: Settings, now: float) -> _Target
                 f"{settings.event_grace_s} s ago"
             )
     spec = record.spec
-    return _Target(record, refusal, frozenset(spec.variant_keys()), tuple(spec.segments))
+    return _Target(record, refusal, frozenset(spec.variant_keys()), tuple(spec.segment_names))
 
 
 def _epoch(raw: str | float) -> float | None:

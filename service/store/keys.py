@@ -40,7 +40,9 @@ __all__ = [
     "model_tag",
     "models_index",
     "notified",
-    "segment_values",
+    "segment_candidates",
+    "segment_ranked",
+    "segment_state",
     "spec_versions",
     "tag",
     "ui_session",
@@ -111,9 +113,20 @@ def units(key: str) -> str:
     return f"{tag(key)}:units"
 
 
-def segment_values(key: str) -> str:
-    """The distinct values seen per segment, bounded (later ones fold into ``__other__``)."""
-    return f"{tag(key)}:segvals"
+def segment_state(key: str) -> str:
+    """Segment rows of one experiment: each ranked value's promotion epoch (``p|seg|value``),
+    each candidate's Space-Saving error (``e|seg|value``), epoch counters (``epoch|seg``)."""
+    return f"{tag(key)}:seg"
+
+
+def segment_ranked(key: str, segment: str) -> str:
+    """The undeclared values of ``segment`` that have a row, scored by units (a zset)."""
+    return f"{tag(key)}:seg:top:{segment}"
+
+
+def segment_candidates(key: str, segment: str) -> str:
+    """Space-Saving counters of the values of ``segment`` without a row (a zset, bounded)."""
+    return f"{tag(key)}:seg:cand:{segment}"
 
 
 def dead_letters(key: str) -> str:

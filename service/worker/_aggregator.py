@@ -194,6 +194,7 @@ class Aggregator:
                 record,
                 segment_limit=self.settings.segment_max_values,
                 value_chars=self.settings.event_max_attribute_chars,
+                segment_candidates=self.settings.segment_candidates_max,
             )
             if self._plans.get(key) == plan:
                 continue
@@ -292,7 +293,7 @@ class Aggregator:
                 return
             try:
                 stale = await self._store.apply(
-                    key, kind, self.consumer, batch.hours, batch.payload
+                    key, kind, self.consumer, batch.hours, batch.payload, segments=plan.segments
                 )
             except ResponseError as exc:
                 if not _is_data_error(exc):

@@ -9,6 +9,7 @@ second whatever the machine's speed: the limit is reached for sure, in a few sec
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -39,29 +40,41 @@ def server_env(server_env: dict[str, str]) -> Iterator[dict[str, str]]:
     }
 
 
-class Answers:
-    def __init__(self) -> None:
-        self.inside: set[str] = set()
-        self.refusals: list[tuple[int, str | None]] = []
-        self.lock = threading.Lock()
-
-
-def _flood(url: str, thread: int, stop: threading.Event, answers: Answers) -> None:
+def _flood(url: str, thread: int, stop: Any, inside: set[str], refusals: list[Any]) -> None:
     n = 0
     with httpx.Client(base_url=url, headers=CLIENT, timeout=30) as http:
         while not stop.is_set():
             units = [f"a{thread}-{n + i}" for i in range(BATCH)]
             n += BATCH
-            body = {"experiment": "flood-a", "units": [{"unit_id": u} for u in units]}
-            response = http.post("/v1/assign/batch", json=body)
-            with answers.lock:
-                if response.status_code != 200:
-                    answers.refusals.append(
-                        (response.status_code, response.headers.get("retry-after"))
-                    )
-                    continue
-                got = orjson.loads(response.content)["assignments"]
-                answers.inside |= {u for u, x in zip(units, got, strict=True) if x["in_experiment"]}
+            body = orjson.dumps({"experiment": "flood-a", "units": [{"unit_id": u} for u in units]})
+            response = http.post("/v1/assign/batch", content=body)
+            if response.status_code != 200:
+                refusals.append((response.status_code, response.headers.get("retry-after")))
+                continue
+            got = orjson.loads(response.content)["assignments"]
+            inside.update(u for u, x in zip(units, got, strict=True) if x["in_experiment"])
+
+
+def flood_process(url: str, stop: Any, answered: Any, refused: Any, out: Any) -> None:
+    """The flood, in a process of its own (so that its Python work does not slow the test's
+    /healthz probe): FLOOD_THREADS threads until ``stop``; then (answered in, refusals)."""
+    inside: set[str] = set()
+    refusals: list[tuple[int, str | None]] = []
+
+    def report() -> None:
+        while not stop.wait(0.05):
+            answered.value, refused.value = len(inside), len(refusals)
+
+    threads = [
+        threading.Thread(target=_flood, args=(url, t, stop, inside, refusals))
+        for t in range(FLOOD_THREADS)
+    ]
+    threads.append(threading.Thread(target=report))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    out.put((sorted(inside), refusals))
 
 
 def _stream_units(r: redis.Redis, key: str) -> set[str]:
@@ -75,16 +88,16 @@ def test_a_flood_to_one_experiment_loses_nothing_of_another(
     with httpx.Client(base_url=live_server.url, timeout=30) as admin:
         launch(admin, "flood-a")
         launch(admin, "flood-b")
-    a, stop = Answers(), threading.Event()
+    context = multiprocessing.get_context("spawn")
+    stop, out = context.Event(), context.Queue()
+    answered, refused = context.Value("q", 0), context.Value("q", 0)
+    flood = context.Process(
+        target=flood_process, args=(live_server.url, stop, answered, refused, out)
+    )
     b_inside: set[str] = set()
     b_statuses: dict[int, int] = {}
-    threads = [
-        threading.Thread(target=_flood, args=(live_server.url, t, stop, a))
-        for t in range(FLOOD_THREADS)
-    ]
     with health_probe:
-        for thread in threads:
-            thread.start()
+        flood.start()
         try:
             with httpx.Client(base_url=live_server.url, headers=CLIENT, timeout=30) as http:
                 for i in range(B_CALLS):
@@ -98,23 +111,25 @@ def test_a_flood_to_one_experiment_loses_nothing_of_another(
             # whole buffer), and /healthz was probed enough to judge.
             wait_for(
                 lambda: (
-                    (a.refusals or len(a.inside) > 40_000) and len(health_probe.latencies_s) >= 40
+                    (refused.value or answered.value > 40_000)
+                    and len(health_probe.latencies_s) >= 40
                 ),
                 what="A's flood over its share and 40 health probes",
             )
         finally:
             stop.set()
-            for thread in threads:
-                thread.join()
+            inside, refusals = out.get(timeout=60)
+            flood.join(timeout=60)
+    a_inside = set(inside)
     assert live_server.stop() == 0  # graceful: everything admitted is written
 
     # B was never refused: a flood to A cannot take B's share.
     assert b_statuses == {200: B_CALLS} and len(b_inside) == B_CALLS
     assert b_inside <= _stream_units(redis_sync, "flood-b")
     # A's excess was refused loudly, and whatever A was answered "in" was written.
-    assert a.refusals and all(
-        status in (429, 503) and retry_after is not None for status, retry_after in a.refusals
-    ), a.refusals[:5]
+    assert refusals and all(
+        status in (429, 503) and retry_after is not None for status, retry_after in refusals
+    ), refusals[:5]
     written_a = _stream_units(redis_sync, "flood-a")
-    assert len(a.inside) >= BATCH and not a.inside - written_a, len(a.inside - written_a)
+    assert len(a_inside) >= BATCH and not a_inside - written_a, len(a_inside - written_a)
     health_probe.assert_responsive()

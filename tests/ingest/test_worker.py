@@ -82,14 +82,35 @@ def test_a_claimed_batch_is_applied_once(client: TestClient, settings: Settings)
             batch_a = prepare(plan, "events", taken)
             batch_b = prepare(plan, "events", claimed)
             # A wakes up: its entries are no longer its own, so nothing happens.
-            stale = await store.apply("w-exp", "events", "worker-a", batch_a.hours, batch_a.payload)
+            stale = await store.apply(
+                "w-exp",
+                "events",
+                "worker-a",
+                batch_a.hours,
+                batch_a.payload,
+                segments=plan.segments,
+            )
             assert stale == [e.id for e in taken]
             assert (
-                await store.apply("w-exp", "events", "worker-b", batch_b.hours, batch_b.payload)
+                await store.apply(
+                    "w-exp",
+                    "events",
+                    "worker-b",
+                    batch_b.hours,
+                    batch_b.payload,
+                    segments=plan.segments,
+                )
                 == []
             )
             # Applied and acknowledged: applying again (any consumer) is refused too.
-            again = await store.apply("w-exp", "events", "worker-b", batch_b.hours, batch_b.payload)
+            again = await store.apply(
+                "w-exp",
+                "events",
+                "worker-b",
+                batch_b.hours,
+                batch_b.payload,
+                segments=plan.segments,
+            )
             assert again == [e.id for e in claimed]
             stats = await store.stream_stats("w-exp")
             assert (stats.backlog_events, stats.events_pending) == (0, 0)
