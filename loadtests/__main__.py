@@ -34,10 +34,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-BENCHES = ("bench_sdk", "bench_assign", "bench_ingest", "bench_stats")
+BENCHES = ("bench_sdk", "bench_assign", "bench_exposures", "bench_ingest", "bench_stats")
 QUICK_ARGS: dict[str, list[str]] = {
     "bench_sdk": ["--rounds", "3"],
     "bench_assign": ["--duration", "3"],
+    "bench_exposures": ["--duration", "5", "--b-requests", "500"],
     "bench_stats": ["--rounds", "3"],
 }
 EXTRA_ARGS: dict[str, list[str]] = {"bench_sdk": ["--json"]}

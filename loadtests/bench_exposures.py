@@ -11,7 +11,8 @@ experiments, ``flood-a`` and ``flood-b``:
   429/503 with ``Retry-After``.
 - **Ceiling**: the exposures/s written to A's stream while the flood saturates the
   service (the middle of the flood, sampled with XLEN): what one worker's flusher
-  sustains next to its request path.
+  sustains next to its request path. Also the flusher alone (in this process, no
+  requests): 400,000 rows of 4 experiments admitted, then flushed.
 - **References**, against the same Redis in the same run: the same rows written by a bare
   Python client, pipelined ``XADD`` (500 a pipeline, one connection, same fields), and by
   ``redis-benchmark -P 500`` (Redis's own ceiling for such an ``XADD``, no client cost).
@@ -22,6 +23,7 @@ experiments, ``flood-a`` and ``flood-b``:
 from __future__ import annotations
 
 import argparse
+import asyncio
 import re
 import shutil
 import subprocess
@@ -38,8 +40,10 @@ import orjson
 import redis
 
 from loadtests.bench_assign import ADMIN_KEY, CLIENT_KEY, Uvicorn
+from service.assignment import ExposureBuffer
 from service.embedded import EmbeddedRedis
-from service.store import keys
+from service.store import RedisSettings, close, connect, keys
+from service.store.exposures import ExposureLog
 
 A, B = "flood-a", "flood-b"
 BATCH = 1000
@@ -171,6 +175,31 @@ def raw_xadd_rate(url: str, rows: int, per_pipeline: int = 500) -> float:
     return rows / elapsed
 
 
+def flusher_alone_rate(url: str, rows_per_experiment: int = 100_000) -> float:
+    """Rows/s :class:`ExposureBuffer` writes with nothing else running (same Redis)."""
+
+    async def run() -> float:
+        client = await connect(RedisSettings(url=url))
+        buffer = ExposureBuffer(ExposureLog(client), flush_interval_s=0.005, max_pending=10**7)
+        now = time.time()
+        for e in range(4):
+            key = f"alone-{e}"
+            rows = [
+                (key, f"u{i}", "candidate", 1, now, {"country": "US"} if i % 2 else None)
+                for i in range(rows_per_experiment)
+            ]
+            assert buffer.offer_many(key, rows)
+        started = time.perf_counter()
+        written = await buffer.flush()
+        elapsed = time.perf_counter() - started
+        for e in range(4):
+            await client.delete(keys.exposures_stream(f"alone-{e}"))
+        await close(client)
+        return written / elapsed
+
+    return asyncio.run(run())
+
+
 def redis_benchmark_rate(port: int, rows: int) -> float | None:
     """``XADD`` requests/s redis-benchmark reaches (pipelines of 500), or None without it."""
     if shutil.which("redis-benchmark") is None:
@@ -288,6 +317,7 @@ def main(argv: Sequence[str] | None = None) -> list[tuple[str, object, object, o
             code = sharpen.stop()
         written_a, written_b = _stream_units(client, A), _stream_units(client, B)
         reference = raw_xadd_rate(store.url, 200_000)
+        alone = flusher_alone_rate(store.url)
         server_ceiling = redis_benchmark_rate(store.port, 500_000)
         client.close()
         store.stop()
@@ -303,18 +333,25 @@ def main(argv: Sequence[str] | None = None) -> list[tuple[str, object, object, o
         f"ceiling: {ceiling.rate:,.0f} exposures/s written to {A}'s stream during the flood "
         f"({ceiling.window_s:.1f} s window, one uvicorn worker, AOF everysec)"
     )
+    print(f"flusher alone: {alone:,.0f} rows/s (no requests; 4 experiments, 400,000 rows)")
     print(f"reference: {reference:,.0f} rows/s raw pipelined XADD (500 a pipeline), same Redis")
     if server_ceiling is not None:
         print(f"redis-benchmark XADD -P 500: {server_ceiling:,.0f} rows/s, same Redis")
     print(f"ratio flusher/raw XADD: {ceiling.rate / reference:.2f}")
     print("answered exposures LOST" if lost else "every answered exposure was written")
+    lost_note = " (LOST some)" if lost else ""
     return [
         (
-            f"exposures written/s under an assign flood (1 worker) vs raw pipelined XADD"
-            f"{' (LOST some)' if lost else ''}",
+            f"exposures written/s, assign flood, 1 worker, vs pipelined XADD{lost_note}",
             ceiling.rate,
             reference,
             ceiling.rate / reference,
+        ),
+        (
+            "exposure flusher alone (rows/s) vs raw pipelined XADD",
+            alone,
+            reference,
+            alone / reference,
         ),
     ]
 
