@@ -2,12 +2,12 @@
 
 Two kinds of series:
 
-- **Service metrics** (requests, assignments, rejected events, exposure buffer, monitor,
-  webhooks) are ordinary prometheus-client metrics that the code updates where things
-  happen, e.g. ``runtime.metrics.events_rejected.labels(reason).inc(n)``. With several
-  uvicorn workers, set ``PROMETHEUS_MULTIPROC_DIR`` (an empty directory, cleared at each
-  deploy): every process then writes its values there and ``GET /metrics`` on any worker
-  serves the sum over all of them (prometheus-client's multiprocess mode).
+- **Service metrics** (requests, assignments, rejected events, exposure buffer, Redis
+  memory, monitor, webhooks) are ordinary prometheus-client metrics that the code updates
+  where things happen, e.g. ``runtime.metrics.events_rejected.labels(reason).inc(n)``.
+  With several uvicorn workers, set ``PROMETHEUS_MULTIPROC_DIR`` (an empty directory,
+  cleared at each deploy): every process then writes its values there and ``GET /metrics``
+  on any worker serves the sum over all of them (prometheus-client's multiprocess mode).
 - **Experiment metrics** (guardrail status and effects, SRM, units, status, last analysis,
   and each experiment's pipeline: events accepted and duplicated, stream lengths, pending
   entries, aggregation lag) are computed by whichever process holds the experiment's
@@ -283,6 +283,31 @@ class Metrics:
             ["reason"],
             namespace=ns,
             registry=r,
+        )
+        # Redis memory (INFO memory, read at each scrape): one series each, no labels.
+        self.redis_memory_used = Gauge(
+            "redis_memory_used",
+            "Memory Redis uses (INFO used_memory; summed over a cluster's masters).",
+            namespace=ns,
+            unit="bytes",
+            registry=r,
+            multiprocess_mode="mostrecent",
+        )
+        self.redis_memory_peak = Gauge(
+            "redis_memory_peak",
+            "Peak memory Redis used since it started (INFO used_memory_peak).",
+            namespace=ns,
+            unit="bytes",
+            registry=r,
+            multiprocess_mode="mostrecent",
+        )
+        self.redis_memory_limit = Gauge(
+            "redis_memory_limit",
+            "Redis maxmemory (0: no limit set; then the machine's memory is the limit).",
+            namespace=ns,
+            unit="bytes",
+            registry=r,
+            multiprocess_mode="mostrecent",
         )
         self.monitor_runs = Counter(
             "monitor_runs",

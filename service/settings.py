@@ -82,6 +82,13 @@ class Settings(BaseSettings):
     event_grace_s: int = Field(
         default=86_400, ge=0, description="Events still accepted this long after the end."
     )
+    experiment_state_retention_s: int = Field(
+        default=7 * 86_400,
+        ge=3 * 3600,
+        le=3650 * 86_400,
+        description="An ended experiment's statistics, units and streams are deleted this long "
+        "after it ends (spec, audit and journal are kept).",
+    )
     event_max_age_s: int = Field(default=7 * 86_400, ge=60, le=90 * 86_400)
     event_max_future_s: int = Field(default=300, ge=0, le=86_400)
     event_max_values: int = Field(default=64, ge=1, le=1000)
@@ -168,6 +175,15 @@ class Settings(BaseSettings):
     def _webhooks_signed(self) -> Settings:
         if self.webhook_urls and self.webhook_secret is None:
             raise ValueError("SHARPEN_WEBHOOK_URLS needs SHARPEN_WEBHOOK_SECRET: bodies are signed")
+        return self
+
+    @model_validator(mode="after")
+    def _retention_after_grace(self) -> Settings:
+        if self.experiment_state_retention_s < self.event_grace_s + 7200:
+            raise ValueError(
+                "SHARPEN_EXPERIMENT_STATE_RETENTION_S must be at least SHARPEN_EVENT_GRACE_S "
+                "+ 2 h: the state of an experiment is still written that long after it ends"
+            )
         return self
 
     @model_validator(mode="after")
