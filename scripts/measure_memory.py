@@ -81,6 +81,15 @@ def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
         yield items[start : start + size]
 
 
+def _post(client: TestClient, path: str, body: Any) -> Any:
+    """POST, honouring 429/503 + Retry-After as a client must."""
+    while True:
+        answer = client.post(path, content=orjson.dumps(body), headers=CLIENT)
+        if answer.status_code not in (429, 503):
+            return answer
+        time.sleep(float(answer.headers.get("retry-after", "1")) / 10)
+
+
 def _aggregate(settings: Settings, key: str) -> None:
     async def run() -> None:
         assert settings.redis_url is not None
@@ -140,7 +149,7 @@ def measure(url: str, key: str, units: int, events: int, id_chars: int, seed: in
                     for i in chunk
                 ],
             }
-            answer = client.post("/v1/assign/batch", content=orjson.dumps(body), headers=CLIENT)
+            answer = _post(client, "/v1/assign/batch", body)
             assert answer.status_code == 200, answer.text
         start = time.time() - 3 * 3600
         owners = rng.integers(0, units, events)
@@ -165,15 +174,11 @@ def measure(url: str, key: str, units: int, events: int, id_chars: int, seed: in
                 }
             )
             if len(batch) == 5000:
-                sent = client.post(
-                    "/v1/events", content=orjson.dumps({"events": batch}), headers=CLIENT
-                )
+                sent = _post(client, "/v1/events", {"events": batch})
                 assert sent.status_code == 202, sent.text
                 batch = []
         if batch:
-            sent = client.post(
-                "/v1/events", content=orjson.dumps({"events": batch}), headers=CLIENT
-            )
+            sent = _post(client, "/v1/events", {"events": batch})
             assert sent.status_code == 202, sent.text
     exposures_entry = _usage(r, keys.exposures_stream(key)) / units
     events_entry = _usage(r, keys.events_stream(key)) / events
