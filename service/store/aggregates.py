@@ -218,8 +218,9 @@ class _Hash:
         return out
 
     def rows(self) -> set[tuple[str, str]]:
-        """The (segment, tag) rows present (in the all-time hash: the rows shown)."""
-        return {(p[0], p[1]) for _, p in {*self.units, *self.sums} if len(p) == 2}
+        """The (segment, tag) rows present (in the all-time hash: the rows shown). Fields of
+        a plain value (written before rows were ranked, tag without ``|``) are not rows."""
+        return {(p[0], p[1]) for _, p in {*self.units, *self.sums} if len(p) == 2 and "|" in p[1]}
 
 
 def _tag(rest: list[str]) -> tuple[str, ...]:
@@ -228,7 +229,7 @@ def _tag(rest: list[str]) -> tuple[str, ...]:
 
 def _value(tag: str) -> str:
     """The attribute value of a row tag ``d|value`` / ``epoch|value``."""
-    return tag.split("|", 1)[1] if "|" in tag else tag
+    return tag.split("|", 1)[1]
 
 
 def _other(

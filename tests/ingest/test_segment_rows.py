@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
 import numpy as np
 import redis
 from fastapi.testclient import TestClient
@@ -142,3 +143,28 @@ def test_declared_values_always_have_a_row(redis_url: str) -> None:
         "LU": 1,
         OTHER: 3,
     }
+
+
+def test_units_stored_before_ranked_rows_are_in_no_segment_cell(
+    redis_url: str, redis_sync: redis.Redis
+) -> None:
+    """A unit state (and a cell) written by an older version, with a plain segment value
+    instead of a tag, neither breaks aggregation nor shows as a row."""
+    settings = make_settings(redis_url, **FAST)
+    doc = spec("legacy-exp", segments=("country",))
+    phases = Phases(settings, doc, np.random.default_rng(5))
+    phases.run(_units(phases.rng, "n", ["US"] * 20))
+    metrics = len(doc["metrics"])
+    legacy = msgspec.msgpack.encode(["baseline", "US", *[0] * (2 * metrics), *[False] * metrics])
+    redis_sync.hset(keys.units("legacy-exp"), "old-unit", legacy)
+    redis_sync.hset(keys.aggregates("legacy-exp"), "baseline||n|country|US", 7)
+    phases.run([Unit("old-unit", "baseline", {"country": "US"}, None)], per_unit=(2, 2))
+    assert int(redis_sync.hget(keys.aggregation_meta("legacy-exp"), "dead") or 0) == 0
+    cells = asyncio.run(read_cells(settings, "legacy-exp"))
+    assert {c.segment for c in cells.totals() if c.segment} == {("country", "US")}
+    assert cells.units(("country", "US")) == {"baseline": 10, "candidate": 10}
+    # Its events count in the whole population (it entered before: n unchanged there).
+    assert cells.units() == {"baseline": 10, "candidate": 10}
+    population = cells.get("baseline", "revenue")
+    us = cells.get("baseline", "revenue", ("country", "US"))
+    assert population is not None and us is not None and population.sum > us.sum

@@ -321,7 +321,8 @@ for _, entry in ipairs(order) do
   local suffixes = {''}
   for s = 1, S do
     local tag = folded[s]
-    if tag then
+    -- A tag without '|' is a plain value stored before rows were ranked: no cell at all.
+    if tag and (tag == '' or string.find(tag, '|', 1, true)) then
       suffixes[#suffixes + 1] = '|' .. segs[s]
       if tag ~= '' and valid(s, tag) then
         suffixes[#suffixes + 1] = '|' .. segs[s] .. '|' .. tag
