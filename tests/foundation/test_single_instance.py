@@ -7,40 +7,24 @@ more that must each stop with a clear message before starting a redis-server of 
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 
 from service.embedded import free_port
-from tests._live import LiveServer
 from tests.conftest import require_binary
-
-
-def _args(port: int | str, data: Path) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "service.cli",
-        "serve",
-        "--dev",
-        "--no-worker",
-        "--port",
-        str(port),
-        "--data-dir",
-        str(data),
-    ]
-
-
-def _env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("SHARPEN_")}
+from tests.foundation._serve import serve_args, serve_env, serve_process
 
 
 def _second(port: int, data: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        _args(port, data), env=_env(), capture_output=True, text=True, timeout=60, check=False
+        serve_args(port, data),
+        env=serve_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
@@ -52,8 +36,7 @@ def _redis_starts(data: Path) -> int:
 def test_a_second_serve_refuses_before_starting_anything(tmp_path: Path) -> None:
     require_binary("redis-server", "redis-server")
     data = tmp_path / "data"
-    first = LiveServer(_env(), args=_args("{port}", data), log=tmp_path / "first.log")
-    first.start()
+    first = serve_process(data, tmp_path / "first.log").start()
     try:
         redis_pid = (data / "redis" / "redis.pid").read_text()
         assert _redis_starts(data) == 1
@@ -82,7 +65,7 @@ def test_a_second_serve_refuses_before_starting_anything(tmp_path: Path) -> None
     finally:
         assert first.stop() == 0
     # Once it stopped, the directory is free again.
-    again = LiveServer(_env(), args=_args("{port}", data), log=tmp_path / "again.log").start()
+    again = serve_process(data, tmp_path / "again.log").start()
     try:
         assert _redis_starts(data) == 2
     finally:
