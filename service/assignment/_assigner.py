@@ -116,7 +116,7 @@ class Assigner:
         if entry is None:
             raise _unknown(request.experiment, "experiment")
         buffer = self.buffer
-        if entry.fixed is None and not buffer.has_room(entry.key):
+        if entry.fixed is None and not buffer.precheck(entry.key, len(request.units)):
             raise buffer.refusal(entry.key)  # refused before the work of evaluating
         # Validate every unit before logging any exposure: a 422 logs nothing.
         units: list[tuple[str, Mapping[str, object] | None]] = []

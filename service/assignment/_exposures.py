@@ -159,12 +159,16 @@ class ExposureBuffer:
         self._wake.set()
         return True
 
-    def has_room(self, experiment: str) -> bool:
-        """Whether one more row of ``experiment`` would be admitted now (a cheap pre-check
-        that spares evaluating a batch that cannot be admitted)."""
+    def precheck(self, experiment: str, units: int) -> bool:
+        """Whether one more row of ``experiment`` would be admitted now: a cheap check that
+        spares evaluating a batch of ``units`` that cannot be admitted (counted refused)."""
         queue = self._queues.get(experiment)
-        held = 0 if queue is None else queue.held
-        return held + 1 <= self._limit - self._held - 1
+        if queue is None:
+            queue = self._queue(experiment)
+        if queue.held + 1 <= self._limit - self._held - 1:
+            return True
+        self._refused(queue, units)
+        return False
 
     def refusal(self, experiment: str) -> SharpenServiceError:
         """The error to answer after a refused offer: 503 while Redis cannot be written or

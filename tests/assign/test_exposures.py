@@ -124,13 +124,15 @@ def test_a_batch_is_admitted_whole_or_refused_before_answering(redis_url: str) -
     assert orjson.loads(assigner.assign_batch(_batch("a", [f"x-{i}" for i in range(400)])))
     with pytest.raises(RateLimited):
         assigner.assign(_one("a", "one-more"))  # A holds its whole share
+    with pytest.raises(RateLimited):  # refused before its units are even evaluated
+        assigner.assign_batch(_batch("a", ["p-1", "p-2", "p-3"]))
     # B is still admitted, one by one and in batches.
     assert orjson.loads(assigner.assign(_one("b", "b-1")))["in_experiment"] is True
     assigner.assign_batch(_batch("b", [f"b-{i}" for i in range(2, 500)]))
     stats = buffer.stats()
     assert (stats.accepted, stats.refused_busy, buffer.held("a"), buffer.held("b")) == (
         2499,
-        402,
+        405,
         2000,
         499,
     )
