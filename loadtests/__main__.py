@@ -38,6 +38,7 @@ BENCHES = (
     "bench_sdk",
     "bench_sdk_js",
     "bench_assign",
+    "bench_exposures",
     "bench_ingest",
     "bench_stats",
     "bench_taxonomy",
@@ -46,6 +47,7 @@ QUICK_ARGS: dict[str, list[str]] = {
     "bench_sdk": ["--rounds", "3"],
     "bench_sdk_js": ["--rounds", "3", "--warmup", "1"],
     "bench_assign": ["--duration", "3"],
+    "bench_exposures": ["--duration", "5", "--b-requests", "500"],
     "bench_stats": ["--rounds", "3"],
     "bench_hostile": ["--quick"],
 }

@@ -1,8 +1,15 @@
-"""A private ``redis-server`` child with AOF persistence, for the embedded default."""
+"""A private ``redis-server`` child with AOF persistence, for the embedded default.
+
+Its data directory is locked (``flock`` on ``.lock``, holding the owner's pid) before the
+server starts and for as long as it runs, so a second one never opens the same AOF files;
+the lock goes with the process, however it ends.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import fcntl
 import logging
 import os
 import shutil
@@ -12,7 +19,14 @@ import subprocess
 import time
 from pathlib import Path
 
-__all__ = ["EmbeddedRedis", "EmbeddedRedisError", "find_redis_server", "free_port"]
+__all__ = [
+    "DirectoryBusy",
+    "DirectoryLock",
+    "EmbeddedRedis",
+    "EmbeddedRedisError",
+    "find_redis_server",
+    "free_port",
+]
 
 log = logging.getLogger("sharpen.embedded")
 
@@ -21,6 +35,65 @@ _PR_SET_PDEATHSIG = 1
 
 class EmbeddedRedisError(RuntimeError):
     pass
+
+
+class DirectoryBusy(EmbeddedRedisError):
+    """Another process holds the directory's lock."""
+
+    def __init__(self, directory: Path, owner: int | None) -> None:
+        who = f"process {owner}" if owner else "another process"
+        super().__init__(
+            f"{directory} is in use by {who}: a sharpen (or its redis-server) is already "
+            "running on this data directory; stop it, or pick another --data-dir"
+        )
+        self.directory = directory
+        self.owner = owner
+
+
+class DirectoryLock:
+    """An exclusive advisory lock on ``directory/.lock`` (``flock``), holding the owner's pid.
+
+    Non-blocking: :meth:`acquire` raises :class:`DirectoryBusy` naming the holder. The
+    kernel drops the lock when the holder exits, even on SIGKILL, so it never goes stale.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory).resolve()
+        self.path = self.directory / ".lock"
+        self._fd: int | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def acquire(self) -> None:
+        if self._fd is not None:
+            return
+        self.directory.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = self.owner()
+            os.close(fd)
+            raise DirectoryBusy(self.directory, owner) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._fd = fd
+
+    def owner(self) -> int | None:
+        """The pid written by the holder (None if unreadable)."""
+        try:
+            return int(self.path.read_text().strip() or 0) or None
+        except (OSError, ValueError):
+            return None
+
+    def release(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
 
 
 def free_port() -> int:
@@ -74,6 +147,7 @@ class EmbeddedRedis:
         self.appendfsync = appendfsync
         self.binary = binary or find_redis_server()
         self.process: subprocess.Popen[bytes] | None = None
+        self.lock = DirectoryLock(self.data_dir)
 
     @property
     def url(self) -> str:
@@ -88,7 +162,8 @@ class EmbeddedRedis:
         return self.process.pid if self.process else None
 
     def start(self, timeout_s: float = 10.0) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        """Lock the data directory (:class:`DirectoryBusy` if another holds it), then start."""
+        self.lock.acquire()
         args = [
             self.binary,
             "--port",
@@ -131,20 +206,23 @@ class EmbeddedRedis:
 
     def stop(self, timeout_s: float = 10.0) -> None:
         process, self.process = self.process, None
-        self.pid_file.unlink(missing_ok=True)
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()  # SIGTERM: redis fsyncs the AOF and exits
         try:
-            process.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stderr:
-            process.stderr.close()
+            if process is not None and process.poll() is None:
+                process.terminate()  # SIGTERM: redis fsyncs the AOF and exits
+                try:
+                    process.wait(timeout=timeout_s)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+            if process is not None and process.stderr:
+                process.stderr.close()
+        finally:
+            if self.lock.held:  # never another instance's pid file
+                self.pid_file.unlink(missing_ok=True)
+            self.lock.release()
 
     def kill(self) -> None:
-        """SIGKILL, for fault tests."""
+        """SIGKILL, for fault tests (the directory stays locked: :meth:`start` may follow)."""
         process, self.process = self.process, None
         if process is not None and process.poll() is None:
             process.kill()

@@ -6,6 +6,7 @@ SharpenServiceError
 ├── Forbidden               403
 ├── NotFound                404
 ├── Conflict                409
+├── Gone                    410  (an ended experiment's statistics were deleted)
 ├── PayloadTooLarge         413
 ├── ValidationFailed        422  (details name every field at fault)
 ├── RateLimited             429
@@ -22,6 +23,7 @@ __all__ = [
     "Conflict",
     "FieldError",
     "Forbidden",
+    "Gone",
     "NotFound",
     "PayloadTooLarge",
     "RateLimited",
@@ -89,6 +91,10 @@ class NotFound(SharpenServiceError):
 
 class Conflict(SharpenServiceError):
     status, code = 409, "conflict"
+
+
+class Gone(SharpenServiceError):
+    status, code = 410, "gone"
 
 
 class PayloadTooLarge(SharpenServiceError):

@@ -2,12 +2,12 @@
 
 Two kinds of series:
 
-- **Service metrics** (requests, assignments, rejected events, exposure buffer, monitor,
-  webhooks) are ordinary prometheus-client metrics that the code updates where things
-  happen, e.g. ``runtime.metrics.events_rejected.labels(reason).inc(n)``. With several
-  uvicorn workers, set ``PROMETHEUS_MULTIPROC_DIR`` (an empty directory, cleared at each
-  deploy): every process then writes its values there and ``GET /metrics`` on any worker
-  serves the sum over all of them (prometheus-client's multiprocess mode).
+- **Service metrics** (requests, assignments, rejected events, exposure buffer, Redis
+  memory, monitor, webhooks) are ordinary prometheus-client metrics that the code updates
+  where things happen, e.g. ``runtime.metrics.events_rejected.labels(reason).inc(n)``.
+  With several uvicorn workers, set ``PROMETHEUS_MULTIPROC_DIR`` (an empty directory,
+  cleared at each deploy): every process then writes its values there and ``GET /metrics``
+  on any worker serves the sum over all of them (prometheus-client's multiprocess mode).
 - **Experiment metrics** (guardrail status and effects, SRM, units, status, last analysis,
   and each experiment's pipeline: events accepted and duplicated, stream lengths, pending
   entries, aggregation lag) are computed by whichever process holds the experiment's
@@ -52,7 +52,8 @@ GUARDRAIL_STATUS_CODES: Mapping[str, int] = {
 BOUNDS = ("estimate", "lower", "upper")
 REJECT_REASONS = ("invalid", "unknown_experiment", "not_running", "too_large", "batch")
 _REJECT_CODES = {"not_found": "unknown_experiment", "not_running": "not_running"}
-EXPOSURE_DROP_REASONS = ("full", "failed", "lost")
+EXPOSURE_DROP_REASONS = ("failed", "lost")
+EXPOSURE_REFUSE_REASONS = ("busy", "unavailable")
 MONITOR_ACTIONS = ("rollback", "breach_alert", "warning", "srm_alert")
 WEBHOOK_OUTCOMES = ("delivered", "retried", "failed", "dropped")
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -270,10 +271,43 @@ class Metrics:
         )
         self.exposure_buffer_dropped = Counter(
             "exposure_buffer_dropped",
-            "Exposures not written: buffer full, refused by Redis, or lost at shutdown.",
+            "Admitted exposures not written: unencodable (failed) or lost at shutdown.",
             ["reason"],
             namespace=ns,
             registry=r,
+        )
+        self.exposures_refused = Counter(
+            "exposures_refused",
+            "Exposures whose request was refused (429 busy: the experiment's share of the "
+            "buffer is full; 503 unavailable: Redis cannot be written or shutting down).",
+            ["reason"],
+            namespace=ns,
+            registry=r,
+        )
+        # Redis memory (INFO memory, read at each scrape): one series each, no labels.
+        self.redis_memory_used = Gauge(
+            "redis_memory_used",
+            "Memory Redis uses (INFO used_memory; summed over a cluster's masters).",
+            namespace=ns,
+            unit="bytes",
+            registry=r,
+            multiprocess_mode="mostrecent",
+        )
+        self.redis_memory_peak = Gauge(
+            "redis_memory_peak",
+            "Peak memory Redis used since it started (INFO used_memory_peak).",
+            namespace=ns,
+            unit="bytes",
+            registry=r,
+            multiprocess_mode="mostrecent",
+        )
+        self.redis_memory_limit = Gauge(
+            "redis_memory_limit",
+            "Redis maxmemory (0: no limit set; then the machine's memory is the limit).",
+            namespace=ns,
+            unit="bytes",
+            registry=r,
+            multiprocess_mode="mostrecent",
         )
         self.monitor_runs = Counter(
             "monitor_runs",
@@ -334,6 +368,8 @@ class Metrics:
             self.events_rejected.labels(reason)
         for reason in EXPOSURE_DROP_REASONS:
             self.exposure_buffer_dropped.labels(reason)
+        for reason in EXPOSURE_REFUSE_REASONS:
+            self.exposures_refused.labels(reason)
         for action in MONITOR_ACTIONS:
             self.monitor_actions.labels(action)
         for outcome in WEBHOOK_OUTCOMES:

@@ -55,7 +55,13 @@ class Settings(BaseSettings):
     )
 
     exposure_flush_interval_s: float = Field(default=0.005, gt=0, le=5)
-    exposure_buffer_max: int = Field(default=100_000, ge=100)
+    exposure_buffer_max: int = Field(
+        default=100_000,
+        ge=20_000,  # twice the largest request (10,000 exposures): one always fits when idle
+        le=10_000_000,
+        description="Exposures admitted and not yet written, all experiments; one experiment "
+        "may hold at most the free part (alone: half). More: 429/503 + Retry-After.",
+    )
     event_dedup_window_s: int = Field(default=3600, ge=1)
     idempotency_window_s: int = Field(default=86_400, ge=1)
     config_poll_interval_s: float = Field(default=0.5, gt=0, le=30)
@@ -85,13 +91,30 @@ class Settings(BaseSettings):
     event_grace_s: int = Field(
         default=86_400, ge=0, description="Events still accepted this long after the end."
     )
+    experiment_state_retention_s: int = Field(
+        default=7 * 86_400,
+        ge=3 * 3600,
+        le=3650 * 86_400,
+        description="An ended experiment's statistics, units and streams are deleted this long "
+        "after it ends (spec, audit and journal are kept).",
+    )
     event_max_age_s: int = Field(default=7 * 86_400, ge=60, le=90 * 86_400)
     event_max_future_s: int = Field(default=300, ge=0, le=86_400)
     event_max_values: int = Field(default=64, ge=1, le=1000)
     event_max_attributes: int = Field(default=32, ge=0, le=1000)
     event_max_attribute_chars: int = Field(default=256, ge=1, le=10_000)
     segment_max_values: int = Field(
-        default=50, ge=1, le=10_000, description="Later distinct values fold into __other__."
+        default=50,
+        ge=1,
+        le=1000,
+        description="Undeclared values per segment with their own row, the largest by units; "
+        "the rest show as __other__.",
+    )
+    segment_candidates_max: int = Field(
+        default=1000,
+        ge=10,
+        le=100_000,
+        description="Values counted per segment to rank them by volume (Space-Saving).",
     )
     ingest_max_backlog: int = Field(
         default=2_000_000, ge=1000, description="Unaggregated events per experiment before 503."
@@ -161,6 +184,15 @@ class Settings(BaseSettings):
     def _webhooks_signed(self) -> Settings:
         if self.webhook_urls and self.webhook_secret is None:
             raise ValueError("SHARPEN_WEBHOOK_URLS needs SHARPEN_WEBHOOK_SECRET: bodies are signed")
+        return self
+
+    @model_validator(mode="after")
+    def _retention_after_grace(self) -> Settings:
+        if self.experiment_state_retention_s < self.event_grace_s + 7200:
+            raise ValueError(
+                "SHARPEN_EXPERIMENT_STATE_RETENTION_S must be at least SHARPEN_EVENT_GRACE_S "
+                "+ 2 h: the state of an experiment is still written that long after it ends"
+            )
         return self
 
     @model_validator(mode="after")

@@ -58,7 +58,7 @@ def _target(record: ExperimentRecord, settings: Settings, now: float) -> Target:
                 f"{settings.event_grace_s} s ago"
             )
     spec = record.spec
-    return Target(record, refusal, frozenset(spec.variant_keys()), tuple(spec.segments))
+    return Target(record, refusal, frozenset(spec.variant_keys()), tuple(spec.segment_names))
 
 
 @dataclass(slots=True)

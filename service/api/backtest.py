@@ -183,7 +183,7 @@ def plan_from_spec(
         candidate=candidate,
         metrics=metrics,
         alpha=spec.analysis.alpha,
-        segments=tuple(spec.segments),
+        segments=tuple(spec.segment_names),
         min_days=float(spec.analysis.min_days),
         correction=spec.analysis.correction,
         strict_alpha=alpha,

@@ -29,7 +29,10 @@ _ERRORS: dict[int | str, dict[str, str]] = {
 
 @router.get(
     "/v1/experiments/{key}/results",
-    responses=_ERRORS,
+    responses={
+        **_ERRORS,
+        410: {"description": "Ended, and its statistics deleted after the retention period"},
+    },
     summary="Per metric, variant and segment: estimates, always-valid CIs, guardrails, "
     "SRM, decision",
 )

@@ -1,9 +1,10 @@
 """Assignment as the endpoints need it: body bytes in, encoded answer out.
 
 Evaluation is the SDK's (``evaluate``); the service adds the in-memory config,
-request validation and exposure logging. Nothing here awaits Redis except
-:meth:`Assigner.record_exposures`, which must know the write happened before
-answering.
+request validation and exposure logging. An answer with ``in_experiment: true`` is only
+given once its exposure is admitted to the buffer (else the request is refused with
+429/503 + Retry-After, see ``_exposures``). Nothing here awaits Redis except
+:meth:`Assigner.record_exposures`, which must know the write happened before answering.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from service.assignment._sdk import evaluate
 from service.assignment._source import ConfigSource
 from service.errors import FieldError, NotFound, Unavailable, ValidationFailed, field_error
 from service.spec.models import KEY_PATTERN
-from service.store.exposures import ExposureLog, ExposureRow
+from service.store.exposures import ExposureRow
 
 __all__ = ["Assigner"]
 
@@ -67,13 +68,11 @@ class Assigner:
         self,
         cache: ConfigSource,
         buffer: ExposureBuffer,
-        exposure_log: ExposureLog,
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.cache = cache
         self.buffer = buffer
-        self._log = exposure_log
         self._clock = clock
         self._decoders = Decoders()
 
@@ -85,7 +84,7 @@ class Assigner:
         return current
 
     def assign(self, body: bytes) -> bytes:
-        """``POST /v1/assign``: the encoded assignment; queues the exposure."""
+        """``POST /v1/assign``: the encoded assignment, once its exposure is admitted."""
         config = self.config()
         try:
             request = self._decoders.assign.decode(body)
@@ -100,13 +99,14 @@ class Assigner:
         assignment = evaluate(entry, unit_id, request.attributes)
         if assignment.in_experiment:
             variant: str = assignment.variant  # type: ignore[assignment]  # set when in
-            self.buffer.offer(
-                (entry.key, unit_id, variant, entry.version, self._clock(), request.attributes)
-            )
+            row = (entry.key, unit_id, variant, entry.version, self._clock(), request.attributes)
+            if not self.buffer.offer(row):
+                raise self.buffer.refusal(entry.key)
         return config.response(assignment)
 
     def assign_batch(self, body: bytes) -> bytes:
-        """``POST /v1/assign/batch``: ``{"assignments": [...]}`` in request order."""
+        """``POST /v1/assign/batch``: ``{"assignments": [...]}`` in request order, once every
+        exposure of the batch is admitted (all or none)."""
         config = self.config()
         try:
             request = self._decoders.batch.decode(body)
@@ -115,6 +115,9 @@ class Assigner:
         entry = config.experiments.get(request.experiment)
         if entry is None:
             raise _unknown(request.experiment, "experiment")
+        buffer = self.buffer
+        if entry.fixed is None and not buffer.precheck(entry.key, len(request.units)):
+            raise buffer.refusal(entry.key)  # refused before the work of evaluating
         # Validate every unit before logging any exposure: a 422 logs nothing.
         units: list[tuple[str, Mapping[str, object] | None]] = []
         for i, unit in enumerate(request.units):
@@ -123,15 +126,17 @@ class Assigner:
                 unit_id = _unit_id(unit_id, f"units.{i}.unit_id")
             units.append((unit_id, unit.attributes))
         now = self._clock()
-        offer = self.buffer.offer
         response = config.response
+        rows: list[ExposureRow] = []
         parts = []
         for unit_id, attributes in units:
             assignment = evaluate(entry, unit_id, attributes)
             if assignment.in_experiment:
                 variant: str = assignment.variant  # type: ignore[assignment]  # set when in
-                offer((entry.key, unit_id, variant, entry.version, now, attributes))
+                rows.append((entry.key, unit_id, variant, entry.version, now, attributes))
             parts.append(response(assignment))
+        if not buffer.offer_many(entry.key, rows):
+            raise buffer.refusal(entry.key)
         return b'{"assignments":[' + b",".join(parts) + b"]}"
 
     async def record_exposures(self, body: bytes) -> int:
@@ -156,12 +161,7 @@ class Assigner:
                 f"{len(details)} invalid exposure field(s); none was recorded",
                 details[:_MAX_DETAILS],
             )
-        result = await self._log.append(rows)
-        if result.failed:
-            raise Unavailable(
-                f"storage refused {result.failed} of {len(rows)} exposures; retry",
-                retry_after_s=1,
-            )
+        await self.buffer.write(rows)
         return len(rows)
 
 

@@ -28,5 +28,5 @@ def add_assignment(runtime: Runtime) -> None:
         max_pending=settings.exposure_buffer_max,
         on_written=runtime.metrics.count_assignments,
     )
-    runtime.assigner = Assigner(cache, buffer, exposure_log)
+    runtime.assigner = Assigner(cache, buffer)
     runtime.components.extend([cache, buffer])

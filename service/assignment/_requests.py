@@ -6,11 +6,11 @@ error into the service's 422 naming the field (``units.3.unit_id``).
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Annotated, Any, Final
 
 import msgspec
-import orjson
 
 from service.errors import ValidationFailed, field_error
 from sharpen import MAX_UNIT_ID
@@ -34,7 +34,9 @@ MAX_EXPOSURES: Final = 10_000
 MAX_ATTRIBUTES: Final = 64
 MAX_ATTRIBUTE_NAME: Final = 128
 
-Scalar = str | int | float | bool | None
+# Integers beyond 64 bits cannot be stored (orjson refuses them): refused here, by field.
+Int64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+Scalar = str | Int64 | float | bool | None
 Attributes = Annotated[
     dict[Annotated[str, msgspec.Meta(max_length=MAX_ATTRIBUTE_NAME)], Scalar],
     msgspec.Meta(max_length=MAX_ATTRIBUTES),
@@ -103,15 +105,17 @@ def _steps(path: str) -> list[str | int | None]:
 def _bad_key(body: bytes, steps: list[str | int | None]) -> str | None:
     """Which key of the object at ``steps`` holds a bad value (msgspec does not say)."""
     try:
-        node: Any = orjson.loads(body)
+        node: Any = json.loads(body)  # not orjson: it reads integers beyond 64 bits as floats
         for step in steps:
             node = node[step]
-    except (orjson.JSONDecodeError, KeyError, IndexError, TypeError):
+    except (ValueError, KeyError, IndexError, TypeError, RecursionError):
         return None
     if not isinstance(node, dict):
         return None
     for key, value in node.items():
-        scalar = value is None or isinstance(value, str | int | float | bool)
+        scalar = value is None or isinstance(value, str | float | bool)
+        if isinstance(value, int) and not isinstance(value, bool):
+            scalar = -(2**63) <= value < 2**63
         if not scalar or len(key) > MAX_ATTRIBUTE_NAME:
             return str(key)
     return None

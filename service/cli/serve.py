@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +49,43 @@ def _dev_keys(data_dir: Path) -> dict[str, str]:
     return keys
 
 
+def _listen(host: str, port: int) -> socket.socket:
+    """Bind the service's listening socket now (as uvicorn would), so that a port in use
+    stops ``serve`` before anything else starts."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(False)
+    return sock
+
+
+def _claim(settings: Settings) -> tuple[EmbeddedRedis | None, socket.socket]:
+    """Lock the data directory (with embedded Redis) and bind the port, or stop with a clear
+    message: a second ``serve`` on the same port or data directory starts nothing."""
+    embedded: EmbeddedRedis | None = None
+    if settings.redis_url is None:
+        try:
+            embedded = EmbeddedRedis(settings.data_dir / "redis")
+            embedded.lock.acquire()
+        except EmbeddedRedisError as exc:
+            fail(str(exc))
+    try:
+        return embedded, _listen(settings.host, settings.port)
+    except OSError as exc:
+        if embedded is not None:
+            embedded.stop()
+        fail(
+            f"cannot listen on {settings.host}:{settings.port} ({exc.strerror or exc}): "
+            "is sharpen already running there? Stop it, or pick another --port"
+        )
+
+
 def serve(
     host: str = typer.Option(None, help="Bind address [SHARPEN_HOST, default 127.0.0.1]"),
     port: int = typer.Option(None, help="Port [SHARPEN_PORT, default 8000]"),
@@ -77,6 +116,7 @@ def serve(
     if no_worker:
         overrides["run_worker"] = False
     settings = load_settings(**overrides)
+    embedded, listener = _claim(settings)  # before anything starts or is written
     if settings.dev:
         keys = _dev_keys(settings.data_dir)
         settings = settings.model_copy(
@@ -97,12 +137,12 @@ def serve(
             settings.admin_keys, settings.client_keys, settings.webhook_secret, settings.redis_url
         ),
     )
-    embedded: EmbeddedRedis | None = None
-    if settings.redis_url is None:
+    if embedded is not None:
         try:
-            embedded = EmbeddedRedis(settings.data_dir / "redis")
             embedded.start()
         except EmbeddedRedisError as exc:
+            listener.close()
+            embedded.stop()
             fail(str(exc))
         console.print(
             f"embedded redis-server pid {embedded.pid} on {embedded.url} "
@@ -117,7 +157,7 @@ def serve(
         app = create_app(settings)
         console.print(f"sharpen on http://{settings.host}:{settings.port} (docs at /docs)")
         # log_config=None: uvicorn's own loggers go through the handler configured above.
-        uvicorn.run(
+        config = uvicorn.Config(
             app,
             host=settings.host,
             port=settings.port,
@@ -125,7 +165,13 @@ def serve(
             log_config=None,
             access_log=False,
         )
+        server = uvicorn.Server(config)
+        with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the SIGINT it handled
+            server.run(sockets=[listener])  # the socket bound above
+        if not server.started:
+            raise typer.Exit(3)  # as uvicorn.run: the app failed to start (logged above)
     finally:
+        listener.close()
         if embedded is not None:
             embedded.stop()
             console.print("embedded redis-server stopped")

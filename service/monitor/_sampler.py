@@ -21,7 +21,7 @@ class ProcessSampler:
     def __init__(self, runtime: Runtime, interval_s: float = 1.0) -> None:
         self._runtime = runtime
         self._interval_s = interval_s
-        self._seen = {"full": 0, "failed": 0, "lost": 0}
+        self._seen = {"failed": 0, "lost": 0, "busy": 0, "unavailable": 0}
         self._task: asyncio.Task[None] | None = None
 
     def sample(self) -> None:
@@ -31,14 +31,15 @@ class ProcessSampler:
         stats = assigner.buffer.stats()
         metrics = self._runtime.metrics
         metrics.exposure_buffer_size.set(stats.pending)
-        for reason, total in (
-            ("full", stats.refused),
-            ("failed", stats.failed),
-            ("lost", stats.lost),
+        for counter, reason, total in (
+            (metrics.exposure_buffer_dropped, "failed", stats.failed),
+            (metrics.exposure_buffer_dropped, "lost", stats.lost),
+            (metrics.exposures_refused, "busy", stats.refused_busy),
+            (metrics.exposures_refused, "unavailable", stats.refused_unavailable),
         ):
             delta = total - self._seen[reason]
             if delta > 0:
-                metrics.exposure_buffer_dropped.labels(reason).inc(delta)
+                counter.labels(reason).inc(delta)
                 self._seen[reason] = total
 
     async def start(self) -> None:

@@ -72,7 +72,7 @@ def _units(cells: ExperimentCells, variants: Sequence[str], segment: Segment) ->
 
 
 def _segments(cells: ExperimentCells, spec: ExperimentSpec) -> list[tuple[str, str]]:
-    declared = set(spec.segments)
+    declared = set(spec.segment_names)
     seen = {c.segment for c in cells.cells if c.segment is not None and c.hour is None}
     return sorted(s for s in seen if s is not None and s[0] in declared)
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime
 from typing import Any
 
+from service.errors import Gone
 from service.results._build import build_results
 from service.results._plan import spec_plan
 from service.runtime import Runtime
 from service.store.aggregates import AggregateStore
+from service.store.retention import StateRetention
 
 __all__ = ["experiment_plan", "experiment_results"]
 
@@ -20,11 +23,24 @@ def _aggregates(runtime: Runtime) -> AggregateStore:
     return runtime.aggregates
 
 
+async def _not_deleted(runtime: Runtime, key: str) -> None:
+    """410 once retention deleted the statistics: never zeros in their place."""
+    deleted = await StateRetention(runtime.redis).deleted(key)
+    if deleted is not None:
+        when = datetime.fromtimestamp(deleted.at, UTC).strftime("%Y-%m-%d %H:%M UTC")
+        raise Gone(
+            f"the statistics of {key!r} were deleted on {when}, "
+            f"SHARPEN_EXPERIMENT_STATE_RETENTION_S after it ended; its journal entry "
+            f"(GET /v1/journal/{key}) keeps its final results"
+        )
+
+
 async def experiment_results(
     runtime: Runtime, key: str, now: float | None = None
 ) -> dict[str, Any]:
     """The results document (DESIGN.md, "Results") of experiment ``key``."""
     record = await runtime.experiments.get(key)
+    await _not_deleted(runtime, key)
     cells = await _aggregates(runtime).read(key, [m.name for m in record.spec.metrics])
     # CPU-bound (tens of ms for large experiments): keep it off the event loop.
     return await asyncio.to_thread(

@@ -9,6 +9,7 @@ from service.spec.models import (
     GuardrailPolicy,
     Impact,
     Metric,
+    Segment,
     Variant,
 )
 from service.spec.record import AuditEntry, ExperimentRecord
@@ -25,6 +26,7 @@ __all__ = [
     "GuardrailPolicy",
     "Impact",
     "Metric",
+    "Segment",
     "Status",
     "Variant",
     "check_spec",

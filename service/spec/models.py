@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    StringConstraints,
+    model_serializer,
+    model_validator,
+)
+
+from sharpen import canonical
 
 __all__ = [
     "KEY_PATTERN",
@@ -14,16 +25,19 @@ __all__ = [
     "GuardrailPolicy",
     "Impact",
     "Metric",
+    "Segment",
     "Variant",
 ]
 
 KEY_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"
 
+_NAME = re.compile(NAME_PATTERN)
 Key = Annotated[str, StringConstraints(pattern=KEY_PATTERN)]
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 Text = Annotated[str, StringConstraints(max_length=4000)]
 TargetValue = str | int | float | bool
+MAX_SEGMENT_VALUES = 100
 
 
 class _Model(BaseModel):
@@ -70,6 +84,35 @@ class Analysis(_Model):
     correction: Literal["holm", "bh", "none"] = "holm"
 
 
+class Segment(_Model):
+    """A segment: an attribute whose values get rows of their own in the results.
+
+    ``values`` are declared: each always gets its own row (a guardrail watches it from
+    the first unit). Other values get rows by volume, up to ``SHARPEN_SEGMENT_MAX_VALUES``.
+    Written as a plain name when it declares no values.
+    """
+
+    name: Name
+    values: list[TargetValue] = Field(default_factory=list, max_length=MAX_SEGMENT_VALUES)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_name(cls, data: Any) -> Any:
+        if not isinstance(data, str):
+            return data
+        if not _NAME.match(data):
+            raise ValueError(f"{data[:100]!r} is not a segment name ({NAME_PATTERN})")
+        return {"name": data}
+
+    @model_serializer(mode="wrap")
+    def _as_written(self, handler: SerializerFunctionWrapHandler) -> Any:
+        return self.name if not self.values else handler(self)
+
+    def canonical_values(self) -> list[str]:
+        """The declared values as attributes are compared (``canonical`` form)."""
+        return [text for text in (canonical(v) for v in self.values) if text is not None]
+
+
 class GuardrailPolicy(_Model):
     auto_rollback: bool = False
 
@@ -91,7 +134,12 @@ class ExperimentSpec(_Model):
         default=1.0, gt=0, le=1, description="Share of the layer's unit space reserved."
     )
     holdout: float = Field(default=0.0, ge=0, lt=1, description="Share of the global holdout.")
-    segments: list[Name] = Field(default_factory=list, max_length=10)
+    segments: list[Segment] = Field(
+        default_factory=list,
+        max_length=10,
+        description="Attributes to break results down by: a name, or {name, values} to "
+        "declare values that always get their own row.",
+    )
     metrics: list[Metric] = Field(min_length=1, max_length=50)
     analysis: Analysis = Field(default_factory=Analysis)
     guardrails: GuardrailPolicy = Field(default_factory=GuardrailPolicy)
@@ -113,3 +161,11 @@ class ExperimentSpec(_Model):
 
     def variant_keys(self) -> list[str]:
         return [v.key for v in self.variants]
+
+    @property
+    def segment_names(self) -> list[str]:
+        return [s.name for s in self.segments]
+
+    def declared_values(self, name: str) -> list[str]:
+        """The declared values of segment ``name`` (canonical strings; [] when none)."""
+        return next((s.canonical_values() for s in self.segments if s.name == name), [])

@@ -12,6 +12,8 @@ from service.spec.models import ExperimentSpec
 
 __all__ = ["check_spec", "loc_to_field", "parse_spec", "pydantic_details"]
 
+MAX_SEGMENT_VALUE_CHARS = 256  # the longest attribute value events may carry by default
+
 
 def loc_to_field(loc: tuple[int | str, ...]) -> str:
     return ".".join(str(part) for part in loc) or "body"
@@ -62,9 +64,19 @@ def _cross_field(spec: ExperimentSpec) -> Iterator[FieldError]:
         if m.kind == "proportion" and m.baseline_mean is not None and not 0 < m.baseline_mean < 1:
             yield field_error(f"{where}.baseline_mean", "a proportion's baseline is in (0, 1)")
 
+    names = spec.segment_names
     for i, seg in enumerate(spec.segments):
-        if seg in spec.segments[:i]:
-            yield field_error(f"segments.{i}", f"duplicate segment {seg!r}")
+        if seg.name in names[:i]:
+            yield field_error(f"segments.{i}", f"duplicate segment {seg.name!r}")
+        values = seg.canonical_values()
+        for j, value in enumerate(values):
+            if value in values[:j]:
+                yield field_error(f"segments.{i}.values.{j}", f"duplicate value {value!r}")
+            elif not 0 < len(value) <= MAX_SEGMENT_VALUE_CHARS:
+                yield field_error(
+                    f"segments.{i}.values.{j}",
+                    f"a value has 1 to {MAX_SEGMENT_VALUE_CHARS} characters",
+                )
     for attr, allowed in spec.targeting.items():
         if not allowed:
             yield field_error(f"targeting.{attr}", "needs at least one allowed value")

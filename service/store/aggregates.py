@@ -7,9 +7,19 @@ No Redis type leaks out: ints, floats, strings and tuples only.
 What a cell means
 -----------------
 A cell is one ``variant`` x ``segment`` x ``metric`` (x ``hour``). ``segment`` is
-``None`` for the whole population, else ``(segment name, value)`` for one declared segment
-(values beyond ``segment_max_values`` distinct ones fold into ``"__other__"``; units missing
-the attribute are in no cell of that segment). A unit's variant and segment values are fixed
+``None`` for the whole population, else ``(segment name, value)`` for one value of a segment
+of the spec; units missing the attribute are in no cell of that segment.
+
+Which values get a row (see ``apply_batch.lua``): every value the spec declares
+(``segments: [{name: country, values: [DE, FR]}]``), from the first unit; and up to
+``segment_max_values`` other values per segment, the largest by units, re-ranked as units
+arrive (a value counted with Space-Saving gets a row once it holds a slot, or outgrows the
+smallest row twice over and takes its slot). The row of a ranked value covers the units
+that entered while it held its row (since its latest promotion): randomization does not
+depend on arrival time, so its variant comparison is unbiased for those units. Every other
+unit with the attribute is in ``(segment name, "__other__")``, formed here as the segment's
+'any' cell (every unit with the attribute) minus the rows shown: the statistics add up.
+A unit's variant and segment values are fixed
 when it enters the analysis: at its first exposure (assignment with ``in_experiment``) or
 its first event, whichever the aggregator sees first. It counts from then on, with or
 without events.
@@ -50,7 +60,7 @@ the hour of the event that caused it); the all-time totals are exact in any orde
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 
 import orjson
 
@@ -58,7 +68,10 @@ from service.store import keys
 from service.store.connection import RedisClient
 from service.store.scripts import lua
 
-__all__ = ["STAT_CODES", "AggregateStore", "Cell", "ExperimentCells"]
+__all__ = ["OTHER", "STAT_CODES", "AggregateStore", "Cell", "ExperimentCells"]
+
+OTHER = "__other__"
+"""The segment value of the units with the attribute that are in no row shown."""
 
 STAT_CODES = {
     "s": "sum",
@@ -172,25 +185,102 @@ def _pairs(flat: list[str]) -> Iterable[tuple[str, str]]:
     return zip(it, it, strict=True)
 
 
-def _cells(hour: int | None, flat: list[str], metrics: list[str]) -> list[Cell]:
+_Stored = tuple[str, tuple[str, ...]]
+"""(variant, place): place ``()`` the population, ``(segment,)`` every unit with the
+attribute (the segment's 'any' cell), ``(segment, tag)`` the row of one value."""
+
+
+@dataclass(slots=True)
+class _Hash:
+    """One hash of cells as stored: unit counts and sums by (variant, place)."""
+
+    units: dict[_Stored, int] = field(default_factory=dict)
+    sums: dict[_Stored, dict[str, dict[str, float]]] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, flat: list[str], metrics: list[str]) -> _Hash:
+        out = cls()
+        for name, value in _pairs(flat):
+            parts = name.split("|", 4)
+            if len(parts) < 3:
+                continue
+            variant, metric, code = parts[0], parts[1], parts[2]
+            where = (variant, tuple(parts[3:4]) + _tag(parts[4:]))
+            if code == "n" and metric == "":
+                out.units[where] = int(value)
+                continue
+            stat = STAT_CODES.get(code)
+            if stat is None:
+                continue
+            if metric not in metrics:
+                metrics.append(metric)
+            out.sums.setdefault(where, {}).setdefault(metric, {})[stat] = float(value)
+        return out
+
+    def rows(self) -> set[tuple[str, str]]:
+        """The (segment, tag) rows present (in the all-time hash: the rows shown). Fields of
+        a plain value (written before rows were ranked, tag without ``|``) are not rows."""
+        return {(p[0], p[1]) for _, p in {*self.units, *self.sums} if len(p) == 2 and "|" in p[1]}
+
+
+def _tag(rest: list[str]) -> tuple[str, ...]:
+    return (rest[0],) if rest else ()
+
+
+def _value(tag: str) -> str:
+    """The attribute value of a row tag ``d|value`` / ``epoch|value``."""
+    return tag.split("|", 1)[1]
+
+
+def _other(
+    hashed: _Hash, variant: str, segment: str, shown: set[tuple[str, str]]
+) -> tuple[int, dict[str, dict[str, float]]]:
+    """``__other__``: the segment's 'any' cell minus every row shown (cells add up)."""
+    anywhere = (variant, (segment,))
+    n = hashed.units.get(anywhere, 0)
+    sums = {m: dict(stats) for m, stats in hashed.sums.get(anywhere, {}).items()}
+    for place in shown:
+        if place[0] != segment:
+            continue
+        row = (variant, place)
+        n -= hashed.units.get(row, 0)
+        for metric, stats in hashed.sums.get(row, {}).items():
+            mine = sums.setdefault(metric, {})
+            for stat, value in stats.items():
+                mine[stat] = mine.get(stat, 0.0) - value
+    return n, sums
+
+
+def _cells(
+    hour: int | None,
+    hashed: _Hash,
+    metrics: list[str],
+    shown: set[tuple[str, str]],
+    others: set[tuple[str, str]],
+) -> list[Cell]:
+    """Cells of one hash. Rows not ``shown`` (rows that lost their place: kept in the hourly
+    hashes, unread) are left out; ``__other__`` is formed for the (variant, segment) pairs
+    in ``others`` (those whose all-time ``__other__`` has units)."""
     units: dict[_CellKey, int] = {}
     sums: dict[_CellKey, dict[str, dict[str, float]]] = {}
-    for field, value in _pairs(flat):
-        parts = field.split("|", 4)
-        if len(parts) not in (3, 5):
+    for variant, place in {*hashed.units, *hashed.sums}:
+        if not place:
+            where: _CellKey = (hour, variant, None)
+        elif len(place) == 2 and place in shown:
+            where = (hour, variant, (place[0], _value(place[1])))
+        else:
             continue
-        variant, metric, code = parts[0], parts[1], parts[2]
-        segment: Segment = (parts[3], parts[4]) if len(parts) == 5 else None
-        where = (hour, variant, segment)
-        if code == "n" and metric == "":
-            units[where] = int(value)
-            continue
-        stat = STAT_CODES.get(code)
-        if stat is None:
-            continue
-        if metric not in metrics:
-            metrics.append(metric)
-        sums.setdefault(where, {}).setdefault(metric, {})[stat] = float(value)
+        stored = (variant, place)
+        if stored in hashed.units:
+            units[where] = hashed.units[stored]
+        if stored in hashed.sums:
+            sums[where] = hashed.sums[stored]
+    for variant, segment in others:
+        n, other_sums = _other(hashed, variant, segment, shown)
+        if n or any(v for stats in other_sums.values() for v in stats.values()):
+            where = (hour, variant, (segment, OTHER))
+            units[where] = n
+            sums[where] = other_sums
     out: list[Cell] = []
     for where in sorted(set(units) | set(sums), key=_order):
         by_metric = sums.get(where, {})
@@ -242,7 +332,13 @@ class AggregateStore:
         names = list(metrics) if metrics is not None else []
         if metrics is None and answer[2]:
             names = [str(m) for m in orjson.loads(answer[2])]
-        cells = _cells(None, answer[1], names)
+        totals = _Hash.parse(answer[1], names)
+        shown = totals.rows()
+        others = set()
+        for variant, place in totals.units:
+            if len(place) == 1 and _other(totals, variant, place[0], shown)[0] > 0:
+                others.add((variant, place[0]))
+        cells = _cells(None, totals, names, shown, others)
         for hour, flat in zip(expected, answer[3:], strict=True):
-            cells += _cells(hour, flat, names)
+            cells += _cells(hour, _Hash.parse(flat, names), names, shown, others)
         return ExperimentCells(experiment=key, metrics=tuple(names), cells=tuple(cells))

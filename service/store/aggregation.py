@@ -128,16 +128,23 @@ class AggregationStore:
         consumer: str,
         hours: Sequence[int],
         payload: bytes,
+        *,
+        segments: Sequence[str],
     ) -> list[str]:
-        """Apply a batch built by the worker; return the ids no longer ours (then nothing ran)."""
+        """Apply a batch built by the worker (for an experiment with ``segments``); return the
+        ids no longer ours (then nothing ran)."""
+        ranking: list[str] = []
+        for segment in segments:
+            ranking += [keys.segment_ranked(key, segment), keys.segment_candidates(key, segment)]
         answer = await self._apply(
             keys=[
                 _stream(key, kind),
                 keys.units(key),
                 keys.aggregates(key),
                 keys.aggregate_hours(key),
-                keys.segment_values(key),
+                keys.segment_state(key),
                 keys.aggregation_meta(key),
+                *ranking,
                 *(keys.aggregates_hour(key, hour) for hour in hours),
             ],
             args=[GROUP, consumer, payload],

@@ -6,6 +6,8 @@ touches one experiment stays inside one Redis Cluster slot.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 __all__ = [
     "PREFIX",
     "aggregate_hours",
@@ -20,6 +22,7 @@ __all__ = [
     "event_ids",
     "events_stream",
     "experiment",
+    "experiment_state",
     "experiments_index",
     "exposed_units",
     "exposures_stream",
@@ -44,8 +47,11 @@ __all__ = [
     "model_tag",
     "models_index",
     "notified",
-    "segment_values",
+    "segment_candidates",
+    "segment_ranked",
+    "segment_state",
     "spec_versions",
+    "state_deleted",
     "tag",
     "ui_session",
     "units",
@@ -115,9 +121,49 @@ def units(key: str) -> str:
     return f"{tag(key)}:units"
 
 
-def segment_values(key: str) -> str:
-    """The distinct values seen per segment, bounded (later ones fold into ``__other__``)."""
-    return f"{tag(key)}:segvals"
+def segment_state(key: str) -> str:
+    """Segment rows of one experiment: each ranked value's promotion epoch (``p|seg|value``),
+    each candidate's Space-Saving error (``e|seg|value``), epoch counters (``epoch|seg``)."""
+    return f"{tag(key)}:seg"
+
+
+def segment_ranked(key: str, segment: str) -> str:
+    """The undeclared values of ``segment`` that have a row, scored by units (a zset)."""
+    return f"{tag(key)}:seg:top:{segment}"
+
+
+def segment_candidates(key: str, segment: str) -> str:
+    """Space-Saving counters of the values of ``segment`` without a row (a zset, bounded)."""
+    return f"{tag(key)}:seg:cand:{segment}"
+
+
+def state_deleted(key: str) -> str:
+    """When an ended experiment's state was deleted (a hash: ``at``, ``done``); kept."""
+    return f"{tag(key)}:deleted"
+
+
+def experiment_state(key: str, segments: Sequence[str]) -> list[str]:
+    """Every key of one experiment's state: what retention deletes once it has ended
+    (``SHARPEN_EXPERIMENT_STATE_RETENTION_S``). Not the spec, audit and versions (kept for
+    good, with the journal), nor the hourly hashes (listed in ``aggregate_hours``) and the
+    keys that expire by themselves (leases, idempotency). A new per-experiment key of
+    state belongs here."""
+    ranked = [k for s in segments for k in (segment_ranked(key, s), segment_candidates(key, s))]
+    return [
+        events_stream(key),
+        exposures_stream(key),
+        event_ids(key),
+        units(key),
+        aggregates(key),
+        aggregate_hours(key),
+        aggregation_meta(key),
+        segment_state(key),
+        *ranked,
+        dead_letters(key),
+        looks(key),
+        metrics_snapshot(key),
+        notified(key),
+    ]
 
 
 def dead_letters(key: str) -> str:

@@ -36,8 +36,10 @@ from service.store import (
     connect,
 )
 from service.store import keys as redis_keys
+from service.store.retention import StateRetention
 from service.worker._plan import AggregationPlan
 from service.worker._preaggregate import prepare
+from service.worker._retention import RetentionSweep
 
 __all__ = ["Aggregator", "consumer_name"]
 
@@ -79,6 +81,7 @@ class Aggregator:
         self._clock = clock
         self._store: AggregationStore | None = None
         self._experiments: ExperimentStore | None = None
+        self._retention: RetentionSweep | None = None
         self._plans: dict[str, AggregationPlan] = {}
         self._tasks: dict[tuple[str, StreamKind], asyncio.Task[None]] = {}
         self._background: list[asyncio.Task[None]] = []
@@ -96,6 +99,9 @@ class Aggregator:
         self._stopping = False
         self._store = AggregationStore(self._redis)
         self._experiments = ExperimentStore(self._redis)
+        self._retention = RetentionSweep(
+            StateRetention(self._redis), self.settings.experiment_state_retention_s
+        )
         self._background = [asyncio.create_task(self._watch(), name="aggregator-watch")]
         if not self.settings.redis_cluster:
             self._background.append(asyncio.create_task(self._listen(), name="aggregator-listen"))
@@ -179,10 +185,14 @@ class Aggregator:
         return False
 
     async def refresh(self) -> None:
-        """Start consuming newly active experiments; stop those no longer active."""
+        """Start consuming newly active experiments; stop those no longer active; delete the
+        state of those that ended ``experiment_state_retention_s`` ago."""
         assert self._experiments is not None and self._store is not None
         now = self._clock()
-        records = {r.key: r for r in await self._experiments.list() if self._active(r, now)}
+        listed = await self._experiments.list()
+        if self._retention is not None:
+            await self._retention.run(listed, now)
+        records = {r.key: r for r in listed if self._active(r, now)}
         for key in [k for k in self._plans if k not in records]:
             self._plans.pop(key)
             for kind in _KINDS:
@@ -194,6 +204,7 @@ class Aggregator:
                 record,
                 segment_limit=self.settings.segment_max_values,
                 value_chars=self.settings.event_max_attribute_chars,
+                segment_candidates=self.settings.segment_candidates_max,
             )
             if self._plans.get(key) == plan:
                 continue
@@ -292,7 +303,7 @@ class Aggregator:
                 return
             try:
                 stale = await self._store.apply(
-                    key, kind, self.consumer, batch.hours, batch.payload
+                    key, kind, self.consumer, batch.hours, batch.payload, segments=plan.segments
                 )
             except ResponseError as exc:
                 if not _is_data_error(exc):

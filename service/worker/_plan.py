@@ -30,15 +30,26 @@ class AggregationPlan:
     metrics: tuple[MetricPlan, ...]
     segments: tuple[str, ...]
     segment_limit: int
+    """Undeclared values per segment with a row of their own, chosen by volume."""
     value_chars: int
     """Segment values from exposures are cut to this length (events are checked at ingest)."""
+    variants: tuple[str, ...] = ()
+    declared: tuple[tuple[str, ...], ...] = ()
+    """Per segment, the values the spec declares (a row each, whatever their volume)."""
+    segment_candidates: int = 1000
+    """Values counted per segment to rank them by volume (Space-Saving counters)."""
     admit_until: float | None = None
     """Once the experiment ended: its end. Later events still count for units already in
     the analysis, but bring no new unit in (they were served the baseline, not a variant)."""
 
     @classmethod
     def from_record(
-        cls, record: ExperimentRecord, *, segment_limit: int, value_chars: int
+        cls,
+        record: ExperimentRecord,
+        *,
+        segment_limit: int,
+        value_chars: int,
+        segment_candidates: int = 1000,
     ) -> AggregationPlan:
         spec = record.spec
         metrics = tuple(
@@ -56,9 +67,15 @@ class AggregationPlan:
             version=record.version,
             per_request=spec.per_request,
             metrics=metrics,
-            segments=tuple(spec.segments),
+            segments=tuple(spec.segment_names),
             segment_limit=segment_limit,
             value_chars=value_chars,
+            variants=tuple(spec.variant_keys()),
+            declared=tuple(
+                tuple(value[:value_chars] for value in spec.declared_values(name))
+                for name in spec.segment_names
+            ),
+            segment_candidates=segment_candidates,
             admit_until=record.ended_at if record.status in ENDED else None,
         )
 

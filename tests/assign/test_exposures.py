@@ -1,9 +1,9 @@
 """Exposure logging: every in-experiment assignment lands in the stream exactly once, flushed in
-the background and on graceful shutdown; a full buffer refuses and counts, never blocks."""
+the background and on graceful shutdown; an exposure that does not fit is refused (429/503 +
+Retry-After) before the assignment is answered, and one experiment cannot take every slot."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
@@ -13,11 +13,15 @@ import redis
 from fastapi.testclient import TestClient
 
 from service.app import create_app
-from service.assignment import ExposureBuffer
+from service.assignment import Assigner, ExposureBuffer, StaticConfig, compile_entries
+from service.errors import RateLimited, Unavailable
+from service.spec import ExperimentRecord, parse_spec
+from service.spec.sdk_config import sdk_entry
 from service.store import RedisSettings, close, connect, keys
 from service.store.event_codec import exposure_event
 from service.store.exposures import ExposureLog
-from tests.assign._helpers import assign, assign_batch, launch, wait_until
+from tests._wait import await_for
+from tests.assign._helpers import assign, assign_batch, launch, make_spec, wait_until
 from tests.conftest import ADMIN, CLIENT, make_settings
 
 UNITS = [f"user-{i}" for i in range(600)]
@@ -84,42 +88,144 @@ def test_leaving_the_app_flushes_everything(redis_url: str, redis_sync: redis.Re
     assert {(f["unit_id"], f["variant"]) for _, f in entries} == exposed
 
 
-def test_a_full_buffer_refuses_and_counts_without_blocking(
-    redis_url: str, redis_sync: redis.Redis
-) -> None:
-    settings = make_settings(redis_url, exposure_buffer_max=100, **SLOW_FLUSH)
-    with TestClient(create_app(settings)) as client:
-        launch(client, "full")
-        got = assign_batch(client, "full", UNITS[:150])
-        assert len(got) == 150 and all(x["in_experiment"] for x in got)  # still answered
-        stats = client.app.state.runtime.assigner.buffer.stats()  # type: ignore[attr-defined]
-        assert (stats.accepted, stats.refused, stats.pending) == (100, 50, 100)
-    assert redis_sync.xlen(keys.exposures_stream("full")) == 100
-
-
-async def test_redis_down_keeps_rows_then_counts_them_lost(redis_url: str) -> None:
-    """Nothing vanishes silently: rows that never reach Redis are counted as lost."""
-    client = await connect(RedisSettings(url=redis_url))
-    dead = redis.asyncio.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
-    buffer = ExposureBuffer(
-        ExposureLog(dead), flush_interval_s=0.001, max_pending=100, shutdown_timeout_s=0.3
+def _assigner(redis_url: str, max_pending: int, **buffer: Any) -> tuple[Assigner, ExposureBuffer]:
+    """An assigner over a static config of two running experiments, ``a`` and ``b`` (everyone
+    in), with a buffer that is not started: nothing is written unless a test flushes."""
+    client = redis.asyncio.Redis.from_url(redis_url)
+    exposures = ExposureBuffer(
+        ExposureLog(client), flush_interval_s=0.001, max_pending=max_pending, **buffer
     )
+    entries = [sdk_entry(record(make_spec(key))) for key in ("a", "b")]
+    return Assigner(StaticConfig(compile_entries(entries, version=1)), exposures), exposures
+
+
+def _batch(key: str, units: list[str]) -> bytes:
+    return orjson.dumps({"experiment": key, "units": [{"unit_id": u} for u in units]})
+
+
+def _one(key: str, unit: str) -> bytes:
+    return orjson.dumps({"experiment": key, "unit_id": unit})
+
+
+def test_a_batch_is_admitted_whole_or_refused_before_answering(redis_url: str) -> None:
+    """One experiment may hold at most the buffer's free space: of 4,000, half when alone."""
+    assigner, buffer = _assigner(redis_url, max_pending=4000)
+    for i in range(2):
+        answers = orjson.loads(assigner.assign_batch(_batch("a", UNITS[i * 300 : i * 300 + 300])))
+        assert all(x["in_experiment"] for x in answers["assignments"])
+    assert buffer.held("a") == 600
+    big = [f"big-{i}" for i in range(1000)]
+    assigner.assign_batch(_batch("a", big))  # 1,600 held
+    with pytest.raises(RateLimited) as refused:
+        assigner.assign_batch(_batch("a", [f"more-{i}" for i in range(401)]))  # 2,001 > 2,000
+    assert refused.value.headers == {"Retry-After": "1"}
+    assert "'a'" in refused.value.message
+    assert buffer.held("a") == 1600  # nothing of the refused batch was queued
+    assert orjson.loads(assigner.assign_batch(_batch("a", [f"x-{i}" for i in range(400)])))
+    with pytest.raises(RateLimited):
+        assigner.assign(_one("a", "one-more"))  # A holds its whole share
+    with pytest.raises(RateLimited):  # refused before its units are even evaluated
+        assigner.assign_batch(_batch("a", ["p-1", "p-2", "p-3"]))
+    # B is still admitted, one by one and in batches.
+    assert orjson.loads(assigner.assign(_one("b", "b-1")))["in_experiment"] is True
+    assigner.assign_batch(_batch("b", [f"b-{i}" for i in range(2, 500)]))
+    stats = buffer.stats()
+    assert (stats.accepted, stats.refused_busy, buffer.held("a"), buffer.held("b")) == (
+        2499,
+        405,
+        2000,
+        499,
+    )
+
+
+def test_a_flood_of_several_experiments_leaves_room_for_one_more(redis_url: str) -> None:
+    """With k experiments at their share, each holds max/(k+1) and as much stays free."""
+    client = redis.asyncio.Redis.from_url(redis_url)
+    buffer = ExposureBuffer(ExposureLog(client), flush_interval_s=0.001, max_pending=10_000)
+    flooders = [f"flood-{i}" for i in range(4)]
+    for _ in range(3000):
+        for key in flooders:
+            buffer.offer((key, "u", "a", 1, 1.0, None))
+    assert [buffer.held(k) for k in flooders] == [2000] * 4
+    assert all(buffer.offer(("quiet", f"u{i}", "a", 1, 1.0, None)) for i in range(1000))
+    assert len(buffer) == 9000 and buffer.stats().refused == 4 * 3000 - 4 * 2000
+
+
+async def test_the_flush_takes_turns_between_experiments(redis_url: str) -> None:
+    """B's exposure goes out in the first pipeline however many of A's wait before it."""
+    client = await connect(RedisSettings(url=redis_url))
+    buffer = ExposureBuffer(ExposureLog(client), flush_interval_s=0.001, max_pending=100_000)
     try:
-        await buffer.start()
-        offered = [buffer.offer(("exp", f"u{i}", "a", 1, time.time(), None)) for i in range(150)]
-        assert offered.count(True) == 100 and offered.count(False) == 50
-        await asyncio.sleep(0.1)  # flush attempts fail; rows stay queued
-        assert buffer.stats().pending == 100
-        await buffer.stop()
-        stats = buffer.stats()
-        assert (stats.accepted, stats.written, stats.refused, stats.lost) == (100, 0, 50, 100)
-        assert not buffer.offer(("exp", "late", "a", 1, time.time(), None))  # closed
+        assert buffer.offer_many("a", [("a", f"u{i}", "x", 1, 1.0, None) for i in range(9000)])
+        assert buffer.offer(("b", "late", "x", 1, 1.0, None))
+        written = await buffer.flush(pipelines=1)
+        assert await client.xlen(keys.exposures_stream("b")) == 1
+        assert 0 < await client.xlen(keys.exposures_stream("a")) == written - 1 < 9000
+        await buffer.flush()
+        assert await client.xlen(keys.exposures_stream("a")) == 9000
+        assert (buffer.stats().written, len(buffer)) == (9001, 0)
     finally:
-        await dead.aclose()
         await close(client)
 
 
-async def test_a_flush_after_a_failure_writes_each_row_once(redis_url: str) -> None:
+async def test_redis_down_refuses_with_503_keeps_rows_then_counts_them_lost(
+    redis_url: str,
+) -> None:
+    """Nothing admitted vanishes silently: rows that never reach Redis are counted lost."""
+    dead = redis.asyncio.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
+    buffer = ExposureBuffer(
+        ExposureLog(dead), flush_interval_s=0.001, max_pending=20_000, shutdown_timeout_s=0.3
+    )
+    try:
+        await buffer.start()
+        assert buffer.offer_many("exp", [("exp", f"u{i}", "a", 1, 1.0, None) for i in range(100)])
+        await await_for(
+            lambda: isinstance(buffer.refusal("exp"), Unavailable), what="a failed flush"
+        )
+        assert len(buffer) == 100  # flush attempts fail; rows stay queued
+        assert not buffer.offer_many("exp", [("exp", "x", "a", 1, 1.0, None)] * 10_000)
+        refusal = buffer.refusal("exp")
+        assert isinstance(refusal, Unavailable) and refusal.headers == {"Retry-After": "1"}
+        await buffer.stop()
+        stats = buffer.stats()
+        assert (stats.accepted, stats.written, stats.refused_unavailable, stats.lost) == (
+            100,
+            0,
+            10_000,
+            100,
+        )
+        assert not buffer.offer(("exp", "late", "a", 1, 1.0, None))  # closed
+        assert isinstance(buffer.refusal("exp"), Unavailable)
+    finally:
+        await dead.aclose()
+
+
+async def test_a_script_error_holds_back_only_its_experiment(redis_url: str) -> None:
+    """Redis refusing one experiment's writes (here: its stream key is a string) keeps that
+    experiment's rows queued and retried, while the others are written."""
+    client = await connect(RedisSettings(url=redis_url))
+    buffer = ExposureBuffer(ExposureLog(client), flush_interval_s=0.001, max_pending=20_000)
+    try:
+        await client.set(keys.exposures_stream("broken"), "not a stream")
+        await buffer.start()
+        assert buffer.offer_many(
+            "broken", [("broken", f"u{i}", "a", 1, 1.0, None) for i in range(50)]
+        )
+        assert buffer.offer(("fine", "u", "a", 1, 1.0, None))
+        await await_for(lambda: client.xlen(keys.exposures_stream("fine")), what="fine written")
+        await await_for(
+            lambda: isinstance(buffer.refusal("broken"), Unavailable), what="broken held back"
+        )
+        assert buffer.held("broken") == 50 and buffer.held("fine") == 0
+        await client.delete(keys.exposures_stream("broken"))  # repaired: the retry succeeds
+        await await_for(lambda: buffer.held("broken") == 0, what="broken written", timeout_s=10)
+        assert await client.xlen(keys.exposures_stream("broken")) == 50
+    finally:
+        await buffer.stop()
+        await close(client)
+
+
+async def test_a_flush_writes_each_row_once_in_order(redis_url: str) -> None:
     client = await connect(RedisSettings(url=redis_url))
     buffer = ExposureBuffer(ExposureLog(client), flush_interval_s=0.001, max_pending=10_000)
     try:
@@ -133,6 +239,17 @@ async def test_a_flush_after_a_failure_writes_each_row_once(redis_url: str) -> N
         assert orjson.loads(stream[5][1]["attributes"]) == {"k": 5}
     finally:
         await close(client)
+
+
+def test_an_integer_beyond_64_bits_is_refused_by_field(api: TestClient) -> None:
+    """It could not be stored; answering it would drop its exposure."""
+    launch(api, "big")
+    body = b'{"experiment":"big","unit_id":"u","attributes":{"n":123456789012345678901234567890}}'
+    response = api.post(
+        "/v1/assign", content=body, headers={**CLIENT, "content-type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert [d["field"] for d in response.json()["error"]["details"]] == ["attributes.n"]
 
 
 # --- POST /v1/exposures (the SDK's local mode) ------------------------------------------
@@ -231,3 +348,14 @@ def test_sdk_exposures_for_a_draft_are_refused(api: TestClient) -> None:
         "exposures.0.variant",
         "exposures.1.variant",
     ]
+
+
+def record(spec: dict[str, Any]) -> ExperimentRecord:
+    return ExperimentRecord(
+        key=spec["key"],
+        spec=parse_spec(spec),
+        status="running",
+        created_at=1.0,
+        updated_at=1.0,
+        started_at=1.0,
+    )

@@ -23,7 +23,7 @@ def _assigner(entry: dict[str, Any], redis_url: str) -> tuple[Assigner, Exposure
     client = redis.asyncio.Redis.from_url(redis_url)  # never used: the buffer is not started
     buffer = ExposureBuffer(ExposureLog(client), flush_interval_s=0.01, max_pending=1000)
     config = compile_entries([entry], version=1)
-    return Assigner(StaticConfig(config), buffer, ExposureLog(client)), buffer
+    return Assigner(StaticConfig(config), buffer), buffer
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])

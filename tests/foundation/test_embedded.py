@@ -13,6 +13,7 @@ import redis
 from service.embedded import EmbeddedRedis
 from tests._live import LiveServer
 from tests.conftest import require_binary
+from tests.foundation._serve import serve_process
 from tests.foundation.spec_factory import fraud_spec
 
 
@@ -25,22 +26,7 @@ def _alive(pid: int) -> bool:
 
 
 def _serve(tmp_path: Path) -> LiveServer:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SHARPEN_")}
-    server = LiveServer(env, log=tmp_path / "serve.log")
-    server.env = env
-    server.args = [
-        sys.executable,
-        "-m",
-        "service.cli",
-        "serve",
-        "--dev",
-        "--no-worker",
-        "--port",
-        "{port}",
-        "--data-dir",
-        str(tmp_path / "data"),
-    ]
-    return server
+    return serve_process(tmp_path / "data", tmp_path / "serve.log")
 
 
 def test_embedded_serve_persists_and_cleans_up(tmp_path: Path) -> None:

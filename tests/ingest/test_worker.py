@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pytest
@@ -81,15 +82,17 @@ def test_a_claimed_batch_is_applied_once(client: TestClient, settings: Settings)
             assert [e.id for e in claimed] == [e.id for e in taken]
             batch_a = prepare(plan, "events", taken)
             batch_b = prepare(plan, "events", claimed)
+
             # A wakes up: its entries are no longer its own, so nothing happens.
-            stale = await store.apply("w-exp", "events", "worker-a", batch_a.hours, batch_a.payload)
-            assert stale == [e.id for e in taken]
-            assert (
-                await store.apply("w-exp", "events", "worker-b", batch_b.hours, batch_b.payload)
-                == []
-            )
+            def apply(consumer: str, batch: Any) -> Any:
+                return store.apply(
+                    "w-exp", "events", consumer, batch.hours, batch.payload, segments=plan.segments
+                )
+
+            assert await apply("worker-a", batch_a) == [e.id for e in taken]
+            assert await apply("worker-b", batch_b) == []
             # Applied and acknowledged: applying again (any consumer) is refused too.
-            again = await store.apply("w-exp", "events", "worker-b", batch_b.hours, batch_b.payload)
+            again = await apply("worker-b", batch_b)
             assert again == [e.id for e in claimed]
             stats = await store.stream_stats("w-exp")
             assert (stats.backlog_events, stats.events_pending) == (0, 0)

@@ -26,7 +26,8 @@ def test_each_metrics_object_has_its_own_registry() -> None:
     assert b.sample("sharpen_events_rejected_total", {"reason": "invalid"}) == 0
     assert b.sample("sharpen_webhook_deliveries_total", {"outcome": "failed"}) == 0
     assert b.sample("sharpen_monitor_actions_total", {"action": "rollback"}) == 0
-    assert b.sample("sharpen_exposure_buffer_dropped_total", {"reason": "full"}) == 0
+    assert b.sample("sharpen_exposure_buffer_dropped_total", {"reason": "lost"}) == 0
+    assert b.sample("sharpen_exposures_refused_total", {"reason": "busy"}) == 0
 
 
 def test_two_apps_in_one_process_count_separately(settings: Settings) -> None:

@@ -4,13 +4,18 @@
 -- (another worker claimed or applied it) makes the whole call a no-op that names it.
 --
 -- KEYS[1] stream, KEYS[2] units hash, KEYS[3] totals hash, KEYS[4] set of hours,
--- KEYS[5] segment values hash, KEYS[6] aggregation meta hash, KEYS[6 + i] hash of hours[i]
+-- KEYS[5] segment state hash, KEYS[6] aggregation meta hash, then per segment s (1..S):
+-- KEYS[5 + 2s] its ranked values (zset), KEYS[6 + 2s] its candidates (zset); then
+-- KEYS[6 + 2S + i] the hash of hours[i]
 -- ARGV[1] consumer group, ARGV[2] consumer, ARGV[3] msgpack batch (built by the worker's
 -- service/worker/_preaggregate.py; M metrics, S segments, flat arrays throughout):
 --   ids      stream entry ids of the batch
 --   counters meta counter -> increment (the backlog is decremented through counters.backlog)
 --   names    metric names; kinds: 'm' mean, 'p' proportion, 'r' ratio
---   segs     segment names; limit: distinct values kept per segment (then '__other__')
+--   variants the experiment's variant keys
+--   segs     segment names; decl: per segment, its declared values (always a row each);
+--            limit: undeclared values with a row per segment, chosen by volume;
+--            cands: values counted per segment to find them (Space-Saving)
 --   hours    hours since the epoch, by the 1-based hour index used below
 --   units    unit-level: {unit_id, variant ('' = not in the experiment), events excluded if
 --            the unit is new, S raw segment values (false = missing), G, then G groups sorted
@@ -19,8 +24,20 @@
 --            (false = none)
 --   cells    request-level: {hour index, variant, S raw segment values, n, then
 --            s q ds dq x cs cq cx for each metric}
--- A unit's state (field unit_id of KEYS[2]) is msgpack {variant, S folded segment values,
--- y_1..y_M, d_1..d_M, x_1..x_M}.
+-- A unit's state (field unit_id of KEYS[2]) is msgpack {variant, S segment tags,
+-- y_1..y_M, d_1..d_M, x_1..x_M}. A segment tag is false (attribute missing), '' (in no
+-- value's row: counted in the segment's 'any' cell only), 'd|value' (a declared value) or
+-- 'E|value' (a ranked value, promoted at epoch E: the unit counts in its row while that
+-- promotion lasts).
+--
+-- Segment cells: every unit with the attribute counts in the segment's 'any' cell (hash
+-- field suffix '|segment'); a unit whose value has a row counts in it too (suffix
+-- '|segment|tag'). The reader forms '__other__' as 'any' minus the rows it shows.
+-- Undeclared values get rows by volume (units entering with the value): they are counted
+-- with the Space-Saving algorithm over 'cands' counters; a value whose guaranteed count
+-- (count - error) reaches 1 gets a row while fewer than 'limit' have one, or takes the
+-- row of the smallest one when it has over twice its units (that value's all-time cells
+-- are deleted: its units count in '__other__' from then on).
 -- Returns {1, units entered, variant mismatches} or {0, stale id, ...}.
 local group, consumer = ARGV[1], ARGV[2]
 local batch = cmsgpack.unpack(ARGV[3])
@@ -37,7 +54,7 @@ end
 local names, kinds, segs = batch.names, batch.kinds, batch.segs
 local M, S = #names, #segs
 local K = 1 + 8 * M
-local limit = tonumber(batch.limit)
+local limit, cap = tonumber(batch.limit), tonumber(batch.cands)
 local CODES = {'s', 'q', 'ds', 'dq', 'x', 'cs', 'cq', 'cx'}
 local is_ratio, is_prop = {}, {}
 for m = 1, M do
@@ -45,25 +62,111 @@ for m = 1, M do
   is_prop[m] = kinds[m] == 'p'
 end
 
-local folded_cache = {}
-local function fold(s, value)
-  if value == false or value == nil then return false end
-  local field = segs[s] .. '|' .. value
-  local known = folded_cache[field]
-  if known then return known end
-  if redis.call('HEXISTS', KEYS[5], field) == 1 then
-    known = value
-  else
-    local count = tonumber(redis.call('HGET', KEYS[5], '#' .. segs[s]) or '0')
-    if count < limit then
-      redis.call('HSET', KEYS[5], field, 1)
-      redis.call('HINCRBY', KEYS[5], '#' .. segs[s], 1)
-      known = value
-    else
-      known = '__other__'
+local S_STATE = KEYS[5]
+local HOUR0 = 6 + 2 * S -- KEYS[HOUR0 + hi] is the hash of hour index hi
+local declared, epochs = {}, {}
+for s = 1, S do
+  local set = {}
+  for _, v in ipairs(batch.decl[s] or {}) do set[v] = true end
+  declared[s], epochs[s] = set, {}
+end
+
+-- The epoch (a string) at which value v of segment s got its row, or false.
+local function epoch_of(s, v)
+  local known = epochs[s][v]
+  if known == nil then
+    known = redis.call('HGET', S_STATE, 'p|' .. segs[s] .. '|' .. v) or false
+    epochs[s][v] = known
+  end
+  return known
+end
+
+local function promote(s, v, units)
+  local name = segs[s]
+  redis.call('ZREM', KEYS[6 + 2 * s], v)
+  redis.call('HDEL', S_STATE, 'e|' .. name .. '|' .. v)
+  redis.call('ZADD', KEYS[5 + 2 * s], units, v)
+  local epoch = tostring(redis.call('HINCRBY', S_STATE, 'epoch|' .. name, 1))
+  redis.call('HSET', S_STATE, 'p|' .. name .. '|' .. v, epoch)
+  epochs[s][v] = epoch
+end
+
+local function demote(s, v)
+  local name = segs[s]
+  local suffix = '|' .. name .. '|' .. epoch_of(s, v) .. '|' .. v
+  redis.call('ZREM', KEYS[5 + 2 * s], v)
+  redis.call('HDEL', S_STATE, 'p|' .. name .. '|' .. v)
+  epochs[s][v] = false
+  local fields = {}
+  for _, variant in ipairs(batch.variants) do
+    fields[#fields + 1] = variant .. '||n' .. suffix
+    for m = 1, M do
+      for k = 1, 8 do fields[#fields + 1] = variant .. '|' .. names[m] .. '|' .. CODES[k] .. suffix end
     end
   end
-  folded_cache[field] = known
+  for from = 1, #fields, 1000 do
+    redis.call('HDEL', KEYS[3], unpack(fields, from, math.min(from + 999, #fields)))
+  end
+end
+
+-- Count k more units entering with undeclared value v of segment s; give it a row if due.
+local function rank(s, v, k)
+  local top, cand = KEYS[5 + 2 * s], KEYS[6 + 2 * s]
+  if redis.call('ZSCORE', top, v) then
+    redis.call('ZINCRBY', top, k, v)
+    return
+  end
+  local efield = 'e|' .. segs[s] .. '|' .. v
+  local count, err
+  if redis.call('ZSCORE', cand, v) then
+    count = tonumber(redis.call('ZINCRBY', cand, k, v))
+    err = tonumber(redis.call('HGET', S_STATE, efield) or '0')
+  elseif redis.call('ZCARD', cand) < cap then
+    redis.call('ZADD', cand, k, v)
+    count, err = k, 0
+  else -- Space-Saving: take over the smallest counter, its count as the error
+    local low = redis.call('ZRANGE', cand, 0, 0, 'WITHSCORES')
+    local m = tonumber(low[2])
+    redis.call('ZREM', cand, low[1])
+    redis.call('HDEL', S_STATE, 'e|' .. segs[s] .. '|' .. low[1])
+    count, err = m + k, m
+    redis.call('ZADD', cand, count, v)
+    redis.call('HSET', S_STATE, efield, m)
+  end
+  local sure = count - err
+  if sure < 1 then return end
+  if redis.call('ZCARD', top) >= limit then
+    local low = redis.call('ZRANGE', top, 0, 0, 'WITHSCORES')
+    if sure <= 2 * tonumber(low[2]) then return end
+    demote(s, low[1])
+  end
+  promote(s, v, sure)
+end
+
+-- The tag of a unit entering with raw value v (after this batch's ranking).
+local function fold(s, v)
+  if v == false or v == nil then return false end
+  if declared[s][v] then return 'd|' .. v end
+  local epoch = epoch_of(s, v)
+  if epoch then return epoch .. '|' .. v end
+  return ''
+end
+
+-- Whether a tag still names a row (a ranked value may have lost its row since).
+local valid_cache = {}
+local function valid(s, tag)
+  local id = s .. '\1' .. tag
+  local known = valid_cache[id]
+  if known == nil then
+    local bar = string.find(tag, '|', 1, true)
+    local epoch, v = string.sub(tag, 1, bar - 1), string.sub(tag, bar + 1)
+    if epoch == 'd' then
+      known = declared[s][v] == true
+    else
+      known = epoch_of(s, v) == epoch
+    end
+    valid_cache[id] = known
+  end
   return known
 end
 
@@ -90,14 +193,44 @@ local new_states = {}
 local units = batch.units
 local G0 = 1 + 3 * M -- size of a group
 local Y, D, X = 1 + S, 1 + S + M, 1 + S + 2 * M -- offsets in a state
-if #units > 0 then
-  local states = {}
-  for from = 1, #units, 1000 do
-    local ids = {}
-    for i = from, math.min(from + 999, #units) do ids[#ids + 1] = units[i][1] end
-    local got = redis.call('HMGET', KEYS[2], unpack(ids))
-    for j = 1, #ids do states[from + j - 1] = got[j] end
+local states = {}
+for from = 1, #units, 1000 do
+  local ids = {}
+  for i = from, math.min(from + 999, #units) do ids[#ids + 1] = units[i][1] end
+  local got = redis.call('HMGET', KEYS[2], unpack(ids))
+  for j = 1, #ids do states[from + j - 1] = got[j] end
+end
+
+-- Rank the undeclared segment values of the units entering now, largest first.
+if S > 0 then
+  local entering = {}
+  for s = 1, S do entering[s] = {} end
+  local function bump(s, v, k)
+    if v ~= false and v ~= nil and not declared[s][v] then
+      entering[s][v] = (entering[s][v] or 0) + k
+    end
   end
+  for i = 1, #units do
+    local u = units[i]
+    if not states[i] and u[2] ~= '' then
+      for s = 1, S do bump(s, u[3 + s], 1) end
+    end
+  end
+  for _, c in ipairs(batch.cells) do
+    for s = 1, S do bump(s, c[2 + s], c[3 + S]) end
+  end
+  for s = 1, S do
+    local order = {}
+    for v, k in pairs(entering[s]) do order[#order + 1] = {v, k} end
+    table.sort(order, function(a, b)
+      if a[2] ~= b[2] then return a[2] > b[2] end
+      return a[1] < b[1]
+    end)
+    for _, pair in ipairs(order) do rank(s, pair[1], pair[2]) end
+  end
+end
+
+if #units > 0 then
   for i = 1, #units do
     local u = units[i]
     local variant = u[2]
@@ -172,9 +305,10 @@ for _, c in ipairs(batch.cells) do
   for k = 1, K do vec[k] = vec[k] + c[2 + S + k] end
 end
 
--- Expand each (hour, variant, segment values) vector into the cells it feeds: the whole
--- population and one cell per declared segment. Table keys are 'N' (a unit count, an
--- integer) or 'F' (a float sum) followed by the hash field.
+-- Expand each (hour, variant, segment tags) vector into the cells it feeds: the whole
+-- population, and per segment its 'any' cell and the row of the unit's value (if it
+-- still has one). Table keys are 'N' (a unit count, an integer) or 'F' (a float sum)
+-- followed by the hash field.
 local totals, hourly = {}, {}
 local function add(hi, field, delta)
   totals[field] = (totals[field] or 0) + delta
@@ -186,7 +320,14 @@ for _, entry in ipairs(order) do
   local hi, variant, folded, vec = entry[1], entry[2], entry[3], entry[4]
   local suffixes = {''}
   for s = 1, S do
-    if folded[s] then suffixes[#suffixes + 1] = '|' .. segs[s] .. '|' .. folded[s] end
+    local tag = folded[s]
+    -- A tag without '|' is a plain value stored before rows were ranked: no cell at all.
+    if tag and (tag == '' or string.find(tag, '|', 1, true)) then
+      suffixes[#suffixes + 1] = '|' .. segs[s]
+      if tag ~= '' and valid(s, tag) then
+        suffixes[#suffixes + 1] = '|' .. segs[s] .. '|' .. tag
+      end
+    end
   end
   for _, suffix in ipairs(suffixes) do
     if vec[1] ~= 0 then add(hi, 'N' .. variant .. '||n' .. suffix, vec[1]) end
@@ -222,7 +363,7 @@ local function write(key, fields)
 end
 write(KEYS[3], totals)
 for hi, fields in pairs(hourly) do
-  write(KEYS[6 + hi], fields)
+  write(KEYS[HOUR0 + hi], fields)
   redis.call('SADD', KEYS[4], batch.hours[hi])
 end
 for name, delta in pairs(batch.counters) do
