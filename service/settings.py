@@ -100,6 +100,26 @@ class Settings(BaseSettings):
     admin_rate_limit_burst: int = Field(
         default=100, ge=1, le=100_000, description="Admin requests a key may make at once."
     )
+    # Failed-authentication limits (service/auth_limits.py): per client address, and overall.
+    auth_fail_burst: int = Field(
+        default=10, ge=1, le=10_000, description="Failed authentications an address may make."
+    )
+    auth_fail_per_min: float = Field(
+        default=6.0, gt=0, le=6000, description="Then this many a minute per address."
+    )
+    auth_fail_global_burst: int = Field(
+        default=200, ge=1, le=1_000_000, description="Failed authentications from all addresses."
+    )
+    auth_fail_global_per_min: float = Field(
+        default=120.0, gt=0, le=600_000, description="Then this many a minute overall."
+    )
+    auth_fail_max_addresses: int = Field(
+        default=10_000, ge=100, le=10_000_000, description="Addresses tracked (memory bound)."
+    )
+    forwarded_allow_ips: str = Field(
+        default="127.0.0.1",
+        description="sharpen serve: proxies whose X-Forwarded-For is trusted (uvicorn's option).",
+    )
     # Logging (service/logs.py): every line of a request carries its X-Request-ID.
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
