@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from service.webhook_targets import check_url
 
 __all__ = ["Settings"]
 
@@ -60,6 +62,10 @@ class Settings(BaseSettings):
     )
     metrics_ended_retention_s: int = Field(
         default=3600, ge=0, description="Guardrail series of an ended experiment stay this long."
+    )
+    webhook_allow_private: bool = Field(
+        default=False,
+        description="Let webhooks go to loopback, private and link-local addresses.",
     )
     webhook_urls: Annotated[list[str], NoDecode] = Field(default_factory=list, max_length=20)
     webhook_secret: str | None = Field(default=None, description="HMAC-SHA256 key of webhooks.")
@@ -155,10 +161,14 @@ class Settings(BaseSettings):
 
     @field_validator("webhook_urls")
     @classmethod
-    def _webhook_scheme(cls, urls: list[str]) -> list[str]:
-        for url in urls:
-            if not url.startswith(("http://", "https://")) or len(url) > 2000:
-                raise ValueError(f"{url[:100]!r} is not an http:// or https:// URL")
+    def _webhook_targets(cls, urls: list[str], info: ValidationInfo) -> list[str]:
+        # Names are resolved and checked at every delivery (service/webhook_targets.py).
+        allow_private = bool(info.data.get("webhook_allow_private", False))
+        for index, url in enumerate(urls, start=1):
+            try:
+                check_url(url, allow_private=allow_private)
+            except ValueError as exc:
+                raise ValueError(f"URL {index}: {exc}") from None
         return urls
 
     @field_validator("webhook_secret")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from service.webhook_targets import check_url_syntax
 
 __all__ = [
     "KEY_PATTERN",
@@ -24,6 +26,16 @@ Key = Annotated[str, StringConstraints(pattern=KEY_PATTERN)]
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 Text = Annotated[str, StringConstraints(max_length=4000)]
 TargetValue = str | int | float | bool
+
+
+def _webhook_url(url: str) -> str:
+    check_url_syntax(url)  # addresses are checked on submission and at delivery
+    return url
+
+
+WebhookURL = Annotated[
+    str, StringConstraints(pattern=r"^https?://", max_length=2000), AfterValidator(_webhook_url)
+]
 
 
 class _Model(BaseModel):
@@ -95,9 +107,7 @@ class ExperimentSpec(_Model):
     metrics: list[Metric] = Field(min_length=1, max_length=50)
     analysis: Analysis = Field(default_factory=Analysis)
     guardrails: GuardrailPolicy = Field(default_factory=GuardrailPolicy)
-    webhooks: list[Annotated[str, StringConstraints(pattern=r"^https?://", max_length=2000)]] = (
-        Field(default_factory=list, max_length=5)
-    )
+    webhooks: list[WebhookURL] = Field(default_factory=list, max_length=5)
 
     @property
     def hash_salt(self) -> str:
