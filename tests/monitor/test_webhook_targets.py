@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import email.utils
 import logging
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -26,7 +24,7 @@ from service.webhook_targets import (
 )
 from tests.conftest import ADMIN, make_settings
 from tests.foundation.spec_factory import simple_spec
-from tests.monitor._support import WEBHOOK_SECRET
+from tests.monitor._support import WEBHOOK_SECRET, HookHandler, loopback_receiver
 
 PUBLIC = "93.184.216.34"
 
@@ -189,34 +187,16 @@ async def test_dns_rebinding_is_caught_at_delivery(caplog: pytest.LogCaptureFixt
     assert metrics.sample("sharpen_webhook_deliveries_total", {"outcome": "failed"}) == 1
 
 
-class _Hook(BaseHTTPRequestHandler):
-    received: list[bytes]
-
-    def do_POST(self) -> None:
-        type(self).received.append(self.rfile.read(int(self.headers["Content-Length"])))
-        self.send_response(204)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, format: str, *args: object) -> None:
-        return None
-
-
 @pytest.fixture
-def loopback_receiver() -> Iterator[tuple[str, type[_Hook]]]:
-    handler = type("Hook", (_Hook,), {"received": []})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://localhost:{server.server_address[1]}/hook", handler
-    server.shutdown()
-    server.server_close()
+def loopback() -> Iterator[tuple[str, type[HookHandler]]]:
+    with loopback_receiver() as (port, handler):
+        yield f"http://localhost:{port}/hook", handler  # a name: the system resolver's
 
 
 async def test_a_real_loopback_receiver_is_reached_only_when_allowed(
-    loopback_receiver: tuple[str, type[_Hook]],
+    loopback: tuple[str, type[HookHandler]],
 ) -> None:
-    url, handler = loopback_receiver  # "localhost": resolved by the system resolver
+    url, handler = loopback
     refused, _ = _sender(None, None)
     await refused.start()
     refused.send("experiment.shipped", "fraud-v7", {}, [url])

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
 
 from service.metrics import Metrics
 from service.monitor import SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookSender, sign, verify
-from tests.monitor._support import WEBHOOK_SECRET, Receiver
+from tests.monitor._support import WEBHOOK_SECRET, HookHandler, Receiver, loopback_receiver
 
 
 class Sleeps:
@@ -158,35 +156,14 @@ async def test_without_secret_nothing_is_sent() -> None:
     assert metrics.sample("sharpen_webhook_deliveries_total", {"outcome": "dropped"}) == 1
 
 
-class _Hook(BaseHTTPRequestHandler):
-    received: list[tuple[dict[str, str], bytes]]
-    answers: list[int]
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        type(self).received.append((dict(self.headers.items()), body))
-        status = type(self).answers.pop(0) if type(self).answers else 200
-        self.send_response(status)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, format: str, *args: object) -> None:
-        return None
-
-
 @pytest.fixture
-def receiver_server() -> Iterator[tuple[str, type[_Hook]]]:
-    handler = type("Hook", (_Hook,), {"received": [], "answers": [500, 502]})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/hook", handler
-    server.shutdown()
-    server.server_close()
+def receiver_server() -> Iterator[tuple[str, type[HookHandler]]]:
+    with loopback_receiver(answers=[500, 502]) as (port, handler):
+        yield f"http://127.0.0.1:{port}/hook", handler
 
 
 async def test_a_real_receiver_gets_a_verifiable_delivery_after_5xx(
-    receiver_server: tuple[str, type[_Hook]],
+    receiver_server: tuple[str, type[HookHandler]],
 ) -> None:
     url, handler = receiver_server
     sender = WebhookSender(
