@@ -9,8 +9,9 @@
   ``X-API-Key: <key>`` — refuses ambiguous ones with 400 naming the header (two
   ``X-API-Key`` headers, two ``Authorization`` headers, or both headers with different
   keys), applies the failed-authentication limits (:mod:`service.auth_limits`) and stores a
-  :class:`Caller` in ``scope["auth"]``. The routes' dependencies, the admin rate limiter,
-  the assignment fast path and the dashboard's login read it from there.
+  :class:`Caller` in ``scope["auth"]``. The routes' dependencies, the admin rate limiter
+  and the assignment fast path read it from there; the dashboard's login form counts its
+  failures against the same limits, by the same client address.
 * :func:`authorize` turns a caller into the identity a route needs (401 / 403 otherwise).
 """
 
@@ -30,6 +31,8 @@ from service.auth_limits import FailedAuthLimit, client_address
 from service.errors import BadRequest, Forbidden, Unauthorized, send_error
 
 __all__ = [
+    "ANONYMOUS",
+    "UNKNOWN_KEY",
     "Authenticate",
     "Caller",
     "Identity",
@@ -73,11 +76,23 @@ def generate_key(scope: Scope) -> str:
     return f"sk_{scope}_{secrets.token_urlsafe(24)}"
 
 
+class Caller(NamedTuple):
+    """What :class:`Authenticate` learnt about a request (``scope["auth"]``). One per key,
+    made once: nothing is built per request on the hot path."""
+
+    identity: Identity | None
+    presented: bool  # a key was sent (None identity: an unknown key)
+
+
+ANONYMOUS: Final = Caller(None, False)
+UNKNOWN_KEY: Final = Caller(None, True)
+
+
 class KeyRing:
     """Resolves a presented secret to an :class:`Identity`; holds no plaintext."""
 
     def __init__(self) -> None:
-        self._by_digest: dict[bytes, Identity] = {}
+        self._callers: dict[bytes, Caller] = {}  # by the key's digest
 
     @classmethod
     def from_config(cls, admin: list[str], client: list[str]) -> KeyRing:
@@ -90,14 +105,18 @@ class KeyRing:
 
     def add(self, secret: str, name: str, scope: Scope) -> None:
         digest = _digest(secret)
-        self._by_digest[digest] = Identity(name=name, scope=scope, digest=digest)
+        self._callers[digest] = Caller(Identity(name=name, scope=scope, digest=digest), True)
 
     def __len__(self) -> int:
-        return len(self._by_digest)
+        return len(self._callers)
 
     def resolve(self, secret: str) -> Identity | None:
         """The identity of ``secret``, or None if no configured key is ``secret``."""
-        return self._by_digest.get(_digest(secret))
+        return self.caller(secret).identity
+
+    def caller(self, secret: str) -> Caller:
+        """The :class:`Caller` presenting ``secret`` (:data:`UNKNOWN_KEY` if none is)."""
+        return self._callers.get(_digest(secret), UNKNOWN_KEY)
 
     def session_binding(self, who: Identity) -> str:
         """What a dashboard session stores to name the key it was opened with (hex)."""
@@ -107,20 +126,11 @@ class KeyRing:
         """The admin identity a session of key ``name`` opened with ``binding`` still holds:
         None once that key is removed or replaced, even if another key took its name."""
         found = None
-        for who in self._by_digest.values():
-            if who.name == name and who.scope == "admin":
+        for who, _ in self._callers.values():
+            if who is not None and who.name == name and who.scope == "admin":
                 if hmac.compare_digest(self.session_binding(who), binding):
                     found = who
         return found
-
-
-class Caller(NamedTuple):
-    """What :class:`Authenticate` learnt about a request (``scope["auth"]``); a named
-    tuple, as it is built on every request (a third of a frozen dataclass's cost)."""
-
-    identity: Identity | None
-    presented: bool  # a key was sent (None identity: an unknown key)
-    address: str  # the client address the failed-authentication limits count
 
 
 def caller_of(scope: ASGIScope) -> Caller:
@@ -196,24 +206,24 @@ class Authenticate:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        address = client_address(scope)
         try:
             secret = presented_key(scope["headers"])
         except BadRequest as exc:
             await send_error(send, exc)
             return
         if secret is None:
-            scope["auth"] = Caller(None, False, address)
+            scope["auth"] = ANONYMOUS
             await self.app(scope, receive, send)
             return
+        address = client_address(scope)
         refused = self.limit.refusal(address)
         if refused is not None:
             await send_error(send, refused)
             return
-        who = self.keyring.resolve(secret)
-        if who is None:
+        caller = self.keyring.caller(secret)
+        if caller.identity is None:
             self.limit.failed(address, "api_key")
         else:
             self.limit.succeeded(address)
-        scope["auth"] = Caller(who, True, address)
+        scope["auth"] = caller
         await self.app(scope, receive, send)

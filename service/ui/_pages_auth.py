@@ -5,8 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 
-from service.auth import caller_of
-from service.auth_limits import FailedAuthLimit
+from service.auth_limits import FailedAuthLimit, client_address
 from service.runtime import Runtime
 from service.ui._auth import (
     LOGIN_COOKIE,
@@ -69,7 +68,7 @@ def register(router: APIRouter, templates: Templates) -> None:
                 error="The login form expired or was not sent from this page; try again.",
                 status_code=403,
             )
-        address = caller_of(request.scope).address
+        address = client_address(request.scope)  # the address Authenticate counts
         limit = _limit(runtime)
         refused = limit.refusal(address)
         if refused is not None:
