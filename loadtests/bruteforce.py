@@ -1,10 +1,11 @@
 """Guessing keys against a live server: how many guesses a second does sharpen check?
 
 One uvicorn worker (as in ``bench_assign``) with its own redis-server. For ``--duration``
-seconds, ``--threads`` attackers, each on its own connection from 127.0.0.1, send wrong
-keys as fast as answers come back: first as ``Authorization: Bearer`` on an admin route,
-then through the dashboard's login form. Meanwhile a legitimate admin caller on another
-source address (127.0.0.2) makes one request every 50 ms.
+seconds, ``--threads`` attackers, each on its own connection from one address, send wrong
+keys as fast as answers come back: first as ``Authorization: Bearer`` on an admin route
+(from 127.0.0.3), then through the dashboard's login form (from 127.0.0.4: the two share
+the per-address limit). Meanwhile a legitimate admin caller on another source address
+(127.0.0.2) makes one request every 50 ms.
 
 Printed per attack: attempts/s, how many were *checked* (answered 401: the guess was
 compared against the key ring) and how many refused unchecked (429), per second, and what
@@ -56,7 +57,11 @@ def _guess_login(http: httpx.Client, n: int) -> int:
 
 
 def attack(
-    url: str, guess: Callable[[httpx.Client, int], int], threads: int, duration: float
+    url: str,
+    guess: Callable[[httpx.Client, int], int],
+    threads: int,
+    duration: float,
+    source: str,
 ) -> dict[str, object]:
     statuses: collections.Counter[int] = collections.Counter()
     legit: collections.Counter[int] = collections.Counter()
@@ -64,7 +69,8 @@ def attack(
     stop = threading.Event()
 
     def attacker(index: int) -> None:
-        with httpx.Client(base_url=url, timeout=10) as http:
+        transport = httpx.HTTPTransport(local_address=source)
+        with httpx.Client(base_url=url, timeout=10, transport=transport) as http:
             n = index * 10_000_000
             while not stop.is_set():
                 n += 1
@@ -117,8 +123,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         server = Uvicorn("service.app:app_from_env", env, Path(tmp) / "server.log", factory=True)
         try:
             server.start()
-            for name, guess in (("API key header", _guess_header), ("/ui/login", _guess_login)):
-                result = attack(server.url, guess, args.threads, args.duration)
+            phases = (
+                ("API key header", _guess_header, "127.0.0.3"),
+                ("/ui/login", _guess_login, "127.0.0.4"),
+            )
+            for name, guess, source in phases:
+                result = attack(server.url, guess, args.threads, args.duration, source)
                 print(
                     f"{name:16} {result['attempts_per_s']:8.0f} attempts/s  "
                     f"{result['checked_per_s']:8.1f} checked/s (401)  "

@@ -167,8 +167,8 @@ class FailedAuthLimit:
         if wait_s > 0.0 and now - tracked.logged_at >= _LOG_EVERY_S:
             tracked.logged_at = now
             log.warning(
-                "failed authentication (%s) from %s: over %d failures, its keys are not "
-                "checked for %d s",
+                "failed authentication (%s) from %s: %d failures, its keys are not checked "
+                "for %d s",
                 _VIA_TEXT[via],
                 address,
                 self._burst,
@@ -179,7 +179,7 @@ class FailedAuthLimit:
         if wait_s > 0.0 and now - self._global_logged_at >= _LOG_EVERY_S:
             self._global_logged_at = now
             log.warning(
-                "failed authentications from all addresses over %d: only addresses that "
+                "failed authentications from all addresses reached %d: only addresses that "
                 "authenticated before are checked for %d s (latest failure from %s)",
                 self._global.burst,
                 math.ceil(wait_s),
