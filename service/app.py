@@ -15,7 +15,8 @@ from service.api.errors import install_error_handlers
 from service.api.limits import BodySizeLimit
 from service.api.ratelimit import AdminRateLimit
 from service.api.request_metrics import RequestMetrics
-from service.auth import KeyRing
+from service.auth import Authenticate, KeyRing
+from service.auth_limits import FailedAuthLimit
 from service.logs import RequestContext, configure_logging, settings_secrets
 from service.metrics import Metrics
 from service.runtime import Runtime
@@ -55,6 +56,14 @@ def create_app(settings: Settings, keyring: KeyRing | None = None) -> FastAPI:
     ring = keyring or KeyRing.from_config(settings.admin_keys, settings.client_keys)
     redis_settings = RedisSettings(url=settings.redis_url, cluster=settings.redis_cluster)
     metrics = Metrics()  # per app: tests build several apps in one process
+    auth_limit = FailedAuthLimit(
+        burst=settings.auth_fail_burst,
+        per_min=settings.auth_fail_per_min,
+        global_burst=settings.auth_fail_global_burst,
+        global_per_min=settings.auth_fail_global_per_min,
+        max_addresses=settings.auth_fail_max_addresses,
+        metrics=metrics,
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -65,6 +74,7 @@ def create_app(settings: Settings, keyring: KeyRing | None = None) -> FastAPI:
             redis=redis,
             experiments=ExperimentStore(redis),
             metrics=metrics,
+            auth_limit=auth_limit,
         )
         app.state.runtime = runtime
         _components(runtime)
@@ -94,7 +104,6 @@ def create_app(settings: Settings, keyring: KeyRing | None = None) -> FastAPI:
     # Innermost: only admin-scoped keys are throttled, per key name (service/api/ratelimit.py).
     app.add_middleware(
         AdminRateLimit,
-        keyring=ring,
         rate_per_s=settings.admin_rate_limit_per_s,
         burst=settings.admin_rate_limit_burst,
     )
@@ -107,6 +116,9 @@ def create_app(settings: Settings, keyring: KeyRing | None = None) -> FastAPI:
     )
     # Outermost: POST /v1/assign answers without FastAPI's per-request machinery.
     app.add_middleware(AssignFastPath, max_body_bytes=settings.max_body_bytes)
+    # Outside every layer that needs a caller: resolves it once into scope["auth"], refuses
+    # ambiguous credentials and applies the failed-authentication limits (service/auth.py).
+    app.add_middleware(Authenticate, keyring=ring, limit=auth_limit)
     # Outside the fast path too, so every request is counted and timed.
     app.add_middleware(RequestMetrics, metrics=metrics)
     # Outermost of all: every log line of a request, anywhere below, carries its id.

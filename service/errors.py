@@ -17,6 +17,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import orjson
+from starlette.types import Send
+
 __all__ = [
     "MAX_DETAILS",
     "BadRequest",
@@ -33,6 +36,7 @@ __all__ = [
     "ValidationFailed",
     "error_body",
     "field_error",
+    "send_error",
 ]
 
 FieldError = dict[str, Any]
@@ -114,3 +118,17 @@ class Unavailable(SharpenServiceError):
 
     def __init__(self, message: str, retry_after_s: int = 1) -> None:
         super().__init__(message, headers={"Retry-After": str(retry_after_s)})
+
+
+async def send_error(send: Send, exc: SharpenServiceError) -> None:
+    """Answer with ``exc`` in the JSON error shape from a pure ASGI middleware."""
+    body = orjson.dumps(exc.body())
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    headers.extend(
+        (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in exc.headers.items()
+    )
+    await send({"type": "http.response.start", "status": exc.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

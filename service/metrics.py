@@ -56,6 +56,8 @@ EXPOSURE_DROP_REASONS = ("failed", "lost")
 EXPOSURE_REFUSE_REASONS = ("busy", "unavailable")
 MONITOR_ACTIONS = ("rollback", "breach_alert", "warning", "srm_alert")
 WEBHOOK_OUTCOMES = ("delivered", "retried", "failed", "dropped")
+AUTH_FAILURE_VIA = ("api_key", "login")
+AUTH_REFUSAL_LIMITS = ("address", "global")
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -351,6 +353,20 @@ class Metrics:
             registry=r,
             multiprocess_mode="livesum",
         )
+        self.auth_failures = Counter(
+            "auth_failures",
+            "Failed authentications: an unknown API key, or a wrong key in the login form.",
+            ["via"],
+            namespace=ns,
+            registry=r,
+        )
+        self.auth_refused = Counter(
+            "auth_refused",
+            "Requests refused unchecked (429) by a failed-authentication limit.",
+            ["limit"],
+            namespace=ns,
+            registry=r,
+        )
         self.journal_entries = Counter(
             "journal_entries",
             "Journal entries written, by final status.",
@@ -376,6 +392,10 @@ class Metrics:
             self.webhook_deliveries.labels(outcome)
         for status in ("shipped", "rolled_back", "stopped"):
             self.journal_entries.labels(status)
+        for via in AUTH_FAILURE_VIA:
+            self.auth_failures.labels(via)
+        for limit in AUTH_REFUSAL_LIMITS:
+            self.auth_refused.labels(limit)
 
     def count_assignments(self, rows: Iterable[Sequence[object]]) -> None:
         """Count written exposure rows ``(experiment, unit_id, variant, ...)`` per experiment

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from service.auth import KeyRing
+from service.auth_limits import FailedAuthLimit
 from service.metrics import Metrics
 from service.settings import Settings
 from service.store import AggregateStore, EventStore, ExperimentStore, RedisClient
@@ -44,3 +45,4 @@ class Runtime:
     metrics: Metrics = field(default_factory=Metrics)
     journal: Journal | None = None
     webhooks: WebhookSender | None = None
+    auth_limit: FailedAuthLimit | None = None  # the API's; the dashboard login counts there too

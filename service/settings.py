@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from service.webhook_targets import check_url
 
 __all__ = ["Settings"]
 
@@ -76,6 +78,10 @@ class Settings(BaseSettings):
     metrics_ended_retention_s: int = Field(
         default=3600, ge=0, description="Guardrail series of an ended experiment stay this long."
     )
+    webhook_allow_private: bool = Field(
+        default=False,
+        description="Let webhooks go to loopback, private and link-local addresses.",
+    )
     webhook_urls: Annotated[list[str], NoDecode] = Field(default_factory=list, max_length=20)
     webhook_secret: str | None = Field(default=None, description="HMAC-SHA256 key of webhooks.")
     webhook_timeout_s: float = Field(default=5.0, gt=0, le=120)
@@ -132,6 +138,26 @@ class Settings(BaseSettings):
     admin_rate_limit_burst: int = Field(
         default=100, ge=1, le=100_000, description="Admin requests a key may make at once."
     )
+    # Failed-authentication limits (service/auth_limits.py): per client address, and overall.
+    auth_fail_burst: int = Field(
+        default=10, ge=1, le=10_000, description="Failed authentications an address may make."
+    )
+    auth_fail_per_min: float = Field(
+        default=6.0, gt=0, le=6000, description="Then this many a minute per address."
+    )
+    auth_fail_global_burst: int = Field(
+        default=200, ge=1, le=1_000_000, description="Failed authentications from all addresses."
+    )
+    auth_fail_global_per_min: float = Field(
+        default=120.0, gt=0, le=600_000, description="Then this many a minute overall."
+    )
+    auth_fail_max_addresses: int = Field(
+        default=10_000, ge=100, le=10_000_000, description="Addresses tracked (memory bound)."
+    )
+    forwarded_allow_ips: str = Field(
+        default="127.0.0.1",
+        description="sharpen serve: proxies whose X-Forwarded-For is trusted (uvicorn's option).",
+    )
     # Logging (service/logs.py): every line of a request carries its X-Request-ID.
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -167,10 +193,14 @@ class Settings(BaseSettings):
 
     @field_validator("webhook_urls")
     @classmethod
-    def _webhook_scheme(cls, urls: list[str]) -> list[str]:
-        for url in urls:
-            if not url.startswith(("http://", "https://")) or len(url) > 2000:
-                raise ValueError(f"{url[:100]!r} is not an http:// or https:// URL")
+    def _webhook_targets(cls, urls: list[str], info: ValidationInfo) -> list[str]:
+        # Names are resolved and checked at every delivery (service/webhook_targets.py).
+        allow_private = bool(info.data.get("webhook_allow_private", False))
+        for index, url in enumerate(urls, start=1):
+            try:
+                check_url(url, allow_private=allow_private)
+            except ValueError as exc:
+                raise ValueError(f"URL {index}: {exc}") from None
         return urls
 
     @field_validator("webhook_secret")

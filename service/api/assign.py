@@ -1,9 +1,9 @@
 """``POST /v1/assign`` and ``POST /v1/assign/batch`` (client scope).
 
-Single assignments are the hot path: :class:`AssignFastPath`, the outermost ASGI
-layer, answers them without FastAPI's per-request machinery (same auth, limits
-and error shape). The FastAPI route below documents the endpoint and answers
-identically when the fast path is not installed.
+Single assignments are the hot path: :class:`AssignFastPath`, the ASGI layer right
+after :class:`service.auth.Authenticate`, answers them without FastAPI's per-request
+machinery (same auth, limits and error shape). The FastAPI route below documents the
+endpoint and answers identically when the fast path is not installed.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.api._docs import json_body
-from service.api.deps import AssignerDep, ClientDep, check_key
+from service.api.deps import AssignerDep, ClientDep
 from service.assignment import MAX_BATCH
+from service.auth import authorize, caller_of
 from service.errors import PayloadTooLarge, SharpenServiceError, field_error
 from sharpen import MAX_UNIT_ID
 
@@ -136,8 +137,8 @@ class AssignFastPath:
     async def _assign(self, runtime: Any, scope: Scope, receive: Receive, send: Send) -> None:
         extra: dict[str, str] = {}
         try:
-            bearer, api_key, declared = _read_headers(scope["headers"])
-            check_key(runtime.keyring, bearer or api_key, "client")
+            authorize(caller_of(scope), "client")  # resolved once, by Authenticate
+            declared = _declared_length(scope["headers"])
             limit = self.max_body_bytes
             if declared > limit:
                 raise _too_large(limit)
@@ -161,23 +162,14 @@ class AssignFastPath:
         await send({"type": "http.response.body", "body": content})
 
 
-def _read_headers(raw: list[tuple[bytes, bytes]]) -> tuple[str | None, str | None, int]:
-    """``(bearer token, X-API-Key, declared Content-Length)``, as ``deps`` reads them."""
-    bearer = api_key = None
-    declared = 0
+def _declared_length(raw: list[tuple[bytes, bytes]]) -> int:
     for name, value in raw:
-        if name == b"authorization":
-            scheme, _, token = value.decode("latin-1").partition(" ")
-            if scheme.lower() == "bearer" and token.strip():
-                bearer = token.strip()
-        elif name == b"x-api-key":
-            api_key = value.decode("latin-1") or None
-        elif name == b"content-length":
+        if name == b"content-length":
             try:
-                declared = int(value)
+                return int(value)
             except ValueError:
-                declared = 0
-    return bearer, api_key, declared
+                return 0
+    return 0
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes | None:

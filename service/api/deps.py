@@ -7,8 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from service.assignment import Assigner
-from service.auth import Identity, KeyRing, Scope
-from service.errors import Forbidden, Unauthorized
+from service.auth import Identity, Scope, authorize, caller_of
 from service.journal import Journal
 from service.runtime import Runtime
 from service.store import AggregateStore, EventStore, ExperimentStore
@@ -24,7 +23,6 @@ __all__ = [
     "JournalDep",
     "RecordsDep",
     "RuntimeDep",
-    "check_key",
     "identity",
 ]
 
@@ -91,34 +89,10 @@ def get_journal(runtime: RuntimeDep) -> Journal:
 JournalDep = Annotated[Journal, Depends(get_journal)]
 
 
-def _presented_key(request: Request) -> str | None:
-    header = request.headers.get("authorization")
-    if header:
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() == "bearer" and token.strip():
-            return token.strip()
-    return request.headers.get("x-api-key") or None
-
-
 def identity(request: Request, scope: Scope) -> Identity:
-    """Resolve the caller's key and check it carries ``scope`` (401 / 403 otherwise)."""
-    runtime: Runtime = request.app.state.runtime
-    return check_key(runtime.keyring, _presented_key(request), scope)
-
-
-def check_key(keyring: KeyRing, secret: str | None, scope: Scope) -> Identity:
-    """The identity of a presented ``secret`` if it carries ``scope`` (401 / 403 otherwise)."""
-    if secret is None:
-        raise Unauthorized(
-            "missing API key: send 'Authorization: Bearer <key>'",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    who = keyring.resolve(secret)
-    if who is None:
-        raise Unauthorized("unknown API key", headers={"WWW-Authenticate": "Bearer"})
-    if who.scope != scope:
-        raise Forbidden(f"this endpoint needs a key with scope {scope!r}; yours is {who.scope!r}")
-    return who
+    """The caller :class:`~service.auth.Authenticate` resolved, if it carries ``scope``
+    (401 / 403 otherwise)."""
+    return authorize(caller_of(request.scope), scope)
 
 
 def require_admin(request: Request) -> Identity:

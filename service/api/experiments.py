@@ -10,8 +10,10 @@ from pydantic import BaseModel, Field
 from service.api.deps import AdminDep, ExperimentsDep, RuntimeDep
 from service.errors import ValidationFailed, field_error
 from service.monitor import on_lifecycle
+from service.runtime import Runtime
 from service.spec import ExperimentRecord, ExperimentSpec, check_spec
 from service.spec.examples import FRAUD_V7
+from service.webhook_targets import refused_targets
 
 __all__ = ["router"]
 
@@ -45,8 +47,9 @@ class ActionBody(BaseModel):
     summary="Create a draft experiment from a spec",
 )
 async def create_experiment(
-    who: AdminDep, store: ExperimentsDep, spec: ExperimentSpec = SpecBody
+    who: AdminDep, store: ExperimentsDep, runtime: RuntimeDep, spec: ExperimentSpec = SpecBody
 ) -> ExperimentRecord:
+    await _check_webhooks(runtime, spec)
     return await store.create(check_spec(spec), actor=who.name)
 
 
@@ -82,13 +85,26 @@ async def get_experiment(_: AdminDep, store: ExperimentsDep, key: str) -> Experi
     summary="Edit a draft (a running or ended experiment answers 409)",
 )
 async def update_experiment(
-    who: AdminDep, store: ExperimentsDep, key: str, spec: ExperimentSpec = SpecBody
+    who: AdminDep,
+    store: ExperimentsDep,
+    runtime: RuntimeDep,
+    key: str,
+    spec: ExperimentSpec = SpecBody,
 ) -> ExperimentRecord:
     if spec.key != key:
         raise ValidationFailed(
             "the spec's key must match the URL", [field_error("key", f"expected {key!r}")]
         )
+    await _check_webhooks(runtime, spec)
     return await store.update_spec(check_spec(spec), actor=who.name)
+
+
+async def _check_webhooks(runtime: Runtime, spec: ExperimentSpec) -> None:
+    """Refuse webhook targets sharpen will not send to (resolved now; again at delivery)."""
+    allow = runtime.settings.webhook_allow_private
+    errors = await refused_targets(spec.webhooks, field="webhooks", allow_private=allow)
+    if errors:
+        raise ValidationFailed("webhook targets refused", errors)
 
 
 def _action_route(action: Literal["start", "stop", "ship", "rollback"]) -> None:

@@ -3,7 +3,8 @@
 Each admin key (by its configured name, never the secret) has a bucket of ``burst``
 tokens refilled at ``rate_per_s``; a request takes one token, and a request that finds
 the bucket empty gets 429 in the JSON error shape with ``Retry-After`` (whole seconds
-until a token is back). Requests without a key, with an unknown key or with a client key
+until a token is back). The caller is the one :class:`service.auth.Authenticate` resolved (never
+the headers again). Requests without a key, with an unknown key or with a client key
 pass through untouched: authentication (401/403) is the routes' business, and client
 traffic (assign, events, config) is never throttled here.
 
@@ -17,49 +18,16 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
-import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from service.auth import KeyRing
+from service.auth import caller_of
+from service.auth_limits import TokenBucket
+from service.errors import RateLimited, send_error
 
-__all__ = ["AdminRateLimit", "TokenBucket"]
+__all__ = ["AdminRateLimit"]
 
 _CLIENT_PREFIXES = ("/v1/assign", "/v1/events", "/v1/config", "/v1/exposures")
-_AUTHORIZATION = b"authorization"
-_X_API_KEY = b"x-api-key"
-
-
-@dataclass(slots=True)
-class TokenBucket:
-    """``burst`` tokens, refilled continuously at ``rate_per_s``."""
-
-    rate_per_s: float
-    burst: float
-    tokens: float
-    updated: float
-
-    def take(self, now: float) -> float:
-        """Take a token: 0.0 if granted, else the seconds until one is available."""
-        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate_per_s)
-        self.updated = now
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
-            return 0.0
-        return (1.0 - self.tokens) / self.rate_per_s
-
-
-def _presented_key(headers: list[tuple[bytes, bytes]]) -> str | None:
-    api_key = None
-    for name, value in headers:
-        if name == _AUTHORIZATION:
-            scheme, _, token = value.decode("latin-1").partition(" ")
-            if scheme.lower() == "bearer" and token.strip():
-                return token.strip()
-        elif name == _X_API_KEY and value:
-            api_key = value.decode("latin-1")
-    return api_key
 
 
 class AdminRateLimit:
@@ -69,13 +37,11 @@ class AdminRateLimit:
         self,
         app: ASGIApp,
         *,
-        keyring: KeyRing,
         rate_per_s: float,
         burst: int,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.app = app
-        self.keyring = keyring
         self.rate_per_s = rate_per_s
         self.burst = float(burst)
         self.clock = clock
@@ -94,8 +60,8 @@ class AdminRateLimit:
         if scope["type"] != "http" or scope["path"].startswith(_CLIENT_PREFIXES):
             await self.app(scope, receive, send)
             return
-        secret = _presented_key(scope["headers"])
-        who = self.keyring.resolve(secret) if secret else None
+        # The caller Authenticate resolved: the one identity every layer sees.
+        who = caller_of(scope).identity
         if who is None or who.scope != "admin":
             await self.app(scope, receive, send)
             return
@@ -104,27 +70,9 @@ class AdminRateLimit:
             await self.app(scope, receive, send)
             return
         retry_after = max(1, math.ceil(wait_s))
-        body = orjson.dumps(
-            {
-                "error": {
-                    "code": "rate_limited",
-                    "message": (
-                        f"admin key {who.name!r} is over {self.rate_per_s:g} requests/s "
-                        f"(burst {self.burst:g}); retry after {retry_after} s"
-                    ),
-                    "details": [],
-                }
-            }
+        refused = RateLimited(
+            f"admin key {who.name!r} is over {self.rate_per_s:g} requests/s "
+            f"(burst {self.burst:g}); retry after {retry_after} s",
+            headers={"Retry-After": str(retry_after)},
         )
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 429,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"retry-after", str(retry_after).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await send_error(send, refused)

@@ -164,6 +164,10 @@ def serve(
             log_level=settings.log_level,
             log_config=None,
             access_log=False,
+            # The client address the failed-authentication limits count: X-Forwarded-For
+            # only from these proxies (docs/security.md).
+            proxy_headers=True,
+            forwarded_allow_ips=settings.forwarded_allow_ips,
         )
         server = uvicorn.Server(config)
         with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the SIGINT it handled

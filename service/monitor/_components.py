@@ -27,6 +27,7 @@ def add_monitoring(runtime: Runtime) -> None:
             max_attempts=settings.webhook_max_attempts,
             backoff_s=settings.webhook_backoff_s,
             queue_max=settings.webhook_queue_max,
+            allow_private=settings.webhook_allow_private,
         )
         runtime.components.append(runtime.webhooks)
     if runtime.assigner is not None:

@@ -6,9 +6,16 @@ Body: ``{"id", "event", "experiment", "timestamp", "data"}`` as JSON. Headers:
 seconds; the body is signed, so a receiver can refuse old deliveries), ``X-Sharpen-Event``
 and ``X-Sharpen-Delivery`` (the id, the same on every retry: receivers deduplicate on it).
 
-Connection errors, 408, 425, 429 and 5xx are retried with exponential backoff (honouring a
-``Retry-After`` up to the cap); other answers are final. ``send`` never waits: when the
-queue is full the webhook is dropped, logged and counted.
+Connection errors, 408, 425, 429 and 5xx are retried by the SDK's
+:class:`sharpen.RetryPolicy` — one policy for SDK uploads and webhooks: exponential backoff
+with jitter, or ``Retry-After`` (seconds or an HTTP date) as the floor, capped at 60 s;
+other answers are final. Every attempt first checks the target (:mod:`service.webhook_targets`):
+unless ``SHARPEN_WEBHOOK_ALLOW_PRIVATE=true`` the host is resolved, every address must be
+public, and the request goes to the address just checked (``Host`` and the TLS name stay the
+URL's), so DNS rebinding cannot turn a webhook towards the service's own network. A refused
+target is final; a name that does not resolve is retried. Redirects are not followed, and
+proxy environment variables are ignored (the connection is the one checked). ``send``
+never waits: when the queue is full the webhook is dropped, logged and counted.
 """
 
 from __future__ import annotations
@@ -30,6 +37,8 @@ import orjson
 
 from service import __version__
 from service.metrics import Metrics
+from service.webhook_targets import Resolver, Target, TargetRefused, resolve_target, system_resolver
+from sharpen import RetryPolicy
 
 __all__ = ["SIGNATURE_HEADER", "TIMESTAMP_HEADER", "Webhook", "WebhookSender", "sign", "verify"]
 
@@ -37,7 +46,6 @@ log = logging.getLogger("sharpen.webhooks")
 
 SIGNATURE_HEADER = "X-Sharpen-Signature"
 TIMESTAMP_HEADER = "X-Sharpen-Timestamp"
-_RETRY_STATUSES = frozenset({408, 425, 429})
 _BACKOFF_CAP_S = 60.0
 
 
@@ -64,18 +72,15 @@ class Webhook:
     timestamp: int
 
 
-def _retryable(status: int) -> bool:
-    return status in _RETRY_STATUSES or status >= 500
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None
+def _pinned(target: Target) -> tuple[str, dict[str, str], dict[str, str]]:
+    """``(url, extra headers, request extensions)`` sending to ``target``'s first checked
+    address while keeping its host name for ``Host`` and TLS (SNI and certificate)."""
+    if not target.addresses:
+        return target.url, {}, {}
+    url = httpx.URL(target.url)
+    pinned = url.copy_with(host=target.addresses[0])
+    extensions = {"sni_hostname": target.host} if url.scheme == "https" else {}
+    return str(pinned), {"Host": url.netloc.decode("ascii")}, extensions
 
 
 class WebhookSender:
@@ -92,16 +97,26 @@ class WebhookSender:
         backoff_s: float = 0.5,
         queue_max: int = 1000,
         concurrency: int = 8,
+        allow_private: bool = False,
         transport: httpx.AsyncBaseTransport | None = None,
+        resolver: Resolver = system_resolver,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
     ) -> None:
         self._secret = secret
         self._urls = list(dict.fromkeys(urls))
         self._metrics = metrics
         self._timeout_s = timeout_s
-        self._max_attempts = max_attempts
-        self._backoff_s = backoff_s
+        self._policy = RetryPolicy(
+            max_attempts=max_attempts,
+            base_delay=backoff_s,
+            max_delay=_BACKOFF_CAP_S,
+            max_retry_after=_BACKOFF_CAP_S,
+        )
+        self._allow_private = allow_private
+        self._resolver = resolver
+        self._rng = rng or random.Random()
         self._queue: asyncio.Queue[Webhook] = asyncio.Queue(maxsize=queue_max)
         self._slots = asyncio.Semaphore(concurrency)
         self._transport = transport
@@ -157,6 +172,8 @@ class WebhookSender:
             transport=self._transport,
             timeout=self._timeout_s,
             headers={"User-Agent": f"sharpen/{__version__}"},
+            follow_redirects=False,
+            trust_env=False,
         )
         self._task = asyncio.create_task(self._run(), name="sharpen-webhooks")
 
@@ -209,27 +226,37 @@ class WebhookSender:
             "X-Sharpen-Event": hook.event,
             "X-Sharpen-Delivery": hook.delivery_id,
         }
-        for attempt in range(1, self._max_attempts + 1):
-            wait: float | None = None
+        policy = self._policy
+        for attempt in range(1, policy.max_attempts + 1):
+            retry_after: float | None = None
             try:
-                response = await self._client.post(hook.url, content=hook.body, headers=headers)
-            except httpx.HTTPError as exc:
+                target = await resolve_target(
+                    hook.url, allow_private=self._allow_private, resolver=self._resolver
+                )
+                url, pinned, extensions = _pinned(target)
+                response = await self._client.post(
+                    url, content=hook.body, headers={**headers, **pinned}, extensions=extensions
+                )
+            except TargetRefused as exc:
+                log.error("webhook %s to %s refused: %s", hook.event, hook.url, exc)
+                self._metrics.webhook_deliveries.labels("failed").inc()
+                return
+            except (httpx.HTTPError, OSError) as exc:
                 problem = f"{type(exc).__name__}: {exc}"
             else:
-                if response.status_code < 300:
+                outcome = policy.classify(response.status_code)
+                if outcome == "sent":
                     self._metrics.webhook_deliveries.labels("delivered").inc()
                     return
                 problem = f"HTTP {response.status_code}"
-                if not _retryable(response.status_code):
+                if outcome == "rejected":
                     log.error("webhook %s to %s refused: %s", hook.event, hook.url, problem)
                     self._metrics.webhook_deliveries.labels("failed").inc()
                     return
-                wait = _retry_after(response)
-            if attempt == self._max_attempts:
+                retry_after = policy.parse_retry_after(response.headers.get("retry-after"))
+            if attempt == policy.max_attempts:
                 break
-            backoff = min(self._backoff_s * 2 ** (attempt - 1), _BACKOFF_CAP_S)
-            delay = min(wait, _BACKOFF_CAP_S) if wait is not None else backoff
-            delay *= 0.75 + random.random() / 2  # jitter, so retries of many hooks spread out
+            delay = policy.delay(attempt, retry_after, self._rng)
             log.warning(
                 "webhook %s to %s: %s; retry %d in %.2fs",
                 hook.event,

@@ -6,6 +6,7 @@ import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -15,6 +16,7 @@ from pydantic import (
     model_validator,
 )
 
+from service.webhook_targets import check_url_syntax
 from sharpen import canonical
 
 __all__ = [
@@ -38,6 +40,16 @@ Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 Text = Annotated[str, StringConstraints(max_length=4000)]
 TargetValue = str | int | float | bool
 MAX_SEGMENT_VALUES = 100
+
+
+def _webhook_url(url: str) -> str:
+    check_url_syntax(url)  # addresses are checked on submission and at delivery
+    return url
+
+
+WebhookURL = Annotated[
+    str, StringConstraints(pattern=r"^https?://", max_length=2000), AfterValidator(_webhook_url)
+]
 
 
 class _Model(BaseModel):
@@ -143,9 +155,7 @@ class ExperimentSpec(_Model):
     metrics: list[Metric] = Field(min_length=1, max_length=50)
     analysis: Analysis = Field(default_factory=Analysis)
     guardrails: GuardrailPolicy = Field(default_factory=GuardrailPolicy)
-    webhooks: list[Annotated[str, StringConstraints(pattern=r"^https?://", max_length=2000)]] = (
-        Field(default_factory=list, max_length=5)
-    )
+    webhooks: list[WebhookURL] = Field(default_factory=list, max_length=5)
 
     @property
     def hash_salt(self) -> str:

@@ -1,8 +1,11 @@
 """Dashboard sessions: a random session id maps to the admin key's *name*, with a TTL.
 
 The cookie carries only the random id; Redis holds the SHA-256 of that id, so a copy of
-the database gives no usable cookie. The admin key itself is never stored anywhere.
-Each session also holds its CSRF token. Expiry is absolute (no sliding renewal).
+the database gives no usable cookie. The admin key itself is never stored anywhere: the
+session holds its name and a binding to that very key (a slow hash of its digest,
+:meth:`service.auth.KeyRing.session_binding`), so the dashboard can refuse a session whose
+key was removed or replaced. Each session also holds its CSRF token. Expiry is absolute
+(no sliding renewal).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ class Session:
     """One logged-in browser: the key's name (never the key), its CSRF token, timestamps."""
 
     name: str
+    binding: str  # which key opened it (see service.auth.KeyRing.session_binding)
     csrf: str
     created_at: float
     expires_at: float
@@ -49,18 +53,26 @@ class SessionStore:
         self._ttl_s = ttl_s
         self._clock = clock
 
-    async def create(self, name: str) -> tuple[str, Session]:
-        """A new session for the admin key called ``name``; returns (cookie value, session)."""
+    async def create(self, name: str, binding: str) -> tuple[str, Session]:
+        """A new session for the admin key called ``name`` (bound to it by ``binding``);
+        returns (cookie value, session)."""
         session_id = secrets.token_urlsafe(_ID_BYTES)
         now = self._clock()
         session = Session(
             name=name,
+            binding=binding,
             csrf=secrets.token_urlsafe(_ID_BYTES),
             created_at=now,
             expires_at=now + self._ttl_s,
         )
         payload = orjson.dumps(
-            {"name": name, "csrf": session.csrf, "created_at": now, "expires_at": now + self._ttl_s}
+            {
+                "name": name,
+                "binding": binding,
+                "csrf": session.csrf,
+                "created_at": now,
+                "expires_at": now + self._ttl_s,
+            }
         )
         await self._redis.set(keys.ui_session(_digest(session_id)), payload, ex=self._ttl_s)
         return session_id, session
@@ -75,6 +87,7 @@ class SessionStore:
             data = orjson.loads(raw)
             session = Session(
                 name=str(data["name"]),
+                binding=str(data["binding"]),
                 csrf=str(data["csrf"]),
                 created_at=float(data["created_at"]),
                 expires_at=float(data["expires_at"]),

@@ -4,6 +4,11 @@
   id in the ``sharpen_session`` cookie (HttpOnly, SameSite=Strict, Path=/ui, Secure when
   the request came over https). Redis maps the id's SHA-256 to the key's name, with a
   TTL (``SHARPEN_UI_SESSION_TTL_S``); logging out deletes it.
+* Every request re-checks the session against the current key ring: once its key is
+  removed or replaced (a restart with other keys), the session is deleted and refused,
+  so nothing is ever done, or audited, in the name of a key that is gone.
+* Wrong keys in the login form count against the failed-authentication limits of the
+  API (:mod:`service.auth_limits`), by the client address ``Authenticate`` recorded.
 * Every POST carries the session's CSRF token in a hidden ``csrf_token`` field, checked
   in constant time (403 otherwise). The login form itself is protected by a
   double-submit token: a short-lived ``sharpen_login`` cookie that must equal the form's.
@@ -39,6 +44,7 @@ __all__ = [
     "session_store",
     "set_cookie",
     "tokens_match",
+    "valid_session",
 ]
 
 SESSION_COOKIE = "sharpen_session"
@@ -64,15 +70,28 @@ def session_store(runtime: Runtime) -> SessionStore:
     return SessionStore(runtime.redis, runtime.settings.ui_session_ttl_s)
 
 
+async def valid_session(runtime: Runtime, session_id: str | None) -> UISession | None:
+    """The session of cookie ``session_id`` if it exists and its key is still configured;
+    a session whose key is gone is deleted."""
+    if not session_id:
+        return None
+    store = session_store(runtime)
+    session: Session | None = await store.get(session_id)
+    if session is None:
+        return None
+    who = runtime.keyring.session_identity(session.name, session.binding)
+    if who is None:
+        await store.delete(session_id)
+        return None
+    return UISession(session_id=session_id, name=who.name, csrf=session.csrf)
+
+
 async def current_session(request: Request) -> UISession:
     runtime: Runtime = request.app.state.runtime
-    session_id = request.cookies.get(SESSION_COOKIE)
-    session: Session | None = None
-    if session_id:
-        session = await session_store(runtime).get(session_id)
-    if session_id is None or session is None:
+    session = await valid_session(runtime, request.cookies.get(SESSION_COOKIE))
+    if session is None:
         raise LoginRequired("log in with an admin key")
-    return UISession(session_id=session_id, name=session.name, csrf=session.csrf)
+    return session
 
 
 UISessionDep = Annotated[UISession, Depends(current_session)]

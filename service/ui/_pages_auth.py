@@ -1,10 +1,11 @@
-"""Login and logout."""
+"""Login and logout. Wrong keys count against the failed-authentication limits."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 
+from service.auth_limits import FailedAuthLimit, client_address
 from service.runtime import Runtime
 from service.ui._auth import (
     LOGIN_COOKIE,
@@ -18,6 +19,7 @@ from service.ui._auth import (
     session_store,
     set_cookie,
     tokens_match,
+    valid_session,
 )
 from service.ui._render import SECURITY_HEADERS, Templates
 
@@ -28,7 +30,12 @@ _LOGIN_TOKEN_TTL_S = 3600
 
 def register(router: APIRouter, templates: Templates) -> None:
     def login_form(
-        request: Request, next_url: str, *, error: str | None = None, status_code: int = 200
+        request: Request,
+        next_url: str,
+        *,
+        error: str | None = None,
+        status_code: int = 200,
+        headers: dict[str, str] | None = None,
     ) -> Response:
         token = new_login_token()
         response = templates.render(
@@ -36,6 +43,7 @@ def register(router: APIRouter, templates: Templates) -> None:
             "login.html",
             {"session": None, "next": next_url, "csrf": token, "error": error},
             status_code=status_code,
+            headers=headers,
         )
         set_cookie(request, response, LOGIN_COOKIE, token, _LOGIN_TOKEN_TTL_S)
         return response
@@ -43,8 +51,7 @@ def register(router: APIRouter, templates: Templates) -> None:
     @router.get("/login", name="ui_login")
     async def login_page(request: Request, next: str | None = None) -> Response:
         runtime: Runtime = request.app.state.runtime
-        session_id = request.cookies.get(SESSION_COOKIE)
-        if session_id and await session_store(runtime).get(session_id) is not None:
+        if await valid_session(runtime, request.cookies.get(SESSION_COOKIE)) is not None:
             return RedirectResponse(safe_next(next), status_code=303, headers=SECURITY_HEADERS)
         return login_form(request, safe_next(next))
 
@@ -61,10 +68,24 @@ def register(router: APIRouter, templates: Templates) -> None:
                 error="The login form expired or was not sent from this page; try again.",
                 status_code=403,
             )
+        address = client_address(request.scope)  # the address Authenticate counts
+        limit = _limit(runtime)
+        refused = limit.refusal(address)
+        if refused is not None:
+            return login_form(
+                request,
+                next_url,
+                error=f"{refused.message[0].upper()}{refused.message[1:]}.",
+                status_code=429,
+                headers=refused.headers,
+            )
         secret = form.get("key", "").strip()
         who = runtime.keyring.resolve(secret) if secret else None
         if who is None:
+            if secret:
+                limit.failed(address, "login")
             return login_form(request, next_url, error="Unknown API key.", status_code=401)
+        limit.succeeded(address)
         if who.scope != "admin":
             return login_form(
                 request,
@@ -77,7 +98,7 @@ def register(router: APIRouter, templates: Templates) -> None:
         previous = request.cookies.get(SESSION_COOKIE)
         if previous:
             await store.delete(previous)  # a login never reuses or keeps an older session
-        session_id, _ = await store.create(who.name)
+        session_id, _ = await store.create(who.name, runtime.keyring.session_binding(who))
         response = RedirectResponse(next_url, status_code=303, headers=SECURITY_HEADERS)
         set_cookie(request, response, SESSION_COOKIE, session_id, runtime.settings.ui_session_ttl_s)
         clear_cookie(request, response, LOGIN_COOKIE)
@@ -91,3 +112,11 @@ def register(router: APIRouter, templates: Templates) -> None:
         response = RedirectResponse("/ui/login", status_code=303, headers=SECURITY_HEADERS)
         clear_cookie(request, response, SESSION_COOKIE)
         return response
+
+
+def _limit(runtime: Runtime) -> FailedAuthLimit:
+    if runtime.auth_limit is None:
+        raise RuntimeError(
+            "no failed-authentication limit: the runtime was not built by create_app"
+        )
+    return runtime.auth_limit

@@ -8,9 +8,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.app import create_app
-from service.auth import KeyRing
+from service.auth import KeyRing, presented_key
 from service.settings import Settings
-from tests.conftest import ADMIN, CLIENT, make_settings
+from tests.conftest import ADMIN, ADMIN_KEY, CLIENT, CLIENT_KEY, make_settings
 
 
 def _v1_routes() -> list[tuple[str, str]]:
@@ -71,3 +71,56 @@ def test_settings_refuse_to_start_without_keys() -> None:
     with pytest.raises(ValueError, match="redis://"):
         Settings(redis_url="http://x", dev=True)
     assert Settings(dev=True).redis_url is None
+
+
+@pytest.mark.parametrize(
+    ("headers", "field"),
+    [
+        ([("X-API-Key", ADMIN_KEY), ("X-API-Key", "junk-junk-junk")], "headers.X-API-Key"),
+        ([("X-API-Key", ADMIN_KEY), ("X-API-Key", ADMIN_KEY)], "headers.X-API-Key"),
+        (
+            [("Authorization", f"Bearer {ADMIN_KEY}"), ("Authorization", "Bearer junk-junk")],
+            "headers.Authorization",
+        ),
+        (
+            [("Authorization", f"Bearer {ADMIN_KEY}"), ("X-API-Key", CLIENT_KEY)],
+            "headers.X-API-Key",
+        ),
+    ],
+    ids=["two-keys", "same-key-twice", "two-authorizations", "bearer-and-key-disagree"],
+)
+def test_ambiguous_credentials_are_refused_naming_the_header(
+    api: TestClient, headers: list[tuple[str, str]], field: str
+) -> None:
+    for method, path in (("GET", "/v1/experiments"), ("POST", "/v1/assign"), ("GET", "/healthz")):
+        refused = api.request(method, path, headers=headers, json={})
+        assert refused.status_code == 400, (path, refused.text)
+        error = refused.json()["error"]
+        assert error["code"] == "bad_request"
+        assert [d["field"] for d in error["details"]] == [field]
+        assert ADMIN_KEY not in refused.text and CLIENT_KEY not in refused.text
+
+
+def test_the_same_key_in_both_headers_is_one_key(api: TestClient) -> None:
+    both = {"Authorization": f"Bearer {ADMIN_KEY}", "X-API-Key": ADMIN_KEY}
+    assert api.get("/v1/experiments", headers=both).status_code == 200
+
+
+def test_another_authorization_scheme_is_not_a_sharpen_key(api: TestClient) -> None:
+    headers = {"Authorization": "Basic dXNlcjpwYXNz", "X-API-Key": ADMIN_KEY}
+    assert api.get("/v1/experiments", headers=headers).status_code == 200
+    missing = api.get("/v1/experiments", headers={"Authorization": "Basic dXNlcjpwYXNz"})
+    assert missing.status_code == 401 and "missing API key" in missing.text
+
+
+def test_presented_key_reads_each_header_once() -> None:
+    assert presented_key([]) is None
+    assert presented_key([(b"authorization", b"Bearer  abc ")]) == "abc"
+    assert presented_key([(b"x-api-key", b"abc")]) == "abc"
+    assert presented_key([(b"x-api-key", b"")]) is None
+    assert presented_key([(b"authorization", b"Bearer abc"), (b"x-api-key", b"abc")]) == "abc"
+
+
+def test_identity_repr_shows_no_digest() -> None:
+    who = KeyRing.from_config(["ops=super-secret-admin"], []).resolve("super-secret-admin")
+    assert who is not None and repr(who) == "Identity(name='ops', scope='admin')"

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from service.api.ratelimit import TokenBucket
 from service.app import create_app
+from service.auth_limits import TokenBucket
 from tests.conftest import ADMIN, CLIENT, make_settings
 
 OTHER_ADMIN_KEY = "other-admin-key-0002"

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -182,6 +184,7 @@ async def runtime_on(
         urls=settings.webhook_urls,
         metrics=metrics,
         transport=(receiver or Receiver()).transport(),
+        allow_private=True,  # hooks.test is answered by the mock transport
         sleep=_no_sleep,
     )
     await runtime.webhooks.start()
@@ -197,3 +200,35 @@ async def start_experiment(runtime: Runtime, **changes: Any) -> str:
     await runtime.experiments.create(spec, actor="tester")
     await runtime.experiments.transition(spec.key, "start", "tester")
     return spec.key
+
+
+class HookHandler(BaseHTTPRequestHandler):
+    """Keeps each delivery's headers and body; answers the queued statuses, then 200."""
+
+    received: list[tuple[dict[str, str], bytes]]
+    answers: list[int]
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        type(self).received.append((dict(self.headers.items()), body))
+        status = type(self).answers.pop(0) if type(self).answers else 200
+        self.send_response(status)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        return None
+
+
+@contextmanager
+def loopback_receiver(answers: Sequence[int] = ()) -> Iterator[tuple[int, type[HookHandler]]]:
+    """A real webhook receiver on 127.0.0.1: ``(port, handler class holding .received)``."""
+    handler = type("Hook", (HookHandler,), {"received": [], "answers": list(answers)})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1], handler
+    finally:
+        server.shutdown()
+        server.server_close()

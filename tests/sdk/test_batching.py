@@ -28,6 +28,7 @@ ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
         (413, "rejected"),
         (422, "rejected"),
         (408, "retry"),
+        (425, "retry"),
         (429, "retry"),
         (500, "retry"),
         (503, "retry"),
@@ -58,11 +59,20 @@ def test_backoff_grows_exponentially_with_jitter_and_a_cap() -> None:
         assert len(set(draws)) > 100  # jittered, not constant
 
 
-def test_retry_after_wins_but_is_capped() -> None:
+def test_retry_after_wins_but_is_capped_and_jittered_upwards() -> None:
     policy = RetryPolicy(base_delay=1.0, max_retry_after=60.0)
     rng = random.Random(1)
-    assert policy.delay(1, 5.0, rng) == 5.0
-    assert policy.delay(1, 3600.0, rng) == 60.0
+    draws = [policy.delay(1, 5.0, rng) for _ in range(200)]
+    assert all(5.0 <= d <= 6.25 for d in draws)  # never sooner than the server asked
+    assert len(set(draws)) > 100  # spread, so told-the-same-moment callers do not stampede
+    assert all(60.0 <= policy.delay(1, 3600.0, rng) <= 75.0 for _ in range(50))
+    assert policy.delay(1, 0.0, rng) == 0.0
+
+
+def test_the_policy_carries_its_classifier_and_header_parser() -> None:
+    now = datetime(2024, 1, 1, tzinfo=UTC)
+    assert RetryPolicy.classify(425) == "retry" and RetryPolicy.classify(404) == "rejected"
+    assert RetryPolicy.parse_retry_after("Mon, 01 Jan 2024 00:00:02 GMT", now=now) == 2.0
 
 
 def test_bounded_buffer_counts_what_it_refuses() -> None:

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from service.app import create_app
 from service.settings import Settings
-from tests.conftest import ADMIN, ADMIN_KEY, CLIENT_KEY
+from tests.conftest import ADMIN, ADMIN_KEY, CLIENT_KEY, make_settings
 from tests.foundation.spec_factory import simple_spec
 from tests.ui.helpers import csrf_token, login
 
@@ -252,3 +252,51 @@ def test_pages_carry_security_headers(api: TestClient) -> None:
         assert "frame-ancestors 'none'" in headers["content-security-policy"]
         assert headers["x-content-type-options"] == "nosniff"
         assert headers["cache-control"] == "no-store"
+
+
+OTHER_ADMIN_KEY = "other-admin-key-0002"
+
+
+def _restarted(redis_url: str, admin_keys: list[str], cookie: str) -> TestClient:
+    """The service restarted on the same Redis with ``admin_keys``; the browser's cookie."""
+    settings = make_settings(redis_url, admin_keys=admin_keys)
+    client = TestClient(create_app(settings))
+    client.cookies.set("sharpen_session", cookie, path="/ui")
+    return client
+
+
+@pytest.mark.parametrize(
+    "admin_keys",
+    [[f"other={OTHER_ADMIN_KEY}"], [f"tester={OTHER_ADMIN_KEY}"]],
+    ids=["key-removed", "key-replaced-under-its-name"],
+)
+def test_a_session_whose_key_is_gone_is_refused_and_deleted(
+    redis_url: str, redis_sync: redis.Redis, running: str, api: TestClient, admin_keys: list[str]
+) -> None:
+    token = login(api)
+    cookie = api.cookies["sharpen_session"]
+    assert redis_sync.keys("sharpen:ui:session:*")
+    with _restarted(redis_url, admin_keys, cookie) as restarted:
+        page = restarted.get("/ui/", follow_redirects=False)
+        assert page.status_code == 303 and page.headers["location"].startswith("/ui/login")
+        assert redis_sync.keys("sharpen:ui:session:*") == []  # deleted, not just ignored
+        restarted.cookies.set("sharpen_session", cookie, path="/ui")
+        stop = restarted.post(
+            "/ui/experiments/exp-a/stop", data={"csrf_token": token}, follow_redirects=False
+        )
+        assert stop.status_code == 303 and stop.headers["location"] == "/ui/login"
+        record = restarted.get(
+            "/v1/experiments/exp-a", headers={"Authorization": f"Bearer {OTHER_ADMIN_KEY}"}
+        ).json()
+    assert record["status"] == "running"
+    assert [entry["actor"] for entry in record["audit"]] == ["tester", "tester"]  # create, start
+
+
+def test_a_session_survives_a_restart_with_the_same_keys(
+    redis_url: str, running: str, api: TestClient
+) -> None:
+    login(api)
+    cookie = api.cookies["sharpen_session"]
+    with _restarted(redis_url, [f"tester={ADMIN_KEY}"], cookie) as restarted:
+        page = restarted.get("/ui/")
+        assert page.status_code == 200 and "Signed in as <strong>tester</strong>" in page.text
