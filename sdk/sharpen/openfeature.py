@@ -75,7 +75,15 @@ from sharpen._core import logger
 from sharpen._exceptions import InvalidEventError
 from sharpen._models import Assignment, thaw
 
-__all__ = ["ERRORS", "METADATA", "REASONS", "FlagKind", "SharpenProvider", "TypeMismatch", "flag_value"]
+__all__ = [
+    "ERRORS",
+    "METADATA",
+    "REASONS",
+    "FlagKind",
+    "SharpenProvider",
+    "TypeMismatch",
+    "flag_value",
+]
 
 FlagKind = Literal["boolean", "string", "integer", "float", "object"]
 """The OpenFeature flag types (TypeScript's ``number`` is ``float`` here)."""
