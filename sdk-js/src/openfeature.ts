@@ -2,24 +2,35 @@
  * An OpenFeature provider for the server SDK (`@openfeature/server-sdk`, a peer
  * dependency: only this entry point, `@sharpen/client/openfeature`, needs it).
  *
+ * The rules are the Python provider's (`sharpen.openfeature`); both test suites
+ * read them from `tests/spec/openfeature.json`:
+ *
  * - A flag key is an experiment key; the evaluation context's `targetingKey` is
- *   the unit id and its other attributes are the targeting attributes.
- * - The flag value comes from the served variant's payload: an object flag
- *   resolves to the whole payload; a boolean, string or number flag to the
- *   payload's `value` field, which must have that type (else TYPE_MISMATCH). A
- *   string flag whose payload has no `value` resolves to the variant key.
+ *   the unit id and its scalar attributes (strings, finite numbers, booleans)
+ *   are the targeting attributes (null, lists, objects and dates are left out).
+ * - Value: if the served variant's payload has a key `value`, that is the flag
+ *   value; otherwise an object flag gets the whole payload and any other type is
+ *   a mismatch. A boolean flag needs a boolean, a string flag a string, a number
+ *   flag a finite number, an object flag an object or an array. The type is
+ *   checked against every variant before the unit is assigned, so a mismatch is
+ *   ERROR/TYPE_MISMATCH with the caller's default and never logs an exposure.
  * - Reasons: assigned → SPLIT; targeting → TARGETING_MATCH (the unit's
- *   attributes decided); layer, holdout, traffic → DEFAULT (outside the
- *   experiment: the baseline); shipped → STATIC; rolled_back, stopped, not
- *   running → DISABLED; unknown experiment → ERROR FLAG_NOT_FOUND; no config
- *   loaded → ERROR PROVIDER_NOT_READY; no targetingKey → ERROR
- *   TARGETING_KEY_MISSING. The variant key is the resolution's `variant`; the
- *   flag metadata carries `experiment`, `inExperiment` and sharpen's `reason`.
+ *   attributes decided: the baseline); layer, holdout, traffic → DEFAULT
+ *   (outside the experiment's share: the baseline); shipped → STATIC (every unit
+ *   gets the shipped variant); stopped, rolled_back, not_running → DISABLED; a
+ *   reason this SDK does not know → UNKNOWN. Errors answer the caller's default
+ *   with reason ERROR and no variant: unknown_experiment → FLAG_NOT_FOUND, no
+ *   config loaded (fallback) → PROVIDER_NOT_READY, a missing or empty
+ *   targetingKey → TARGETING_KEY_MISSING.
+ * - Flag metadata: `experiment`, `variant`, `in_experiment` and `reason`
+ *   (sharpen's own); an error carries `experiment` and `in_experiment` (false).
  * - Evaluations log exposures exactly as `client.assign()` does.
- * - `track(name, context, details)` sends an event with `values[name] =
- *   details.value` (1 when absent) plus the details' other numeric fields, to
- *   `details.experiment` when named, else to every experiment this client
- *   exposed the unit to.
+ * - `track(name, context, details)` sends one event per experiment this provider
+ *   served the unit in (the last `rememberUnits` units are remembered), with the
+ *   variant it served, or to the experiment named by `details.experiment`:
+ *   `values[name] = details.value` (1 when absent) plus the details' other
+ *   numeric fields; the context's scalar attributes and the details' other
+ *   fields (which win a clash) are the event's attributes.
  */
 
 import {
@@ -36,27 +47,35 @@ import {
 } from "@openfeature/server-sdk";
 
 import { Client, type ClientOptions } from "./client.js";
-import type { Config } from "./config.js";
-import type { Assignment } from "./models.js";
+import type { Config, ExperimentConfig } from "./config.js";
+import { InvalidEventError } from "./errors.js";
+import type { Assignment, Payload } from "./models.js";
 
-/** sharpen's reason → OpenFeature's, for the answers that are not errors. */
+/** sharpen's reason → OpenFeature's, for the answers that serve a variant. */
 export const OPENFEATURE_REASONS: Readonly<Record<string, string>> = Object.freeze({
   assigned: StandardResolutionReasons.SPLIT,
   targeting: StandardResolutionReasons.TARGETING_MATCH,
+  shipped: StandardResolutionReasons.STATIC,
   layer: StandardResolutionReasons.DEFAULT,
   holdout: StandardResolutionReasons.DEFAULT,
   traffic: StandardResolutionReasons.DEFAULT,
-  shipped: StandardResolutionReasons.STATIC,
-  rolled_back: StandardResolutionReasons.DISABLED,
   stopped: StandardResolutionReasons.DISABLED,
+  rolled_back: StandardResolutionReasons.DISABLED,
   not_running: StandardResolutionReasons.DISABLED,
 });
 
-const ERRORS: Readonly<Record<string, [ErrorCode, string]>> = {
-  unknown_experiment: [ErrorCode.FLAG_NOT_FOUND, "no experiment with this key is served"],
-  fallback: [ErrorCode.PROVIDER_NOT_READY, "no sharpen config has been loaded yet"],
-  invalid_unit: [ErrorCode.TARGETING_KEY_MISSING, "the targeting key is not a usable unit id"],
-};
+/** sharpen's reason → OpenFeature error code, for the answers that serve no variant. */
+export const OPENFEATURE_ERRORS: Readonly<Record<string, ErrorCode>> = Object.freeze({
+  unknown_experiment: ErrorCode.FLAG_NOT_FOUND,
+  fallback: ErrorCode.PROVIDER_NOT_READY,
+  invalid_unit: ErrorCode.TARGETING_KEY_MISSING,
+});
+
+/** The flag metadata keys of a served answer and of an error (the same in Python). */
+export const OPENFEATURE_METADATA = Object.freeze({
+  served: Object.freeze(["experiment", "variant", "in_experiment", "reason"] as const),
+  error: Object.freeze(["experiment", "in_experiment"] as const),
+});
 
 /** A provider's own client: the client settings plus where the service is. */
 export interface SharpenProviderOptions extends ClientOptions {
@@ -64,32 +83,65 @@ export interface SharpenProviderOptions extends ClientOptions {
   apiKey: string;
 }
 
-type Scalar = string | number | boolean | null;
+/** Settings of the provider itself. */
+export interface ProviderSettings {
+  /** How many units `track()` remembers the served experiments of (oldest forgotten first); default 100,000. */
+  rememberUnits?: number;
+}
+
+type Scalar = string | number | boolean;
 
 function scalars(context: Readonly<Record<string, unknown>>): Record<string, Scalar> {
   const out: Record<string, Scalar> = {};
   for (const [name, value] of Object.entries(context)) {
     if (name === "targetingKey") continue;
-    if (value === null || typeof value === "string" || typeof value === "boolean") out[name] = value;
+    if (typeof value === "string" || typeof value === "boolean") out[name] = value;
     else if (typeof value === "number" && Number.isFinite(value)) out[name] = value;
   }
   return out;
 }
 
-function describe(value: unknown): string {
-  return value === undefined ? "no value" : JSON.stringify(value);
+function show(value: unknown): string {
+  return value === undefined ? "undefined" : (JSON.stringify(value) ?? String(value));
 }
 
-/** The flag value of `assignment` as a `type` flag, or why it has none. */
-function typedValue(type: FlagValueType, assignment: Assignment): { value: JsonValue } | { mismatch: string } {
-  const payload = assignment.payload;
-  if (type === "object") return { value: payload as JsonValue };
+class TypeMismatch extends Error {}
+
+/** The value a `type` flag gets from a variant with `payload`; throws TypeMismatch when there is none. */
+function flagValue(payload: Payload, type: FlagValueType): JsonValue {
+  if (!Object.prototype.hasOwnProperty.call(payload, "value")) {
+    if (type === "object") return payload as JsonValue;
+    throw new TypeMismatch(`a ${type} flag needs a "value" key in the payload (has ${show(Object.keys(payload))})`);
+  }
   const value = payload["value"];
-  if (type === "string" && value === undefined && assignment.variant !== null) return { value: assignment.variant };
-  const ok = type === "number" ? typeof value === "number" && Number.isFinite(value) : typeof value === type;
-  if (ok) return { value: value as JsonValue };
+  let ok: boolean;
+  if (type === "number") ok = typeof value === "number" && Number.isFinite(value);
+  else if (type === "object") ok = typeof value === "object" && value !== null;
+  else ok = typeof value === type;
+  if (!ok) throw new TypeMismatch(`payload value ${show(value)} is not a ${type}`);
+  return value as JsonValue;
+}
+
+/** Why some variant of `entry` gives no `type` value, or null when all do. */
+function mismatchOf(entry: ExperimentConfig, type: FlagValueType): string | null {
+  for (const variant of entry.variants) {
+    try {
+      flagValue(variant.payload, type);
+    } catch (error) {
+      if (error instanceof TypeMismatch) return `variant ${show(variant.key)} of ${show(entry.key)}: ${error.message}`;
+      throw error;
+    }
+  }
+  return null;
+}
+
+function failed<T>(value: T, errorCode: ErrorCode, errorMessage: string, experiment: string): ResolutionDetails<T> {
   return {
-    mismatch: `variant ${JSON.stringify(assignment.variant)} of ${JSON.stringify(assignment.experiment)} has ${describe(value)} as payload.value, not a ${type}`,
+    value,
+    reason: StandardResolutionReasons.ERROR,
+    errorCode,
+    errorMessage,
+    flagMetadata: { experiment, in_experiment: false },
   };
 }
 
@@ -118,10 +170,20 @@ export class SharpenProvider implements Provider {
   /** The client evaluating the flags (its `stats` show exposures and events). */
   readonly client: Client;
   private readonly owned: boolean;
+  private readonly remember: number;
+  /** unit id → {experiment → variant} it was served in the experiment, oldest unit first. */
+  private readonly served = new Map<string, Map<string, string>>();
+  /** The config last checked, and `${type}\u0000${flag}` → why its variants mismatch, or null. */
+  private checked: { config: Config | null; mismatches: Map<string, string | null> } = { config: null, mismatches: new Map() };
   private seen: Config | null = null;
   private unsubscribe: () => void = () => undefined;
 
-  constructor(client: Client | SharpenProviderOptions) {
+  constructor(client: Client | SharpenProviderOptions, settings: ProviderSettings = {}) {
+    const remember = settings.rememberUnits ?? 100_000;
+    if (!Number.isSafeInteger(remember) || remember < 0) {
+      throw new RangeError(`rememberUnits must be an integer >= 0 (got ${show(remember)})`);
+    }
+    this.remember = remember;
     if (client instanceof Client) {
       this.client = client;
       this.owned = false;
@@ -139,8 +201,10 @@ export class SharpenProvider implements Provider {
     if (!loaded) throw new Error("sharpen: no config loaded yet; the provider becomes ready when one arrives");
   }
 
+  /** Forget the served units; close the client when the provider created it. */
   async onClose(): Promise<void> {
     this.unsubscribe();
+    this.served.clear();
     if (this.owned) await this.client.close();
   }
 
@@ -165,35 +229,46 @@ export class SharpenProvider implements Provider {
   }
 
   /**
-   * An outcome of the unit `context.targetingKey`: `values[name] = details.value`
-   * (1 when absent) plus the details' other numeric fields, sent to
-   * `details.experiment` when it names one, else to every experiment this client
-   * exposed the unit to. Never throws (problems are logged).
+   * An outcome of the unit `context.targetingKey` (see the module doc for what is
+   * sent where). Never throws: OpenFeature would swallow it, so an event the
+   * service would refuse, or one about no experiment, is dropped with a warning.
    */
   track(trackingEventName: string, context: EvaluationContext, details: TrackingEventDetails = {}): void {
     const logger = this.client.logger;
+    const event = JSON.stringify(trackingEventName);
     try {
       const unit = context.targetingKey;
       if (typeof unit !== "string" || unit === "") {
-        logger.warn(`sharpen: track(${JSON.stringify(trackingEventName)}) without a targetingKey; dropped`);
-        return;
+        throw new InvalidEventError("the evaluation context has no targetingKey", "unit_id");
       }
-      const named = details["experiment"];
-      const experiments = typeof named === "string" ? [named] : [...this.client.servedVariants(unit).keys()];
-      if (experiments.length === 0) {
+      const values: Record<string, number> = { [trackingEventName]: details.value ?? 1 };
+      const attributes: Record<string, unknown> = scalars(context);
+      let named = false;
+      let experiment: unknown;
+      for (const [name, item] of Object.entries(details)) {
+        if (name === "value" || item === undefined) continue;
+        if (name === "experiment") [named, experiment] = [true, item];
+        else if (typeof item === "number") values[name] = item;
+        else attributes[name] = item;
+      }
+      let targets: Map<string, string | null>;
+      if (named) {
+        if (typeof experiment !== "string" || experiment === "") {
+          throw new InvalidEventError(`${show(experiment)} is not an experiment key`, "experiment");
+        }
+        targets = new Map([[experiment, this.served.get(unit)?.get(experiment) ?? null]]);
+      } else {
+        targets = new Map(this.served.get(unit));
+      }
+      if (targets.size === 0) {
         logger.warn(
-          `sharpen: track(${JSON.stringify(trackingEventName)}): unit ${JSON.stringify(unit)} was not exposed to an experiment here; name one in details.experiment`,
+          `sharpen: track(${event}): unit ${JSON.stringify(unit)} was not served in an experiment here; name one in details.experiment (dropped)`,
         );
         return;
       }
-      const values: Record<string, number> = { [trackingEventName]: typeof details.value === "number" ? details.value : 1 };
-      for (const [name, value] of Object.entries(details)) {
-        if (name !== "value" && name !== "experiment" && typeof value === "number") values[name] = value;
-      }
-      const attributes = scalars(context);
-      for (const experiment of experiments) this.client.track(experiment, unit, values, { attributes });
+      for (const [key, variant] of targets) this.client.track(key, unit, values, { attributes, variant });
     } catch (error) {
-      logger.warn(`sharpen: track(${JSON.stringify(trackingEventName)}) dropped: ${String(error)}`);
+      logger.warn(`sharpen: track(${event}) dropped: ${String(error)}`);
     }
   }
 
@@ -203,40 +278,66 @@ export class SharpenProvider implements Provider {
     defaultValue: T,
     context: EvaluationContext,
   ): Promise<ResolutionDetails<T>> {
+    const refused = this.refusal(flagKey, type, defaultValue, context);
+    if (refused !== null) return refused;
+    const unit = context.targetingKey as string; // checked by refusal()
+    const assignment = await this.client.assign(flagKey, unit, scalars(context));
+    return this.answer(assignment, unit, type, defaultValue);
+  }
+
+  /** The error answer decided before assigning (so that no exposure is logged), or null. */
+  private refusal<T>(flagKey: string, type: FlagValueType, defaultValue: T, context: EvaluationContext): ResolutionDetails<T> | null {
     const unit = context.targetingKey;
     if (typeof unit !== "string" || unit === "") {
-      return {
-        value: defaultValue,
-        reason: StandardResolutionReasons.ERROR,
-        errorCode: ErrorCode.TARGETING_KEY_MISSING,
-        errorMessage: "sharpen needs the evaluation context's targetingKey: it is the unit id",
-      };
+      const message = "the evaluation context has no targetingKey (the unit id)";
+      return failed(defaultValue, ErrorCode.TARGETING_KEY_MISSING, message, flagKey);
     }
-    const assignment = await this.client.assign(flagKey, unit, scalars(context));
-    const flagMetadata = { experiment: flagKey, inExperiment: assignment.inExperiment, reason: assignment.reason };
-    const error = ERRORS[assignment.reason];
-    if (error !== undefined) {
-      const [errorCode, message] = error;
-      return { value: defaultValue, reason: StandardResolutionReasons.ERROR, errorCode, errorMessage: message, flagMetadata };
+    const config = this.client.config;
+    if (config === null) return failed(defaultValue, ErrorCode.PROVIDER_NOT_READY, "no sharpen config loaded yet", flagKey);
+    const entry = config.experiments.get(flagKey);
+    if (entry === undefined) return null; // remote mode may know it already: the service answers
+    if (this.checked.config !== config) this.checked = { config, mismatches: new Map() }; // a new config: check again
+    const key = `${type}\u0000${flagKey}`;
+    let mismatch = this.checked.mismatches.get(key);
+    if (mismatch === undefined) {
+      mismatch = mismatchOf(entry, type);
+      this.checked.mismatches.set(key, mismatch);
     }
-    const typed = typedValue(type, assignment);
-    const variant = assignment.variant ?? undefined;
-    if ("mismatch" in typed) {
-      return {
-        value: defaultValue,
-        variant,
-        reason: StandardResolutionReasons.ERROR,
-        errorCode: ErrorCode.TYPE_MISMATCH,
-        errorMessage: typed.mismatch,
-        flagMetadata,
-      };
+    return mismatch === null ? null : failed(defaultValue, ErrorCode.TYPE_MISMATCH, mismatch, flagKey);
+  }
+
+  private answer<T extends JsonValue>(assignment: Assignment, unit: string, type: FlagValueType, defaultValue: T): ResolutionDetails<T> {
+    const { experiment, variant, reason } = assignment;
+    const error = OPENFEATURE_ERRORS[reason];
+    if (error !== undefined || variant === null) {
+      return failed(defaultValue, error ?? ErrorCode.GENERAL, `sharpen answered ${show(reason)} for ${show(experiment)}`, experiment);
     }
+    let value: JsonValue;
+    try {
+      value = flagValue(assignment.payload, type);
+    } catch (error) {
+      if (!(error instanceof TypeMismatch)) throw error;
+      // The config changed since the check.
+      const message = `variant ${show(variant)} of ${show(experiment)}: ${error.message}`;
+      return failed(defaultValue, ErrorCode.TYPE_MISMATCH, message, experiment);
+    }
+    if (assignment.inExperiment && this.remember > 0) this.note(unit, experiment, variant);
     return {
-      value: typed.value as T,
+      value: value as T,
       variant,
-      reason: OPENFEATURE_REASONS[assignment.reason] ?? StandardResolutionReasons.UNKNOWN,
-      flagMetadata,
+      reason: OPENFEATURE_REASONS[reason] ?? StandardResolutionReasons.UNKNOWN,
+      flagMetadata: { experiment, variant, in_experiment: assignment.inExperiment, reason },
     };
+  }
+
+  private note(unit: string, experiment: string, variant: string): void {
+    let served = this.served.get(unit);
+    if (served === undefined) {
+      if (this.served.size >= this.remember) this.served.delete(this.served.keys().next().value as string); // the oldest unit
+      served = new Map();
+      this.served.set(unit, served);
+    }
+    served.set(experiment, variant);
   }
 
   private configChanged(config: Config): void {

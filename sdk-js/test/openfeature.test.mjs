@@ -25,6 +25,8 @@ describe("OpenFeature provider against a live sharpen", { skip: live.skip }, () 
   const report = new Report("openfeature");
   const logger = recordingLogger();
   const exposed = new Set();
+  /** unit → (flag → variant) the provider served it in an experiment: where track() sends. */
+  const served = new Map();
   let provider;
   let client;
 
@@ -32,9 +34,13 @@ describe("OpenFeature provider against a live sharpen", { skip: live.skip }, () 
   async function details(kind, flag, fallback, context) {
     const method = { boolean: "getBooleanDetails", string: "getStringDetails", number: "getNumberDetails", object: "getObjectDetails" }[kind];
     const got = await client[method](flag, fallback, context);
-    if (got.flagMetadata.inExperiment && !exposed.has(`${flag}\u0000${context.targetingKey}`)) {
-      exposed.add(`${flag}\u0000${context.targetingKey}`);
-      report.exposed(flag);
+    if (got.flagMetadata.in_experiment) {
+      if (!served.has(context.targetingKey)) served.set(context.targetingKey, new Map());
+      served.get(context.targetingKey).set(flag, got.variant);
+      if (!exposed.has(`${flag}\u0000${context.targetingKey}`)) {
+        exposed.add(`${flag}\u0000${context.targetingKey}`);
+        report.exposed(flag);
+      }
     }
     return got;
   }
@@ -76,12 +82,11 @@ describe("OpenFeature provider against a live sharpen", { skip: live.skip }, () 
         [flag.value, flag.variant, flag.reason, flag.errorCode],
         [want.payload.value, want.variant, "SPLIT", undefined],
       );
-      assert.deepEqual(flag.flagMetadata, { experiment: "of-bool", inExperiment: true, reason: "assigned" });
+      assert.deepEqual(flag.flagMetadata, { experiment: "of-bool", variant: want.variant, in_experiment: true, reason: "assigned" });
       split += flag.variant === "on";
 
       const text = await details("string", "of-string", "none", context);
       const wantText = expected("of-string", unit);
-      // "blue" has no payload.value: a string flag resolves to the variant key.
       assert.equal(text.value, wantText.variant === "baseline" ? "red" : "blue");
       assert.equal(text.reason, "SPLIT");
 
@@ -138,11 +143,11 @@ describe("OpenFeature provider against a live sharpen", { skip: live.skip }, () 
     const before = provider.client.stats.eventsSent;
     let sent = 0;
     for (const unit of UNITS.slice(0, 50)) {
-      const served = provider.client.servedVariants(unit);
+      const flags = served.get(unit);
       client.track("converted", { targetingKey: unit, country: "US", nested: { x: 1 } }, { value: 1, revenue: 9.5 });
-      for (const [flag, variant] of served) report.tracked(flag, unit, variant);
-      sent += served.size;
-      assert.ok(served.has("of-bool") && served.has("of-object"), unit);
+      for (const [flag, variant] of flags) report.tracked(flag, unit, variant);
+      sent += flags.size;
+      assert.ok(flags.has("of-bool") && flags.has("of-object"), unit);
     }
     // Naming the experiment reaches one the unit was never evaluated in.
     client.track("converted", { targetingKey: "of-stranger" }, { experiment: "of-bool" });
@@ -154,8 +159,8 @@ describe("OpenFeature provider against a live sharpen", { skip: live.skip }, () 
     assert.equal(await provider.client.flush(30_000), true);
     const stats = provider.client.stats;
     assert.deepEqual([stats.eventsSent - before, stats.eventsRejected, stats.eventsDropped], [sent, 0, 0]);
-    assert.ok(logger.lines.some((line) => line.includes('"of-nobody" was not exposed')), logger.lines.join("\n"));
-    assert.ok(logger.lines.some((line) => line.includes("without a targetingKey")), logger.lines.join("\n"));
+    assert.ok(logger.lines.some((line) => line.includes('"of-nobody" was not served')), logger.lines.join("\n"));
+    assert.ok(logger.lines.some((line) => line.includes("InvalidEventError: unit_id:")), logger.lines.join("\n"));
   });
 
   test("a changed experiment emits ConfigurationChanged", async () => {

@@ -11,8 +11,8 @@ The rules (the TypeScript provider follows the same ones; ``tests/spec/openfeatu
 holds them for both):
 
 * **flag key** = experiment key; the evaluation context's ``targeting_key`` is the unit
-  id and its scalar attributes (str, int, float, bool) are the targeting attributes
-  (lists, objects and datetimes are left out).
+  id and its scalar attributes (str, bool, int, finite float) are the targeting
+  attributes (``None``, lists, objects and datetimes are left out).
 * **value**: the served variant's payload.  If it has a key ``value``, that is the flag
   value; otherwise an object flag gets the whole payload and any other type is a type
   mismatch.  A boolean flag needs a bool, a string flag a str, an integer flag an int
@@ -22,21 +22,26 @@ holds them for both):
   caller's default and never logs an exposure.
 * **reasons** (:data:`REASONS`): ``assigned`` → ``SPLIT``; ``targeting`` →
   ``TARGETING_MATCH`` (a targeting rule on the unit's attributes decided: it gets the
-  baseline); ``layer``, ``holdout``, ``traffic`` (outside the experiment's share) and
-  ``shipped`` (every unit gets the shipped variant) → ``DEFAULT``; ``stopped``,
-  ``rolled_back``, ``not_running`` → ``DISABLED``.  Errors (:data:`ERRORS`) answer the
-  caller's default with reason ``ERROR``: ``unknown_experiment`` → ``FLAG_NOT_FOUND``,
-  no config ever loaded (``fallback``) → ``PROVIDER_NOT_READY``, a missing or empty
-  targeting key → ``TARGETING_KEY_MISSING``.
-* **flag metadata**: ``experiment``, ``variant`` (when one was served) and
-  ``in_experiment``.
+  baseline); ``layer``, ``holdout``, ``traffic`` (outside the experiment's share) →
+  ``DEFAULT``; ``shipped`` (every unit gets the shipped variant) → ``STATIC``;
+  ``stopped``, ``rolled_back``, ``not_running`` → ``DISABLED``; a reason this SDK does
+  not know (a newer service) → ``UNKNOWN``.  Errors (:data:`ERRORS`) answer the caller's
+  default with reason ``ERROR`` and no variant: ``unknown_experiment`` →
+  ``FLAG_NOT_FOUND``, no config ever loaded (``fallback``) → ``PROVIDER_NOT_READY``, a
+  missing or empty targeting key → ``TARGETING_KEY_MISSING``.
+* **flag metadata** (:data:`METADATA`): ``experiment``, ``variant``, ``in_experiment``
+  and ``reason`` (sharpen's own: ``traffic``, ``holdout`` or ``layer`` behind
+  ``DEFAULT``); an error carries ``experiment`` and ``in_experiment`` (false).
 * **exposures** are logged by the client on evaluation, exactly as ``assign()`` does.
 * **tracking** (openfeature-sdk >= 0.9): ``track(name, context, details)`` sends one
   sharpen event per experiment this provider served the unit in (``in_experiment``;
-  the last ``remember_units`` units are remembered), or to the experiment named by the
-  details attribute ``experiment``.  Its values are ``{name: details.value}`` (1 when no
-  value is given) plus the numeric details attributes; the other details attributes and
-  the context's scalar attributes are the event's attributes.
+  the last ``remember_units`` units are remembered), with the variant it served, or to
+  the experiment named by the details attribute ``experiment``.  Its values are
+  ``{name: details.value}`` (1 when no value is given) plus the numeric details
+  attributes; the context's scalar attributes and the other details attributes (which
+  win a clash) are the event's attributes.  An event the service would refuse raises
+  :class:`sharpen.InvalidEventError` naming the field; one about no experiment is
+  dropped with a warning.
 
 A :class:`sharpen.Client` resolves through both the sync and the async OpenFeature API;
 a :class:`sharpen.AsyncClient` only through the async one (``get_*_value_async``): the
@@ -47,6 +52,7 @@ client: close it yourself (``client.close()`` sends the queued exposures and eve
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
@@ -69,7 +75,15 @@ from sharpen._core import logger
 from sharpen._exceptions import InvalidEventError
 from sharpen._models import Assignment, thaw
 
-__all__ = ["ERRORS", "REASONS", "FlagKind", "SharpenProvider", "TypeMismatch", "flag_value"]
+__all__ = [
+    "ERRORS",
+    "METADATA",
+    "REASONS",
+    "FlagKind",
+    "SharpenProvider",
+    "TypeMismatch",
+    "flag_value",
+]
 
 FlagKind = Literal["boolean", "string", "integer", "float", "object"]
 """The OpenFeature flag types (TypeScript's ``number`` is ``float`` here)."""
@@ -78,7 +92,7 @@ REASONS: Final[Mapping[str, Reason]] = MappingProxyType(
     {
         "assigned": Reason.SPLIT,
         "targeting": Reason.TARGETING_MATCH,
-        "shipped": Reason.DEFAULT,
+        "shipped": Reason.STATIC,
         "layer": Reason.DEFAULT,
         "holdout": Reason.DEFAULT,
         "traffic": Reason.DEFAULT,
@@ -97,6 +111,14 @@ ERRORS: Final[Mapping[str, ErrorCode]] = MappingProxyType(
     }
 )
 """sharpen reason → OpenFeature error code, for the answers that serve no variant."""
+
+METADATA: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
+    {
+        "served": ("experiment", "variant", "in_experiment", "reason"),
+        "error": ("experiment", "in_experiment"),
+    }
+)
+"""The flag metadata keys of a served answer and of an error (the same in TypeScript)."""
 
 if TYPE_CHECKING:  # openfeature-sdk < 0.9 has no tracking
     from openfeature.track import TrackingEventDetails
@@ -333,15 +355,15 @@ class SharpenProvider(AbstractProvider):
             return _error(default, ErrorCode.TYPE_MISMATCH, message, assignment.experiment)
         if assignment.in_experiment and self._remember:
             self._note(unit, assignment.experiment, assignment.variant)
-        fallback = Reason.SPLIT if assignment.in_experiment else Reason.DEFAULT
         return FlagResolutionDetails(
             value=value,
-            reason=REASONS.get(reason, fallback),
+            reason=REASONS.get(reason, Reason.UNKNOWN),
             variant=assignment.variant,
             flag_metadata={
                 "experiment": assignment.experiment,
                 "variant": assignment.variant,
                 "in_experiment": assignment.in_experiment,
+                "reason": reason,
             },
         )
 
@@ -364,6 +386,7 @@ class SharpenProvider(AbstractProvider):
         details = tracking_event_details.attributes if tracking_event_details else {}
         values: dict[str, float] = {tracking_event_name: 1.0 if value is None else value}
         attributes: dict[str, object] = dict(_attributes(context))
+        named = "experiment" in details
         experiment = details.get("experiment")
         for name, item in details.items():
             if name == "experiment":
@@ -372,7 +395,7 @@ class SharpenProvider(AbstractProvider):
                 values[name] = item
             else:
                 attributes[name] = item
-        if experiment is not None:
+        if named:
             if not isinstance(experiment, str) or not experiment:
                 raise InvalidEventError(
                     f"{experiment!r} is not an experiment key", field="experiment"
@@ -384,8 +407,11 @@ class SharpenProvider(AbstractProvider):
             with self._lock:
                 targets = dict(self._served.get(unit, {}))
         if not targets:
-            logger.debug(
-                "sharpen: track(%r) for %r concerns no experiment", tracking_event_name, unit
+            logger.warning(
+                "sharpen: track(%r): unit %r was not served in an experiment here; name one "
+                "in the details attribute 'experiment' (dropped)",
+                tracking_event_name,
+                unit,
             )
         for key, served in targets.items():
             self.client.track(key, unit, values, attributes=attributes, variant=served)
@@ -412,7 +438,11 @@ def _mismatch(entry: ExperimentConfig, kind: FlagKind) -> str | None:
 
 def _attributes(context: EvaluationContext) -> Mapping[str, object]:
     """The context's scalar attributes (targeting compares canonical scalars)."""
-    return {k: v for k, v in context.attributes.items() if isinstance(v, _SCALARS)}
+    return {
+        k: v
+        for k, v in context.attributes.items()
+        if isinstance(v, _SCALARS) and not (isinstance(v, float) and not math.isfinite(v))
+    }
 
 
 def _error(default: T, code: ErrorCode, message: str, experiment: str) -> FlagResolutionDetails[T]:

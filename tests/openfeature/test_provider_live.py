@@ -163,6 +163,7 @@ def test_flags_resolve_to_the_payloads_assign_serves(
                 "experiment": key,
                 "variant": want.variant,
                 "in_experiment": want.in_experiment,
+                "reason": want.reason,
             }
             seen.add(want.reason)
             if want.in_experiment:
@@ -252,14 +253,20 @@ def test_every_reason_and_error(
     context = EvaluationContext("user-7", {"country": "US"})
 
     for key, reason, variant in [
-        ("of-shipped", "DEFAULT", "candidate"),
+        ("of-shipped", "STATIC", "candidate"),
         ("of-stopped", "DISABLED", "baseline"),
         ("of-rolled", "DISABLED", "baseline"),
     ]:
         got = flags.get_string_details(key, "none", context)
         value = "fraud-v7" if variant == "candidate" else "fraud-v6"
         assert (got.value, got.reason, got.variant) == (value, reason, variant), key
-        assert got.flag_metadata == {"experiment": key, "variant": variant, "in_experiment": False}
+        assert got.reason == SPEC["reasons"][ended[key]]
+        assert got.flag_metadata == {
+            "experiment": key,
+            "variant": variant,
+            "in_experiment": False,
+            "reason": ended[key],
+        }
 
     def error(got: FlagEvaluationDetails[Any], code: ErrorCode, default: Any) -> str:
         assert (got.value, got.reason, got.error_code, got.variant) == (

@@ -67,3 +67,35 @@ def test_without_the_extra_the_provider_says_how_to_install_it() -> None:
     assert done.returncode == 1
     assert "ImportError: sharpen.openfeature needs the openfeature-sdk package" in done.stderr
     assert "pip install 'sharpen[openfeature]'" in done.stderr
+
+
+def _reason_table(text: str) -> dict[str, str]:
+    """The README's reason table: first cell → second cell."""
+    start = text.index("| sharpen reason | OpenFeature answer |")
+    rows: dict[str, str] = {}
+    for line in text[start:].splitlines()[2:]:
+        if not line.strip().startswith("|"):
+            break
+        left, right = (cell.strip() for cell in line.strip().strip("|").split("|"))
+        rows[left] = right
+    return rows
+
+
+def test_both_readmes_print_the_shared_reason_table() -> None:
+    python = _reason_table((ROOT / "README.md").read_text())
+    typescript = _reason_table((ROOT / "sdk-js" / "README.md").read_text())
+    assert python == typescript
+    answers = {f"`{code}`" for code in SPEC["reasons"].values()} | {
+        f"`ERROR`, `{code}`" for code in SPEC["errors"].values()
+    }
+    for reason, code in SPEC["reasons"].items():
+        assert [right for left, right in python.items() if f"`{reason}`" in left] == [
+            f"`{code}`"
+        ], reason
+    for reason, code in SPEC["errors"].items():
+        assert [right for left, right in python.items() if f"`{reason}`" in left] == [
+            f"`ERROR`, `{code}`"
+        ]
+    unknown = SPEC["unknown_reason"]["reason"]
+    assert [right for left, right in python.items() if "does not know" in left] == [f"`{unknown}`"]
+    assert set(python.values()) == answers | {f"`{unknown}`", "`ERROR`, `TYPE_MISMATCH`"}
