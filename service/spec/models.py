@@ -6,6 +6,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from service.spec.rollout import Rollout
+
 __all__ = [
     "KEY_PATTERN",
     "NAME_PATTERN",
@@ -97,6 +99,9 @@ class ExperimentSpec(_Model):
     guardrails: GuardrailPolicy = Field(default_factory=GuardrailPolicy)
     webhooks: list[Annotated[str, StringConstraints(pattern=r"^https?://", max_length=2000)]] = (
         Field(default_factory=list, max_length=5)
+    )
+    rollout: Rollout | None = Field(
+        default=None, description="Ramp `traffic` up in steps, with a guardrail gate at each."
     )
 
     @property
