@@ -53,7 +53,7 @@ BOUNDS = ("estimate", "lower", "upper")
 REJECT_REASONS = ("invalid", "unknown_experiment", "not_running", "too_large", "batch")
 _REJECT_CODES = {"not_found": "unknown_experiment", "not_running": "not_running"}
 EXPOSURE_DROP_REASONS = ("full", "failed", "lost")
-MONITOR_ACTIONS = ("rollback", "breach_alert", "warning", "srm_alert")
+MONITOR_ACTIONS = ("rollback", "breach_alert", "warning", "srm_alert", "ramp", "rollout_held")
 WEBHOOK_OUTCOMES = ("delivered", "retried", "failed", "dropped")
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -86,6 +86,10 @@ class ExperimentSnapshot:
     aggregation_lag_s: float | None = None
     events_accepted: int | None = None
     events_duplicates: int | None = None
+    rollout_step: int | None = None
+    """The rollout's current step (1 = first), for experiments with a rollout."""
+    rollout_held: bool | None = None
+    """Whether a guardrail warning or breach, or a sample ratio mismatch, holds the step."""
 
 
 class ExperimentCollector(Collector):
@@ -177,6 +181,27 @@ class ExperimentCollector(Collector):
                         g_effect.add_metric([*labels, bound], value)
         yield from (units, srm_p, srm_ok, analysed, g_status, g_effect)
         yield from self._pipeline(snapshots)
+        yield from self._rollouts(snapshots)
+
+    @staticmethod
+    def _rollouts(snapshots: Mapping[str, ExperimentSnapshot]) -> Iterator[Metric]:
+        step = GaugeMetricFamily(
+            f"{NAMESPACE}_rollout_step",
+            "The rollout's current step (1 = first) of an experiment with a rollout.",
+            labels=["experiment"],
+        )
+        held = GaugeMetricFamily(
+            f"{NAMESPACE}_rollout_held",
+            "1 when a guardrail warning or breach, or a sample ratio mismatch, holds the "
+            "rollout at its step, else 0.",
+            labels=["experiment"],
+        )
+        for key in sorted(snapshots):
+            snap = snapshots[key]
+            if snap.rollout_step is not None:
+                step.add_metric([key], float(snap.rollout_step))
+                held.add_metric([key], 1.0 if snap.rollout_held else 0.0)
+        yield from (step, held)
 
     @staticmethod
     def _pipeline(snapshots: Mapping[str, ExperimentSnapshot]) -> Iterator[Metric]:
