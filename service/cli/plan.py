@@ -117,7 +117,9 @@ def _curve(plan: Mapping[str, Any], unit: str) -> Table | None:
     table.add_column("MDE (relative)", justify="right")
     for row in curve:
         days = fmt.as_float(row.get("days"))
-        per_variant = daily * days / variants if daily and days else None
+        per_variant = fmt.as_float(row.get("units_per_variant"))
+        if per_variant is None:
+            per_variant = daily * days / variants if daily and days else None
         mark = "  ◀ plan" if days is not None and days == planned_days else ""
         table.add_row(
             fmt.count(days), fmt.count(per_variant), fmt.pct(row.get("mde"), sign=False) + mark

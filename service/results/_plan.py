@@ -148,7 +148,7 @@ def spec_plan(spec: ExperimentSpec, observed_daily_units: float | None = None) -
             except StatsInputError:
                 continue
             if math.isfinite(mde):
-                curve.append({"days": days, "mde": mde})
+                curve.append({"days": days, "mde": mde, "units_per_variant": per_variant})
     result = {
         **base,
         **plan.to_dict(),

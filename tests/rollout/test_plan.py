@@ -118,7 +118,9 @@ def test_the_plan_counts_days_at_each_steps_traffic() -> None:
     # the MDE curve reads the units the ramp brings in by each day
     week = next(p for p in plan["mde_curve"] if p["days"] == 7)
     week_flat = next(p for p in flat["mde_curve"] if p["days"] == 7)
-    assert week["mde"] > 5 * week_flat["mde"]  # 1,400 units instead of 140,000
+    assert week["units_per_variant"] == pytest.approx(700)  # 7 days at 1 %: 1,400 units
+    assert week_flat["units_per_variant"] == pytest.approx(70_000)
+    assert week["mde"] > 5 * week_flat["mde"]
 
 
 def test_a_plan_at_a_partial_spec_traffic_scales_the_steps() -> None:
