@@ -15,8 +15,10 @@ share from the first minute. The gate is applied to all experiments at once here
 checked against the service's own :func:`service.rollout.rollout_gate` along the way.
 
 Prints, per candidate (catastrophic -50 %, subtle -5 %, harmless) and with or without
-the ramp: the share rolled back within ``--days``, the days it took (median) and the
-units that saw the candidate before the rollback (median, 90th percentile, mean).
+the ramp: the share rolled back within ``--days``, the days it took (median), the step
+it happened at, and the units that saw the candidate before the rollback (median, 90th
+percentile, mean); one table per outcome delay (``--delays``: hours from exposure to the
+outcome event; a unit counts in the analysis at once, its outcome when it arrives).
 """
 
 from __future__ import annotations
@@ -73,6 +75,7 @@ class Outcome:
     days: npt.NDArray[np.float64]
     exposed: Ints
     full_share_days: npt.NDArray[np.float64]
+    step_at: Ints
     gate_checks: int
 
 
@@ -135,6 +138,7 @@ def simulate(
     done = np.zeros(sims, dtype=bool)
     when = np.full(sims, np.nan)
     exposed = np.zeros(sims, dtype=np.int64)
+    step_at = np.zeros(sims, dtype=np.int64)
     dt = look_minutes / 1440
     lag = round(delay_hours * 60 / look_minutes)
     # outcomes of the last `lag` looks' units, not yet arrived: (control, treatment) rows
@@ -165,6 +169,7 @@ def simulate(
         done |= breach
         when[breach] = now
         exposed[breach] = nt[breach]
+        step_at[breach] = step[breach] + 1
         ramping = ~done & (step < last)
         advance = (
             ramping
@@ -185,7 +190,7 @@ def simulate(
         if done.all():
             break
     exposed[~done] = nt[~done]
-    return Outcome(done, when, exposed, full_day, checks)
+    return Outcome(done, when, exposed, full_day, step_at, checks)
 
 
 def _row(label: str, ramp: str, out: Outcome) -> str:
@@ -200,7 +205,12 @@ def _row(label: str, ramp: str, out: Outcome) -> str:
     running = f"{np.median(still):,.0f}" if still.size else "-"
     full = out.full_share_days[np.isfinite(out.full_share_days)]
     reach = f"{np.median(full):.2f}" if full.size else "-"
-    return f"| {label} | {ramp} | {back.mean():.1%} | {days} | {seen} | {running} | {reach} |"
+    steps = out.step_at[back]
+    where = " · ".join(f"{k}: {np.mean(steps == k):.0%}" for k in sorted(set(steps.tolist())))
+    return (
+        f"| {label} | {ramp} | {back.mean():.1%} | {days} | {where or '-'} | {seen} "
+        f"| {running} | {reach} |"
+    )
 
 
 def main() -> None:
@@ -236,11 +246,11 @@ def main() -> None:
 def _table(args: argparse.Namespace, delay: float, rng: np.random.Generator) -> int:
     print(f"\noutcomes arrive {delay:g} h after the exposure (units count at once):\n")
     print(
-        "| candidate | ramp | rolled back | days to rollback (median) | units that saw it "
-        "before the rollback: median | 90th pct | mean | units that saw it, not rolled back "
-        "(median) | days to the full share (median) |"
+        "| candidate | ramp | rolled back | days to rollback (median) | at step "
+        "| units that saw it before the rollback: median | 90th pct | mean "
+        "| units that saw it, not rolled back (median) | days to the full share (median) |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     checks = 0
     for label, harm in (("catastrophic (-50 %)", -0.5), ("subtle (-5 %)", -0.05),
                         ("harmless (0 %)", 0.0)):  # fmt: skip

@@ -98,7 +98,7 @@ def _cli(server: LiveServer, *args: str) -> tuple[int, str]:
 def test_cli_ramp_and_get(live_server: LiveServer, tmp_path: Path) -> None:
     code, out = _cli(live_server, "plan", str(EXAMPLE))
     assert code == 0, out
-    assert "through the ramp (1% for 12h, 5% for 12h, 25% for 1d, then 100%)" in out
+    assert "through the ramp (1% for 2d, 5% for 1d, 25% for 1d, then 100%)" in out
     code, out = _cli(live_server, "apply", str(EXAMPLE))
     assert code == 0, out
     code, out = _cli(live_server, "get", "fraud-v8")
@@ -109,7 +109,7 @@ def test_cli_ramp_and_get(live_server: LiveServer, tmp_path: Path) -> None:
     assert "rollout: step 1 of 4 at 1% of 100% (advances by itself)" in out
     assert "waiting before step 2 (5%) for:" in out
     assert "more at this step (2h in all)" in out
-    assert "100 more units at this step (0 of 100)" in out
+    assert "400 more units at this step (0 of 400)" in out
 
     code, out = _cli(live_server, "ramp", "fraud-v8", "--to", "0.3")
     assert code == 1 and "to" in out and "0.05, 0.25, 1" in out
