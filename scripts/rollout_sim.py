@@ -206,7 +206,8 @@ def _row(label: str, ramp: str, out: Outcome) -> str:
     full = out.full_share_days[np.isfinite(out.full_share_days)]
     reach = f"{np.median(full):.2f}" if full.size else "-"
     steps = out.step_at[back]
-    where = " · ".join(f"{k}: {np.mean(steps == k):.0%}" for k in sorted(set(steps.tolist())))
+    shares = {k: float(np.mean(steps == k)) for k in sorted(set(steps.tolist()))}
+    where = " · ".join(f"{k}: {'<1%' if f < 0.005 else f'{f:.0%}'}" for k, f in shares.items())
     return (
         f"| {label} | {ramp} | {back.mean():.1%} | {days} | {where or '-'} | {seen} "
         f"| {running} | {reach} |"

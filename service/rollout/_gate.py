@@ -113,7 +113,8 @@ def rollout_gate(record: ExperimentRecord, doc: Mapping[str, Any], now: float) -
     wanted = rollout.steps[current.step - 1]
     waiting: list[str] = []
     if seconds < wanted.min_duration:
-        left = math.ceil(wanted.min_duration - seconds)
+        left = wanted.min_duration - seconds  # whole minutes past two, else seconds
+        left = math.ceil(left / 60) * 60 if left > 120 else math.ceil(left)
         waiting.append(
             f"{format_duration(left)} more at this step "
             f"({format_duration(wanted.min_duration)} in all)"
