@@ -14,9 +14,10 @@ from typing import Annotated, Any, Final
 
 from pydantic import BeforeValidator, PlainSerializer, TypeAdapter, ValidationError, WithJsonSchema
 
-__all__ = ["MAX_SECONDS", "Duration", "format_duration", "parse_duration"]
+__all__ = ["MAX_SECONDS", "MAX_TEXT", "Duration", "format_duration", "parse_duration"]
 
 MAX_SECONDS: Final = 366 * 86_400.0
+MAX_TEXT: Final = 64
 _UNITS: Final = {"w": 604_800, "d": 86_400, "h": 3600, "m": 60, "min": 60, "s": 1}
 _PART = r"(\d+(?:\.\d+)?)\s*(w|d|h|min|m|s)"
 _COMPACT = re.compile(rf"^(?:{_PART}\s*)+$")
@@ -26,6 +27,8 @@ _TIMEDELTA: Final = TypeAdapter(dt.timedelta)
 
 def parse_duration(value: Any) -> float:
     """Seconds in ``value``; ``ValueError`` (naming what is accepted) when it is not one."""
+    if isinstance(value, str) and len(value) > MAX_TEXT:
+        raise ValueError(f"a duration is at most {MAX_TEXT} characters (got {len(value)})")
     if isinstance(value, bool):
         raise ValueError("a duration is a number of seconds or text such as '6h' or '1d'")
     if isinstance(value, int | float):

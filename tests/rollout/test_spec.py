@@ -43,6 +43,7 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
     ("negative duration", _step(1, min_duration=-5), "rollout.steps.1.min_duration"),
     ("duration too long", _step(1, min_duration="400d"), "rollout.steps.1.min_duration"),
     ("boolean duration", _step(1, min_duration=True), "rollout.steps.1.min_duration"),
+    ("huge duration text", _step(1, min_duration="1h" * 100_000), "rollout.steps.1.min_duration"),
     ("negative units", _step(0, min_units=-1), "rollout.steps.0.min_units"),
     ("unknown step field", _step(0, wait="1h"), "rollout.steps.0.wait"),
     ("one step", fraud_spec(rollout={"steps": [{"traffic": 1.0}]}), "rollout.steps"),
@@ -70,6 +71,12 @@ def test_rule_names_field(api: TestClient, spec: dict[str, Any], field: str) -> 
     answer = api.post("/v1/experiments", json=spec, headers=ADMIN)
     assert answer.status_code == 422, answer.text
     assert field in [d["field"] for d in answer.json()["error"]["details"]]
+
+
+def test_a_huge_duration_is_refused_without_echoing_it(api: TestClient) -> None:
+    answer = api.post("/v1/experiments", json=_step(1, min_duration="1h" * 100_000), headers=ADMIN)
+    assert answer.status_code == 422 and len(answer.content) < 2000, answer.content[:300]
+    assert "at most 64 characters (got 200000)" in answer.text
 
 
 def test_every_rollout_fault_is_reported_at_once() -> None:
