@@ -207,7 +207,7 @@ def _row(label: str, ramp: str, out: Outcome) -> str:
     reach = f"{np.median(full):.2f}" if full.size else "-"
     steps = out.step_at[back]
     shares = {k: float(np.mean(steps == k)) for k in sorted(set(steps.tolist()))}
-    where = " · ".join(f"{k}: {'<1%' if f < 0.005 else f'{f:.0%}'}" for k, f in shares.items())
+    where = " · ".join(f"{k}: {'<1%' if f < 0.01 else f'{f:.0%}'}" for k, f in shares.items())
     return (
         f"| {label} | {ramp} | {back.mean():.1%} | {days} | {where or '-'} | {seen} "
         f"| {running} | {reach} |"
