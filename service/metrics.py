@@ -54,7 +54,7 @@ REJECT_REASONS = ("invalid", "unknown_experiment", "not_running", "too_large", "
 _REJECT_CODES = {"not_found": "unknown_experiment", "not_running": "not_running"}
 EXPOSURE_DROP_REASONS = ("failed", "lost")
 EXPOSURE_REFUSE_REASONS = ("busy", "unavailable")
-MONITOR_ACTIONS = ("rollback", "breach_alert", "warning", "srm_alert")
+MONITOR_ACTIONS = ("rollback", "breach_alert", "warning", "srm_alert", "ramp", "rollout_held")
 WEBHOOK_OUTCOMES = ("delivered", "retried", "failed", "dropped")
 AUTH_FAILURE_VIA = ("api_key", "login")
 AUTH_REFUSAL_LIMITS = ("address", "global")
@@ -89,6 +89,10 @@ class ExperimentSnapshot:
     aggregation_lag_s: float | None = None
     events_accepted: int | None = None
     events_duplicates: int | None = None
+    rollout_step: int | None = None
+    """The rollout's current step (1 = first), for experiments with a rollout."""
+    rollout_held: bool | None = None
+    """Whether a guardrail warning or breach, or a sample ratio mismatch, holds the step."""
 
 
 class ExperimentCollector(Collector):
@@ -180,6 +184,27 @@ class ExperimentCollector(Collector):
                         g_effect.add_metric([*labels, bound], value)
         yield from (units, srm_p, srm_ok, analysed, g_status, g_effect)
         yield from self._pipeline(snapshots)
+        yield from self._rollouts(snapshots)
+
+    @staticmethod
+    def _rollouts(snapshots: Mapping[str, ExperimentSnapshot]) -> Iterator[Metric]:
+        step = GaugeMetricFamily(
+            f"{NAMESPACE}_rollout_step",
+            "The rollout's current step (1 = first) of an experiment with a rollout.",
+            labels=["experiment"],
+        )
+        held = GaugeMetricFamily(
+            f"{NAMESPACE}_rollout_held",
+            "1 when a guardrail warning or breach, or a sample ratio mismatch, holds the "
+            "rollout at its step, else 0.",
+            labels=["experiment"],
+        )
+        for key in sorted(snapshots):
+            snap = snapshots[key]
+            if snap.rollout_step is not None:
+                step.add_metric([key], float(snap.rollout_step))
+                held.add_metric([key], 1.0 if snap.rollout_held else 0.0)
+        yield from (step, held)
 
     @staticmethod
     def _pipeline(snapshots: Mapping[str, ExperimentSnapshot]) -> Iterator[Metric]:

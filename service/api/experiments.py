@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Literal
 
 from fastapi import APIRouter, Body, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from service.api.deps import AdminDep, ExperimentsDep, RuntimeDep
 from service.errors import ValidationFailed, field_error
 from service.monitor import on_lifecycle
+from service.results import experiment_results
+from service.rollout import ramp, target_step
 from service.runtime import Runtime
 from service.spec import ExperimentRecord, ExperimentSpec, check_spec
 from service.spec.examples import FRAUD_V7
@@ -32,6 +34,18 @@ SpecBody = Body(openapi_examples={"fraud-v7": {"summary": "Fraud v7 vs v6", "val
 
 class ExperimentList(BaseModel):
     experiments: list[ExperimentRecord]
+
+
+class RampBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    to: float | None = Field(
+        default=None,
+        gt=0,
+        le=1,
+        description="The share to ramp to: a later step's `traffic` (default: the next step).",
+    )
+    reason: str | None = Field(default=None, max_length=2000)
 
 
 class ActionBody(BaseModel):
@@ -137,3 +151,28 @@ _action_route("start")
 _action_route("stop")
 _action_route("ship")
 _action_route("rollback")
+
+
+@router.post(
+    "/{key}/ramp",
+    response_model=ExperimentRecord,
+    responses=_ERRORS,
+    summary="Rollout: ramp a running experiment's traffic to its next step (or to `to`)",
+    description="The one way a running experiment's traffic changes: a new version with an "
+    "audit entry (the reason, and what the gate said), picked up by every SDK through the "
+    "config. 409 when the experiment is not running, has no rollout or is at its last step.",
+)
+async def ramp_experiment(
+    who: AdminDep,
+    store: ExperimentsDep,
+    runtime: RuntimeDep,
+    key: str,
+    body: RampBody | None = None,
+) -> ExperimentRecord:
+    to = body.to if body else None
+    record = await store.get(key)
+    target_step(record, to)  # refuse before computing the results
+    doc = await experiment_results(runtime, key)
+    return await ramp(
+        runtime, record, doc, who.name, to=to, reason=body.reason if body else None, via="api"
+    )

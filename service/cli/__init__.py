@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from service.cli import analyze, experiments, plan, report
+from service.cli import analyze, experiments, plan, report, rollout
 from service.cli.demo import demo
 from service.cli.journal import journal
 from service.cli.serve import serve
@@ -26,6 +26,7 @@ app.command("list")(experiments.list_experiments)
 app.command("get")(experiments.get)
 for _action in ("start", "stop", "ship", "rollback"):
     app.command(_action)(experiments.lifecycle(_action))
+app.command("ramp")(rollout.ramp)
 app.command("journal")(journal)
 app.command("plan")(plan.plan)
 app.command("report")(report.report)

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from service.cli._http import AdminAPI, fail
+from service.cli.rollout import rollout_lines, rollout_table
 
 __all__ = ["apply", "get", "lifecycle", "list_experiments"]
 
@@ -77,9 +78,12 @@ def get(
     api_key: str = KeyOpt,
     as_json: bool = typer.Option(False, "--json", help="Print the raw JSON"),
 ) -> None:
-    """Show one experiment: spec summary, status, version and audit log."""
+    """Show one experiment: spec summary, status, version, its rollout's step and what the
+    ramp waits for, and the audit log."""
     with AdminAPI(url, api_key) as api:
         record: dict[str, Any] = api.request("GET", f"/v1/experiments/{key}")
+        ramped = bool(record["spec"].get("rollout")) and record["status"] != "draft"
+        results = api.request("GET", f"/v1/experiments/{key}/results") if ramped else {}
     if as_json:
         console.print_json(json.dumps(record))
         return
@@ -102,6 +106,14 @@ def get(
             "-" if bound is None else f"{bound:.1%}",
         )
     console.print(metrics)
+    if spec.get("rollout"):
+        section = results.get("rollout") or {
+            "steps": len(spec["rollout"]["steps"]),
+            "auto_advance": spec["rollout"].get("auto_advance"),
+        }
+        console.print("\n".join(rollout_lines(record["key"], section)))
+        if section.get("schedule"):
+            console.print(rollout_table(section))
     audit = Table("when", "who", "action", "version", "detail", title="audit")
     for entry in record["audit"]:
         audit.add_row(

@@ -22,6 +22,8 @@ from rich.text import Text
 from service.cli import _fmt as fmt
 from service.cli._http import AdminAPI, fail
 from service.cli.report import report_console
+from service.cli.rollout import share
+from service.spec.duration import format_duration
 
 __all__ = ["plan", "plan_sentences", "render_plan"]
 
@@ -36,11 +38,17 @@ def _days(n: float) -> str:
     return f"{n:,.0f} day" + ("" if n == 1 else "s")
 
 
+def _ramp_step(step: Mapping[str, Any]) -> str:
+    days = fmt.as_float(step.get("days")) or 0.0
+    return f"{share(step.get('traffic'))} for {format_duration(round(days * 86_400))}"
+
+
 def plan_sentences(plan: Mapping[str, Any], unit: str = "user") -> list[str]:
     """The plan in words: sample, duration, design cost and what it detects.
 
     e.g. ``needs 41,300 users per variant (82,600 in total): 5 days at 20,000/day;
-    14 days minimum → 14 days``.
+    14 days minimum → 14 days``; with a rollout, the days through its ramp too
+    (``…, 12 days through the ramp (1% for 10d, 5% for 6h, 20% for 1d, then 100%)``).
     """
     if plan.get("error"):
         return [f"cannot plan: {plan['error']}"]
@@ -51,10 +59,15 @@ def plan_sentences(plan: Mapping[str, Any], unit: str = "user") -> list[str]:
     daily = fmt.as_float(plan.get("daily_units"))
     days = fmt.as_float(plan.get("days"))
     min_days = fmt.as_float(plan.get("min_days")) or 0.0
+    ramp = [s for s in plan.get("rollout") or [] if isinstance(s, Mapping)]
     if daily and days is not None:
         traffic_days = math.ceil(total / daily)
         source = " observed" if plan.get("daily_units_source") == "observed" else ""
         first += f": {_days(traffic_days)} at {fmt.count(daily)}/day{source}"
+        if ramp:
+            first += f", {_days(math.ceil(fmt.as_float(plan.get('ramp_days')) or 0))} through the "
+            first += "ramp (" + ", ".join(_ramp_step(s) for s in ramp[:-1])
+            first += f", then {share(ramp[-1].get('traffic'))})"
         if min_days:
             first += f"; {_days(min_days)} minimum"
         first += f" → {_days(days)}"
@@ -104,7 +117,9 @@ def _curve(plan: Mapping[str, Any], unit: str) -> Table | None:
     table.add_column("MDE (relative)", justify="right")
     for row in curve:
         days = fmt.as_float(row.get("days"))
-        per_variant = daily * days / variants if daily and days else None
+        per_variant = fmt.as_float(row.get("units_per_variant"))
+        if per_variant is None:
+            per_variant = daily * days / variants if daily and days else None
         mark = "  ◀ plan" if days is not None and days == planned_days else ""
         table.add_row(
             fmt.count(days), fmt.count(per_variant), fmt.pct(row.get("mde"), sign=False) + mark

@@ -130,8 +130,12 @@ def _daily_units(record: ExperimentRecord, results: Mapping[str, Any], now: floa
     if not isinstance(units, Mapping) or record.started_at is None:
         return None
     total = sum(float(n) for n in units.values() if isinstance(n, int | float))
-    days = max((record.ended_at or now) - record.started_at, 1.0) / _SECONDS_PER_DAY
+    end = record.ended_at or now
+    seconds = end - record.started_at
     spec = record.spec
+    if record.rollout is not None:  # a ramp's steps saw less of the traffic: count them so
+        seconds = record.rollout.full_share_seconds(spec.traffic, end)
+    days = max(seconds, 1.0) / _SECONDS_PER_DAY
     # The experiment saw only its share of the eligible units; shipping reaches all of them.
     share = spec.traffic * (spec.layer_share if spec.layer is not None else 1.0)
     return total / days / share

@@ -8,6 +8,7 @@ from typing import Any
 
 from service.journal import JournalEntry
 from service.monitor._results import ResultsFn, experiment_results
+from service.rollout import announce_step
 from service.runtime import Runtime
 from service.spec import ENDED, ExperimentRecord
 from service.store.monitor_state import MonitorState
@@ -46,8 +47,11 @@ async def on_lifecycle(
 ) -> JournalEntry | None:
     """Call after ``ExperimentStore.transition``: for an end status, journal the experiment
     (with its final results), send the ship/rollback webhook, and let its metric series
-    linger ``metrics_ended_retention_s``. Never raises: the transition already happened,
+    linger ``metrics_ended_retention_s``; for a start with a rollout, announce its first
+    step. Never raises: the transition already happened,
     and the monitor writes any journal entry missed here on its next pass."""
+    if record.status == "running" and record.audit and record.audit[-1].action == "start":
+        announce_step(runtime, record, {})  # a rollout's first step begins
     if record.status not in ENDED:
         return None
     error: str | None = None

@@ -23,6 +23,8 @@ from service.errors import Conflict, NotFound
 from service.monitor._lifecycle import on_lifecycle
 from service.monitor._results import ResultsFn, experiment_results
 from service.monitor._snapshot import build_snapshot, dump_snapshot, load_snapshot, segment_label
+from service.rollout import HELD_EVENT, Gate, ramp, rollout_gate
+from service.rollout import describe_guardrail as _describe
 from service.runtime import Runtime
 from service.spec import ENDED, ExperimentRecord
 from service.store.aggregation import GROUP, AggregationStore
@@ -48,26 +50,7 @@ class PassReport:
     rolled_back: list[str] = field(default_factory=list)
     alerts: list[str] = field(default_factory=list)
     journaled: list[str] = field(default_factory=list)
-
-
-def _segment_text(segment: Any) -> str:
-    if not isinstance(segment, Mapping) or not segment:
-        return "all"
-    return ",".join(f"{k}={segment[k]}" for k in sorted(segment))
-
-
-def _pct(x: Any) -> str:
-    return f"{x:+.1%}" if isinstance(x, int | float) and math.isfinite(x) else "?"
-
-
-def _describe(row: Mapping[str, Any]) -> str:
-    rel = row.get("relative") or {}
-    ci = rel.get("ci") or [None, None]
-    return (
-        f"guardrail {row.get('metric')} {row.get('status')} for {row.get('variant')} in "
-        f"{_segment_text(row.get('segment'))}: relative {_pct(rel.get('estimate'))} "
-        f"(CI {_pct(ci[0])} to {_pct(ci[1])})"
-    )
+    ramped: list[str] = field(default_factory=list)
 
 
 class Monitor:
@@ -181,14 +164,15 @@ class Monitor:
             report.failed.append(key)
             return
         report.analysed.append(key)
+        gate = rollout_gate(record, doc, self._clock())
         try:  # before acting, so that Prometheus sees the breach that causes a rollback
-            await self._publish(key, doc)
+            await self._publish(key, doc, gate)
         except Exception:  # the series go stale (AnalysisStale); the guardrails still act
             log.exception("monitor: publishing the metrics of %s failed", key)
             self._runtime.metrics.monitor_errors.labels(key).inc()
-        await self._act(record, doc, report)
+        await self._act(record, doc, report, gate)
 
-    async def _publish(self, key: str, doc: Mapping[str, Any]) -> None:
+    async def _publish(self, key: str, doc: Mapping[str, Any], gate: Gate | None = None) -> None:
         admitted = self._admitted.get(key)
         if admitted is None:  # new leader: continue the previous leader's label choices
             raw = (await self._state.snapshots([key])).get(key)
@@ -201,6 +185,8 @@ class Monitor:
             max_values=self._runtime.settings.metrics_segment_values_max,
             at=now,
         )
+        if gate is not None:
+            snapshot = replace(snapshot, rollout_step=gate.step, rollout_held=gate.state == "held")
         try:
             stats = await self._streams.stream_stats(key)
             oldest = await self._state.oldest_unprocessed(key, GROUP)
@@ -223,7 +209,11 @@ class Monitor:
         return await self._state.first_notice(key, fingerprint, self._clock())
 
     async def _act(
-        self, record: ExperimentRecord, doc: Mapping[str, Any], report: PassReport
+        self,
+        record: ExperimentRecord,
+        doc: Mapping[str, Any],
+        report: PassReport,
+        gate: Gate | None = None,
     ) -> None:
         key, spec = record.key, record.spec
         metrics, webhooks = self._runtime.metrics, self._runtime.webhooks
@@ -273,6 +263,36 @@ class Monitor:
                 )
         if breached and spec.guardrails.auto_rollback:
             await self._rollback(record, doc, self._worst(record, breached), report)
+        elif gate is not None:
+            await self._gate(record, doc, gate, report)
+
+    async def _gate(
+        self, record: ExperimentRecord, doc: Mapping[str, Any], gate: Gate, report: PassReport
+    ) -> None:
+        """Say once per step that a rollout is held; ramp it when its gate passes."""
+        key, metrics = record.key, self._runtime.metrics
+        if gate.state == "held" and await self._notice(key, f"rollout_held:{gate.step}"):
+            log.warning(
+                "%s: rollout held at step %d (traffic %g): %s",
+                key,
+                gate.step,
+                gate.traffic,
+                "; ".join(gate.held_by),
+            )
+            metrics.monitor_actions.labels("rollout_held").inc()
+            report.alerts.append(f"rollout_held:{key}:{gate.step}")
+            if self._runtime.webhooks is not None:
+                self._runtime.webhooks.send(HELD_EVENT, key, gate.to_dict(), record.spec.webhooks)
+        if not gate.advance:
+            return
+        reason = f"gate passed at step {gate.step}: {gate.step_units:,} units, no guardrail at risk"
+        try:
+            await ramp(self._runtime, record, doc, ACTOR, reason=reason, now=self._clock())
+        except Conflict as exc:  # someone ramped or ended it meanwhile
+            log.info("monitor: ramp of %s not needed: %s", key, exc)
+            return
+        metrics.monitor_actions.labels("ramp").inc()
+        report.ramped.append(key)
 
     @staticmethod
     def _worst(record: ExperimentRecord, breached: list[Mapping[str, Any]]) -> Mapping[str, Any]:

@@ -145,6 +145,8 @@ def dump_snapshot(snapshot: ExperimentSnapshot, admitted: Admitted) -> str:
         "aggregation_lag_s": snapshot.aggregation_lag_s,
         "events_accepted": snapshot.events_accepted,
         "events_duplicates": snapshot.events_duplicates,
+        "rollout_step": snapshot.rollout_step,
+        "rollout_held": snapshot.rollout_held,
     }
     return orjson.dumps(data).decode()
 
@@ -162,6 +164,8 @@ def load_snapshot(raw: str) -> tuple[ExperimentSnapshot, Admitted]:
         aggregation_lag_s=data.get("aggregation_lag_s"),
         events_accepted=data.get("events_accepted"),
         events_duplicates=data.get("events_duplicates"),
+        rollout_step=data.get("rollout_step"),
+        rollout_held=data.get("rollout_held"),
     )
     admitted = {str(k): [str(v) for v in vs] for k, vs in data.get("admitted", {}).items()}
     return snapshot, admitted

@@ -25,7 +25,8 @@ from typing import Any
 
 from service.results._convert import cell_stats
 from service.results._looks import primary_looks
-from service.results._plan import planned_units_per_variant, spec_plan
+from service.results._plan import observed_daily_units, planned_units_per_variant, spec_plan
+from service.rollout import rollout_section
 from service.spec import ExperimentRecord, ExperimentSpec, Metric
 from service.stats import (
     SRM_THRESHOLD,
@@ -391,7 +392,7 @@ def build_results(record: ExperimentRecord, cells: ExperimentCells, now: float) 
     units = _units(cells, variants, None)
     days = _days_elapsed(record, now)
     total = sum(units.values())
-    observed_daily = total / days if days >= 1 / 24 and total > 0 else None
+    observed_daily = observed_daily_units(record, total, now)
     plan = spec_plan(spec, observed_daily)
     planned, planned_source = planned_units_per_variant(plan, spec)
     segments = _segments(cells, spec)
@@ -422,7 +423,7 @@ def build_results(record: ExperimentRecord, cells: ExperimentCells, now: float) 
             max_sample_reached=reached[candidate],
             primary_metric=spec.primary.name,
         )
-    return {
+    doc: dict[str, Any] = {
         "experiment": record.key,
         "status": record.status,
         "version": record.version,
@@ -440,3 +441,5 @@ def build_results(record: ExperimentRecord, cells: ExperimentCells, now: float) 
         "sequential": sequential,
         "timeline": _timeline(cells, spec, concentration),
     }
+    doc["rollout"] = rollout_section(record, doc, now)
+    return doc

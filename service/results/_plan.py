@@ -5,12 +5,40 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from service.spec import ExperimentSpec
-from service.stats import StatsInputError, minimum_detectable_effect, plan_experiment
+from service.spec import ExperimentRecord, ExperimentSpec
+from service.stats import (
+    RampStep,
+    StatsInputError,
+    minimum_detectable_effect,
+    plan_experiment,
+    ramp_timing,
+    ramp_units,
+)
 
-__all__ = ["CURVE_DAYS", "planned_units_per_variant", "spec_plan"]
+__all__ = [
+    "CURVE_DAYS",
+    "observed_daily_units",
+    "planned_units_per_variant",
+    "ramp_steps",
+    "spec_plan",
+]
 
 CURVE_DAYS = (7, 14, 21, 28, 42, 56)
+
+
+def observed_daily_units(record: ExperimentRecord, total_units: float, now: float) -> float | None:
+    """Units a day at the spec's full traffic, observed: ``None`` before an hour has passed
+    or a unit arrived. A ramp's earlier steps count at their share of the full traffic."""
+    if record.started_at is None or total_units <= 0:
+        return None
+    end = record.ended_at or now
+    if end - record.started_at < 3600:
+        return None
+    if record.rollout is None:
+        seconds = end - record.started_at
+    else:
+        seconds = record.rollout.full_share_seconds(record.spec.traffic, end)
+    return total_units / (seconds / 86_400)
 
 
 def _daily_units(spec: ExperimentSpec, observed_daily_units: float | None) -> float | None:
@@ -19,12 +47,43 @@ def _daily_units(spec: ExperimentSpec, observed_daily_units: float | None) -> fl
     return spec.analysis.expected_daily_units
 
 
+def ramp_steps(spec: ExperimentSpec) -> list[RampStep] | None:
+    """The spec's rollout as shares of its full traffic, or None without a rollout."""
+    if spec.rollout is None:
+        return None
+    return [
+        RampStep(s.traffic / spec.traffic, s.min_duration / 86_400, s.min_units)
+        for s in spec.rollout.steps
+    ]
+
+
+def _ramped(
+    plan: dict[str, Any], spec: ExperimentSpec, steps: list[RampStep], daily: float
+) -> dict[str, Any]:
+    """The plan's days through the ramp: each step's days at its traffic, then full share."""
+    timing = ramp_timing(float(plan["total_units"]), daily, steps)
+    assert spec.rollout is not None
+    return {
+        **plan,
+        "days": max(math.ceil(timing.days - 1e-9), spec.analysis.min_days),
+        "ramp_days": round(timing.days, 4),
+        "rollout": [
+            {"step": i + 1, "traffic": step.traffic, "days": round(days, 4), "units": round(units)}
+            for i, (step, days, units) in enumerate(
+                zip(spec.rollout.steps, timing.step_days, timing.step_units, strict=True)
+            )
+        ],
+    }
+
+
 def spec_plan(spec: ExperimentSpec, observed_daily_units: float | None = None) -> dict[str, Any]:
     """Power analysis of the primary metric under the spec's design.
 
-    Days use the observed traffic once the experiment runs (``observed_daily_units``),
-    else ``analysis.expected_daily_units``; never fewer than ``min_days``. ``error`` is set
-    (and the numbers are null) when the spec lacks what a plan needs.
+    Days use the observed traffic once the experiment runs (``observed_daily_units``, at
+    the spec's full ``traffic``), else ``analysis.expected_daily_units``; with a rollout,
+    each step runs its minimum time at its traffic (``rollout``: days and units per step);
+    never fewer than ``min_days``. ``error`` is set (and the numbers are null) when the
+    spec lacks what a plan needs.
     """
     primary = spec.primary
     a = spec.analysis
@@ -77,22 +136,27 @@ def spec_plan(spec: ExperimentSpec, observed_daily_units: float | None = None) -
             "mde_curve": [],
             "error": f"{exc.field}: {exc.message}",
         }
+    steps = ramp_steps(spec)
     curve: list[dict[str, float]] = []
     if daily:
         for days in CURVE_DAYS:
+            per_variant = (days * daily if steps is None else ramp_units(days, daily, steps)) / len(
+                spec.variants
+            )
             try:
-                mde = minimum_detectable_effect(days=days, daily_units=daily, **common)
+                mde = minimum_detectable_effect(units_per_variant=per_variant, **common)
             except StatsInputError:
                 continue
             if math.isfinite(mde):
-                curve.append({"days": days, "mde": mde})
-    return {
+                curve.append({"days": days, "mde": mde, "units_per_variant": per_variant})
+    result = {
         **base,
         **plan.to_dict(),
         "days": plan.days,
         "mde_curve": curve,
         "error": None,
     }
+    return result if steps is None or not daily else _ramped(result, spec, steps, daily)
 
 
 def planned_units_per_variant(plan: dict[str, Any], spec: ExperimentSpec) -> tuple[float, str]:

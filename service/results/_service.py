@@ -9,7 +9,7 @@ from typing import Any
 
 from service.errors import Gone
 from service.results._build import build_results
-from service.results._plan import spec_plan
+from service.results._plan import observed_daily_units, spec_plan
 from service.runtime import Runtime
 from service.store.aggregates import AggregateStore
 from service.store.retention import StateRetention
@@ -53,11 +53,8 @@ async def experiment_plan(runtime: Runtime, key: str, now: float | None = None) 
     record = await runtime.experiments.get(key)
     observed: float | None = None
     if record.started_at is not None:
-        end = record.ended_at or (time.time() if now is None else now)
-        days = (end - record.started_at) / 86_400
-        if days >= 1 / 24:
-            cells = await _aggregates(runtime).read(key, [record.spec.primary.name])
-            total = sum(cells.units(None).values())
-            observed = total / days if total else None
+        cells = await _aggregates(runtime).read(key, [record.spec.primary.name])
+        total = sum(cells.units(None).values())
+        observed = observed_daily_units(record, total, time.time() if now is None else now)
     plan = await asyncio.to_thread(spec_plan, record.spec, observed)
     return {"experiment": key, "status": record.status, **plan}

@@ -13,6 +13,7 @@ from service.spec.models import (
     Variant,
 )
 from service.spec.record import AuditEntry, ExperimentRecord
+from service.spec.rollout import Rollout, RolloutState, RolloutStep, StepEntry
 from service.spec.validation import check_spec, parse_spec
 
 __all__ = [
@@ -26,8 +27,12 @@ __all__ = [
     "GuardrailPolicy",
     "Impact",
     "Metric",
+    "Rollout",
+    "RolloutState",
+    "RolloutStep",
     "Segment",
     "Status",
+    "StepEntry",
     "Variant",
     "check_spec",
     "next_status",

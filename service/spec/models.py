@@ -16,6 +16,7 @@ from pydantic import (
     model_validator,
 )
 
+from service.spec.rollout import Rollout
 from service.webhook_targets import check_url_syntax
 from sharpen import canonical
 
@@ -156,6 +157,9 @@ class ExperimentSpec(_Model):
     analysis: Analysis = Field(default_factory=Analysis)
     guardrails: GuardrailPolicy = Field(default_factory=GuardrailPolicy)
     webhooks: list[WebhookURL] = Field(default_factory=list, max_length=5)
+    rollout: Rollout | None = Field(
+        default=None, description="Ramp `traffic` up in steps, with a guardrail gate at each."
+    )
 
     @property
     def hash_salt(self) -> str:

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from service.spec.lifecycle import Status
 from service.spec.models import ExperimentSpec
+from service.spec.rollout import RolloutState
 
 __all__ = ["AuditEntry", "ExperimentRecord"]
 
@@ -36,3 +37,11 @@ class ExperimentRecord(BaseModel):
     shipped_variant: str | None = None
     layer_range: tuple[int, int] | None = None
     audit: list[AuditEntry] = Field(default_factory=list)
+    rollout: RolloutState | None = Field(
+        default=None, description="The ramp's steps so far, when the spec has a rollout."
+    )
+
+    @property
+    def current_traffic(self) -> float:
+        """The share of eligible units in the experiment now: the ramp's step, else the spec's."""
+        return self.rollout.traffic if self.rollout is not None else self.spec.traffic

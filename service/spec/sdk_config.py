@@ -25,7 +25,7 @@ def sdk_entry(record: ExperimentRecord) -> dict[str, Any]:
         ],
         "baseline": spec.baseline,
         "shipped_variant": record.shipped_variant,
-        "traffic": spec.traffic,
+        "traffic": record.current_traffic,
         "targeting": {k: list(v) for k, v in spec.targeting.items()},
         "layer": spec.layer,
         "layer_range": list(record.layer_range) if record.layer_range else None,

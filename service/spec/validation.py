@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from service.errors import FieldError, ValidationFailed, field_error
 from service.spec.models import ExperimentSpec
+from service.spec.rollout import rollout_errors
 
 __all__ = ["check_spec", "loc_to_field", "parse_spec", "pydantic_details"]
 
@@ -84,6 +85,8 @@ def _cross_field(spec: ExperimentSpec) -> Iterator[FieldError]:
             yield field_error(f"targeting.{attr}", "at most 1000 allowed values")
     if spec.layer is None and spec.layer_share != 1.0:
         yield field_error("layer_share", "layer_share needs a layer")
+    if spec.rollout is not None:
+        yield from rollout_errors(spec.rollout, spec.traffic)
 
 
 def check_spec(spec: ExperimentSpec) -> ExperimentSpec:

@@ -13,7 +13,7 @@ Entry points:
 * `group_sequential_test`, `lan_demets_boundaries`: Lan-DeMets alpha spending;
 * `cs_multiplier`, `always_valid_p`: normal-mixture confidence sequences;
 * `srm_check`, `adjust_p_values`, `check_guardrails`, `decide`, `plan_experiment`,
-  `minimum_detectable_effect`;
+  `minimum_detectable_effect`, `ramp_timing` (the days a staged rollout takes);
 * `clean`, `interval_dict`, `arm_dict`: numbers made fit for JSON (NaN and
   infinities become None).
 """
@@ -93,6 +93,7 @@ from service.stats._power import (
     minimum_detectable_effect,
     plan_experiment,
 )
+from service.stats._ramp import RampStep, RampTiming, ramp_timing, ramp_units
 from service.stats._results import Comparison, Effect, arm_dict, clean, interval_dict
 from service.stats._spending import Spending
 from service.stats._srm import (
@@ -134,6 +135,8 @@ __all__ = [
     "PastPlan",
     "Plan",
     "ProportionStats",
+    "RampStep",
+    "RampTiming",
     "RatioStats",
     "SRMResult",
     "SequentialLook",
@@ -176,6 +179,8 @@ __all__ = [
     "minimum_detectable_effect",
     "mixture_tuning",
     "plan_experiment",
+    "ramp_timing",
+    "ramp_units",
     "ratio_test",
     "repeated_p_value",
     "sequential_srm_p",

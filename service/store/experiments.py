@@ -14,6 +14,8 @@ from service.spec import (
     AuditEntry,
     ExperimentRecord,
     ExperimentSpec,
+    RolloutState,
+    StepEntry,
     next_status,
 )
 from service.store import keys
@@ -173,6 +175,12 @@ class ExperimentStore:
                 info["variant"] = shipped
             if action == "start":
                 update["started_at"] = now
+                if spec.rollout is not None:
+                    first = StepEntry(
+                        step=1, traffic=spec.rollout.steps[0].traffic, started_at=now, actor=actor
+                    )
+                    update["rollout"] = RolloutState(history=[first])
+                    info["traffic"] = first.traffic
                 if spec.layer is not None:
                     update["layer_range"] = await self._reserve_layer(spec)
                     info["layer_range"] = list(update["layer_range"])
@@ -189,6 +197,72 @@ class ExperimentStore:
                 return await self.get(key)
             if action == "start" and spec.layer is not None:
                 await self._redis.hdel(keys.layer(spec.layer), key)
+        raise Conflict(f"experiment {key!r} is being changed concurrently; retry")
+
+    async def ramp(
+        self,
+        key: str,
+        actor: str,
+        *,
+        from_step: int,
+        to_step: int,
+        units_at_start: int,
+        detail: dict[str, Any] | None = None,
+    ) -> ExperimentRecord:
+        """Move a running experiment's rollout from step ``from_step`` to ``to_step`` (both
+        1-based): a new version with the step's traffic, audited. 409 when the experiment is
+        not running, has no rollout, or is no longer at ``from_step`` (someone ramped it)."""
+        for _ in range(_CAS_RETRIES):
+            raw = await self._raw(key)
+            if raw is None:
+                raise NotFound(f"experiment {key!r} does not exist")
+            current = ExperimentRecord.model_validate_json(raw)
+            rollout, state = current.spec.rollout, current.rollout
+            if current.status != "running" or rollout is None or state is None:
+                why = current.status if current.status != "running" else "without a rollout"
+                raise Conflict(f"cannot ramp experiment {key!r}: it is {why}")
+            if state.step != from_step:
+                raise Conflict(
+                    f"experiment {key!r} is at step {state.step} of its rollout, not {from_step}"
+                )
+            if not from_step < to_step <= len(rollout.steps):
+                raise Conflict(
+                    f"cannot ramp experiment {key!r} from step {from_step} to {to_step} "
+                    f"(steps 1-{len(rollout.steps)}; a ramp only goes up)"
+                )
+            now = self._clock()
+            traffic = rollout.steps[to_step - 1].traffic
+            entry = StepEntry(
+                step=to_step,
+                traffic=traffic,
+                started_at=now,
+                units_at_start=max(0, units_at_start),
+                actor=actor,
+            )
+            record = current.model_copy(
+                update={
+                    "rollout": RolloutState(history=[*state.history, entry]),
+                    "version": current.version + 1,
+                    "updated_at": now,
+                }
+            )
+            audit = AuditEntry(
+                at=now,
+                actor=actor,
+                action="ramp",
+                version=record.version,
+                detail={
+                    "from_step": from_step,
+                    "to_step": to_step,
+                    "from_traffic": state.traffic,
+                    "traffic": traffic,
+                    "units": entry.units_at_start,
+                    **(detail or {}),
+                },
+            )
+            if await self._write(raw, record, audit, new_spec=True):
+                await self._config_changed(key)
+                return await self.get(key)
         raise Conflict(f"experiment {key!r} is being changed concurrently; retry")
 
     async def _reserve_layer(self, spec: ExperimentSpec) -> tuple[int, int]:

@@ -13,7 +13,14 @@ from pathlib import Path
 from fastapi import APIRouter, Response
 from fastapi.responses import RedirectResponse
 
-from service.ui import _pages_auth, _pages_experiments, _pages_journal, _pages_models, _pages_plan
+from service.ui import (
+    _pages_auth,
+    _pages_experiments,
+    _pages_journal,
+    _pages_models,
+    _pages_plan,
+    _pages_rollout,
+)
 from service.ui._render import SECURITY_HEADERS, Templates
 from service.ui._route import ui_route_class
 from service.ui._sources import ServiceSources, Sources, get_sources
@@ -51,6 +58,7 @@ def router() -> APIRouter:
         headers = {**SECURITY_HEADERS, "Cache-Control": "public, max-age=300"}
         return Response(body, media_type=media_type, headers=headers)
 
-    for page in (_pages_auth, _pages_experiments, _pages_plan, _pages_journal, _pages_models):
+    pages = (_pages_auth, _pages_rollout, _pages_experiments, _pages_plan, _pages_journal)
+    for page in (*pages, _pages_models):
         page.register(ui, templates)
     return ui

@@ -15,6 +15,7 @@ from markupsafe import Markup
 from service.spec import ExperimentSpec
 from service.spec.models import Metric
 from service.stats import SRM_THRESHOLD
+from service.ui._rollout_view import step_marks
 from service.ui.plots import (
     ForestRow,
     Look,
@@ -256,7 +257,14 @@ def results_view(spec: ExperimentSpec, results: Doc) -> dict[str, Any]:
         "breached": any(m["breached"] for m in metrics)
         or any(g.get("status") == "breached" for g in raw_guards),
         "sequential": pictures,
-        "units_svg": Markup(units_plot(timeline, spec.variant_keys(), srm_threshold=SRM_THRESHOLD))
+        "units_svg": Markup(
+            units_plot(
+                timeline,
+                spec.variant_keys(),
+                srm_threshold=SRM_THRESHOLD,
+                steps=step_marks(results.get("rollout")),
+            )
+        )
         if timeline
         else None,
     }
@@ -267,6 +275,7 @@ _PLAN_NOTES = (
     ("inflation", "Sample inflation of the design"),
     ("daily_units", "Units per day assumed"),
     ("daily_units_source", "Traffic from"),
+    ("ramp_days", "Days through the rollout's ramp"),
 )
 
 

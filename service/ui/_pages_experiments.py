@@ -17,6 +17,7 @@ from service.spec.lifecycle import next_status
 from service.ui._auth import UISession, UISessionDep, check_csrf, read_form
 from service.ui._experiment_view import plan_view, results_view, total_units
 from service.ui._render import SECURITY_HEADERS, Templates
+from service.ui._rollout_view import rollout_context
 from service.ui._sources import Doc, Sources, SourcesDep
 
 __all__ = ["register"]
@@ -31,6 +32,7 @@ _DONE = {
     "ship": "Experiment shipped.",
     "rollback": "Experiment rolled back: everyone gets the baseline.",
     "stop": "Experiment stopped.",
+    "ramp": "Rollout ramped up: every SDK picks the new traffic up with its next config.",
 }
 _CONCURRENCY = 8
 
@@ -150,6 +152,7 @@ def register(router: APIRouter, templates: Templates) -> None:
             "plan_error": plan_error,
             "actions": _actions(record),
             "live": record.status == "running",
+            **rollout_context(record, results),
         }
 
     @router.get("/experiments/{key}", name="ui_experiment")

@@ -13,6 +13,9 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import ChainableUndefined, Environment, FileSystemLoader, select_autoescape
 
+from service.spec.duration import format_duration
+from service.spec.rollout import format_share
+
 __all__ = ["SECURITY_HEADERS", "Templates"]
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
@@ -100,6 +103,8 @@ class Templates:
         )
         self.env.filters.update(pct=pct, num=num, pvalue=pvalue, when=when, age=age)
         self.env.filters["segment"] = segment
+        self.env.filters["share"] = format_share
+        self.env.filters["duration"] = format_duration
 
     def render(
         self,

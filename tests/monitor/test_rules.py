@@ -19,6 +19,7 @@ ALERTS = {
     "AggregationLagging": "ticket",
     "CandidateLatencyRegression": "ticket",
     "EventsRejected": "ticket",
+    "RolloutHeld": "ticket",
 }
 
 

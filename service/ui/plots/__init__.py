@@ -12,7 +12,7 @@ from service.ui.plots._mde import MdePoint, mde_curve
 from service.ui.plots._pareto import ParetoRegion, pareto_curve
 from service.ui.plots._reliability import ReliabilityBin, reliability_diagram
 from service.ui.plots._sequential import Look, sequential_plot
-from service.ui.plots._units import TimePoint, units_plot
+from service.ui.plots._units import StepMark, TimePoint, units_plot
 
 __all__ = [
     "ForestRow",
@@ -22,6 +22,7 @@ __all__ = [
     "ModelLine",
     "ParetoRegion",
     "ReliabilityBin",
+    "StepMark",
     "TimePoint",
     "forest_plot",
     "improvement_chart",

@@ -23,7 +23,7 @@ from service.ui.plots._svg import (
     y_axis,
 )
 
-__all__ = ["TimePoint", "units_plot"]
+__all__ = ["StepMark", "TimePoint", "units_plot"]
 
 _W = 760
 _LEFT, _RIGHT = 70, 120
@@ -42,6 +42,15 @@ class TimePoint:
     srm_p_value: float | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class StepMark:
+    """A rollout step's start: a dashed line across the units panel, labelled with its share."""
+
+    at: float
+    step: int
+    label: str
+
+
 def _hour_label(hour: float) -> str:
     moment = dt.datetime.fromtimestamp(hour, tz=dt.UTC)
     return moment.strftime("%d %b %H:%M")
@@ -52,12 +61,17 @@ def _log_p(p: float) -> float:
 
 
 def units_plot(
-    points: Sequence[TimePoint], variants: Sequence[str], *, srm_threshold: float = 0.001
+    points: Sequence[TimePoint],
+    variants: Sequence[str],
+    *,
+    srm_threshold: float = 0.001,
+    steps: Sequence[StepMark] = (),
 ) -> str:
     """Two panels sharing the time axis (hours, UTC): units per variant; SRM p-value (log).
 
     Each plotted value is a ``<circle>`` with ``data-hour`` (epoch seconds) and either
-    ``data-variant``/``data-units`` or ``data-srm-p-value``.
+    ``data-variant``/``data-units`` or ``data-srm-p-value``; each rollout step's start is
+    a ``<line class="rollout-step">`` with ``data-step`` and ``data-at``.
     """
     label = "Units per variant over time, and the sample-ratio-mismatch p-value"
     parts = [open_svg(_W, _H, label, "units")]
@@ -79,6 +93,7 @@ def units_plot(
             sy, nice_ticks(0, top_units, 4), x=_LEFT, right=_W - _RIGHT, fmt=fmt_num, label="units"
         )
     )
+    parts.extend(_step_marks(steps, sx, h_lo, h_hi))
     ends: list[tuple[float, str, str]] = []
     for i, variant in enumerate(variants):
         colour = PALETTE[i % len(PALETTE)]
@@ -109,6 +124,21 @@ def units_plot(
     parts.append(_srm_panel(points, sx, tick_hours, srm_threshold))
     parts.append(close_svg())
     return "".join(parts)
+
+
+def _step_marks(steps: Sequence[StepMark], sx: Scale, h_lo: float, h_hi: float) -> list[str]:
+    """Where the hour axis holds it (each point is an hour's start), each step's start."""
+    parts = []
+    for mark in steps:
+        x = sx(min(max(mark.at, h_lo), h_hi))
+        parts.append(
+            f'<line class="rollout-step" data-step="{mark.step}" data-at="{data_num(mark.at)}" '
+            f'x1="{x:.1f}" x2="{x:.1f}" y1="{_UNITS_TOP}" y2="{_UNITS_TOP + _UNITS_H}" '
+            f'stroke="{MUTED}" stroke-dasharray="3 3"><title>step {mark.step} ({esc(mark.label)})'
+            f" from {esc(_hour_label(mark.at))} UTC</title></line>"
+        )
+        parts.append(text(x + 3, _UNITS_TOP + 12, mark.label, fill=MUTED, size=11))
+    return parts
 
 
 def _spread(
