@@ -1,7 +1,10 @@
 """Hostile-input suite: each case attacks a live server and checks it stays responsive.
 
 ``health_probe`` measures ``/healthz`` latency from its own thread while an attack runs; a
-case asserts on its p99 and that the probe saw no error.
+case asserts on its p99 and that the probe saw no error. The bound is 200 ms, or five times
+the p99 the same probe measured on the idle server just before the attack when the machine
+itself is slower than that (a loaded CI box): a reference from the same run, so the check
+judges the attack, not the machine. The stalls this suite guards against lasted seconds.
 """
 
 from __future__ import annotations
@@ -33,9 +36,11 @@ class HealthProbe:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.latencies_s: list[float] = []
+        self.idle_latencies_s: list[float] = []
         self.failures: list[str] = []
 
     def __enter__(self) -> HealthProbe:
+        self._measure_idle()
         self._thread = threading.Thread(target=self._run, name="health-probe", daemon=True)
         self._thread.start()
         return self
@@ -44,6 +49,16 @@ class HealthProbe:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
+
+    def _measure_idle(self, probes: int = 25) -> None:
+        """The same probe on the server before the attack: the run's own reference."""
+        with httpx.Client(timeout=30.0) as http:
+            http.get(f"{self._url}/healthz")  # untimed: connection set-up
+            for _ in range(probes):
+                started = time.perf_counter()
+                http.get(f"{self._url}{self._path}")
+                self.idle_latencies_s.append(time.perf_counter() - started)
+                time.sleep(self._interval / 2)
 
     def _run(self) -> None:
         with httpx.Client(timeout=30.0) as http:
@@ -66,16 +81,23 @@ class HealthProbe:
 
     def p99_ms(self) -> float:
         assert len(self.latencies_s) >= 20, f"too few probes to judge: {len(self.latencies_s)}"
-        ordered = sorted(self.latencies_s)
-        return 1000 * ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
+        return _p99_ms(self.latencies_s)
 
     def assert_responsive(self, p99_limit_ms: float = 200.0) -> None:
         assert not self.failures, f"{self._path} failed during the attack: {self.failures[:5]}"
         p99 = self.p99_ms()
-        assert p99 < p99_limit_ms, (
-            f"{self._path} p99 {p99:.0f} ms during the attack (limit {p99_limit_ms:.0f} ms, "
+        idle = _p99_ms(self.idle_latencies_s) if self.idle_latencies_s else 0.0
+        limit = max(p99_limit_ms, 5 * idle)
+        assert p99 < limit, (
+            f"{self._path} p99 {p99:.0f} ms during the attack (limit {limit:.0f} ms: "
+            f"{p99_limit_ms:.0f} ms or 5x the idle p99 of {idle:.0f} ms; "
             f"{len(self.latencies_s)} probes, max {1000 * max(self.latencies_s):.0f} ms)"
         )
+
+
+def _p99_ms(latencies_s: list[float]) -> float:
+    ordered = sorted(latencies_s)
+    return 1000 * ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
 
 
 @pytest.fixture
