@@ -6,6 +6,7 @@ from fastapi import APIRouter
 from starlette.responses import Response
 
 from service.api.deps import RuntimeDep
+from service.modelwatch import refresh_model_metrics
 from service.monitor import refresh_experiment_metrics
 
 __all__ = ["router"]
@@ -21,5 +22,6 @@ router = APIRouter(tags=["metrics"])
 )
 async def metrics(runtime: RuntimeDep) -> Response:
     await refresh_experiment_metrics(runtime)
+    await refresh_model_metrics(runtime)
     body, content_type = runtime.metrics.render()
     return Response(body, media_type=content_type)

@@ -47,6 +47,7 @@ __all__ = [
     "add_into",
     "bin_counts",
     "bin_position",
+    "bin_range",
     "cell_all",
     "cell_any",
     "cell_value",
@@ -186,6 +187,19 @@ def bin_position(key: str) -> float:
         middle = math.exp((int(rest) - 0.5) * _GAMMA_LOG)
         return middle if head == "p" else -middle
     return math.inf
+
+
+def bin_range(key: str) -> tuple[float, float]:
+    """The values a sketch bin holds, as (low, high)."""
+    head, rest = key[:1], key[1:]
+    if head == "i":
+        return float(int(rest)), float(int(rest))
+    if head == "u":
+        return int(rest) / _UNIT_BINS, (int(rest) + 1) / _UNIT_BINS
+    if head in ("p", "n"):
+        low, high = math.exp((int(rest) - 1) * _GAMMA_LOG), math.exp(int(rest) * _GAMMA_LOG)
+        return (low, high) if head == "p" else (-high, -low)
+    return 0.0, 0.0
 
 
 def bin_counts(values: npt.NDArray[np.float64]) -> dict[str, float]:

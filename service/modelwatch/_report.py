@@ -1,0 +1,420 @@
+"""One model's monitor report: performance per segment x metric x window against the
+reference, with decisions; input drift; label completeness; daily trends.
+
+Decisions reuse the guardrail machinery (``service.stats.check_guardrails``): the
+reference period is the control, the window the treatment, and a cell is
+
+* ``degraded`` when the always-valid interval of the relative change lies wholly beyond
+  the margin on the harmful side (a guardrail ``breached``),
+* ``warning`` when it lies wholly on the harmful side of zero,
+* ``ok`` otherwise, and ``insufficient`` (not decided) with fewer than ``min_labelled``
+  labelled records on either side.
+
+The error budget ``alpha`` is split over every segment x decided metric x window
+(Bonferroni), and each cell's interval is valid at all times as its labels arrive: the
+chance that any cell of the model raises a false warning or degradation over the
+monitor's passes stays below ``alpha`` (measured in ``scripts/validate_model_monitor.py``).
+Each interval is tuned to the labelled records the window will hold once its labels are
+complete (its records times the reference's labelled share).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from service.modelwatch._drift import DriftInput, drift_row
+from service.modelwatch._metrics import Metric, metrics_for, model_kind
+from service.modelwatch._windows import Bucket, Segment, choose_segments, total
+from service.stats import GuardrailCell, check_guardrails, effective_units
+
+__all__ = ["STATUS_CODES", "Facts", "ReportConfig", "Windows", "build_report", "rounded"]
+
+STATUS_CODES: Mapping[str, int] = {"ok": 0, "warning": 1, "degraded": 2}
+_FROM_GUARDRAIL = {"breached": "degraded", "warning": "warning"}
+WINDOWS = ("day", "week")
+
+
+@dataclass(frozen=True, slots=True)
+class ReportConfig:
+    alpha: float = 0.05
+    margin: float = 0.05
+    min_labelled: int = 200
+    min_records: int = 200
+    psi_threshold: float = 0.2
+    max_values: int = 10
+    reference_days: int = 28
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What the report needs besides the buckets: the model's settings and state."""
+
+    labels_seen: Sequence[str] = ()
+    tolerance: float | None = None
+    positive: str = "1"
+    label_at: float | None = None
+    backlog: int = 0
+    skipped: int = 0
+    reference_set: Mapping[str, tuple[dict[str, float], float, bool]] | None = None
+    """Uploaded reference: feature -> (sketch counts, rows, categorical)."""
+
+
+@dataclass(slots=True)
+class Windows:
+    """The summed windows and the daily buckets (for trends), with their bounds."""
+
+    day: Bucket
+    week: Bucket
+    reference: Bucket
+    daily: dict[int, Bucket]
+    bounds: dict[str, tuple[float, float]]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(
+        cls, hours: Mapping[int, Bucket], days: Mapping[int, Bucket], now: float, ref_days: int
+    ) -> Windows:
+        h, d = math.floor(now / 3600), math.floor(now / 86_400)
+        week = range(d - 6, d + 1)
+        ref = range(d - 6 - ref_days, d - 6)
+        return cls(
+            day=total(hours[i] for i in range(h - 23, h + 1) if i in hours),
+            week=total(days[i] for i in week if i in days),
+            reference=total(days[i] for i in ref if i in days),
+            daily=dict(days),
+            bounds={
+                "day": ((h - 23) * 3600.0, now),
+                "week": ((d - 6) * 86_400.0, now),
+                "reference": (ref.start * 86_400.0, ref.stop * 86_400.0),
+            },
+        )
+
+
+def rounded(x: float | None, digits: int = 6) -> float | None:
+    """A number fit to show: finite, at most ``digits`` significant digits; else None."""
+    if x is None or not math.isfinite(x):
+        return None
+    if x == 0:
+        return 0.0
+    return round(x, max(digits - 1 - math.floor(math.log10(abs(x))), 0))
+
+
+def _share(part: float, whole: float) -> float | None:
+    return rounded(part / whole, 4) if whole > 0 else None
+
+
+def _volume(stats: Mapping[str, float]) -> dict[str, Any]:
+    n, labelled = stats.get("n", 0.0), stats.get("l", 0.0)
+    return {
+        "records": round(n),
+        "labelled": round(labelled),
+        "completeness": _share(min(labelled, n), n),
+    }
+
+
+@dataclass(slots=True)
+class _Cell:
+    segment: Segment
+    metric: Metric
+    window: str
+    reference: dict[str, float]
+    current: dict[str, float]
+    row: dict[str, Any] = field(default_factory=dict)
+
+
+def _decide(cells: list[_Cell], config: ReportConfig, family: int) -> None:
+    """Check the cells with enough labels on both sides; fill every cell's row."""
+    ready = []
+    for cell in cells:
+        m = cell.metric
+        ref_den, cur_den = m.denominator(cell.reference), m.denominator(cell.current)
+        cell.row = {
+            "segment": cell.segment.label,
+            "metric": m.name,
+            "window": cell.window,
+            "value": rounded(m.value(cell.current)),
+            "reference": rounded(m.value(cell.reference)),
+            "labelled": round(cur_den),
+            "reference_labelled": round(ref_den),
+            "status": "insufficient",
+            "relative": None,
+            "p_value": None,
+        }
+        if ref_den < config.min_labelled or cur_den < config.min_labelled:
+            cell.row["reason"] = f"fewer than {config.min_labelled} labelled records on a side"
+            continue
+        # The window's size once its labels are in: its records x the reference's rate.
+        rate = ref_den / max(cell.reference.get("n", 0.0), 1.0)
+        expected = max(cell.current.get("n", 0.0) * rate, cur_den)
+        ready.append((cell, effective_units(ref_den, expected)))
+    if not ready:
+        return
+    biggest = max(planned for _, planned in ready)
+    gcells = [
+        GuardrailCell(
+            metric=c.metric.name,
+            control=c.metric.stats(c.reference),
+            treatment=c.metric.stats(c.current),
+            direction=c.metric.direction,
+            margin=config.margin,
+            share=planned / biggest,
+        )
+        for c, planned in ready
+    ]
+    results = check_guardrails(
+        gcells, alpha=config.alpha, planned_units_per_variant=biggest, family_size=family
+    )
+    for (cell, _), result in zip(ready, results, strict=True):
+        lo, hi = result.ci
+        cell.row.update(
+            status=_FROM_GUARDRAIL.get(result.status, "ok"),
+            relative={
+                "estimate": rounded(result.estimate, 4),
+                "ci": [rounded(lo, 4), rounded(hi, 4)],
+            },
+            p_value=rounded(result.p_value, 4),
+        )
+
+
+def _worst(statuses: Sequence[str]) -> str:
+    decided = [s for s in statuses if s in STATUS_CODES]
+    if not decided:
+        return "insufficient"
+    return max(decided, key=lambda s: STATUS_CODES[s])
+
+
+def _trend(
+    windows: Windows, segments: list[Segment], metrics: list[Metric], config: ReportConfig
+) -> dict[str, Any]:
+    days = sorted(windows.daily)
+    series = []
+    for segment in segments:
+        stats = [segment.stats(windows.daily[d]) for d in days]
+        ref = segment.stats(windows.reference)
+        for metric in metrics:
+            base = metric.value(ref)
+            band = None
+            if base is not None and metric.denominator(ref) >= config.min_labelled:
+                band = [rounded(base * (1 - config.margin)), rounded(base * (1 + config.margin))]
+            series.append(
+                {
+                    "segment": segment.label,
+                    "metric": metric.name,
+                    "values": [rounded(metric.value(s)) for s in stats],
+                    "labelled": [round(metric.denominator(s)) for s in stats],
+                    "reference": rounded(base),
+                    "band": band,
+                }
+            )
+    return {"days": [d * 86_400 for d in days], "series": series}
+
+
+def _drift_inputs(windows: Windows, facts: Facts, segments: list[Segment]) -> list[DriftInput]:
+    day, ref = windows.day, windows.reference
+    n_day, n_ref = day.cell("").get("n", 0.0), ref.cell("").get("n", 0.0)
+    out = []
+    features = sorted(
+        {k.partition("\x1f")[2] for b in (day, ref) for k in b.inputs if k.startswith("f\x1f")}
+    )
+    uploaded = facts.reference_set or {}
+    for name in sorted(set(features) | set(uploaded)):
+        current = day.inputs.get(f"f\x1f{name}", {})
+        if name in uploaded:
+            sketch, rows, categorical = uploaded[name]
+            if categorical:
+                sketch, current = _codes(sketch), _codes(current)
+            out.append(DriftInput(name, "feature", categorical, sketch, current, rows, n_day))
+        else:
+            reference = ref.inputs.get(f"f\x1f{name}", {})
+            out.append(DriftInput(name, "feature", False, reference, current, n_ref, n_day))
+    for attribute in sorted({s.attribute for s in segments if s.attribute is not None}):
+        out.append(
+            DriftInput(
+                f"attribute:{attribute}",
+                "attribute",
+                True,
+                _attribute_counts(ref, attribute),
+                _attribute_counts(day, attribute),
+                n_ref,
+                n_day,
+            )
+        )
+    return out
+
+
+def _codes(sketch: Mapping[str, float]) -> dict[str, float]:
+    """Category codes of a sketch (``i3`` -> ``3``)."""
+    return {k[1:] if k.startswith("i") else k: v for k, v in sketch.items()}
+
+
+def _attribute_counts(window: Bucket, attribute: str) -> dict[str, float]:
+    prefix = f"v\x1f{attribute}\x1f"
+    rows = {
+        c[len(prefix) :]: s.get("n", 0.0) for c, s in window.cells.items() if c.startswith(prefix)
+    }
+    rest = window.cell(f"a\x1f{attribute}").get("n", 0.0) - sum(rows.values())
+    if rest > 0.5:
+        rows["(values without a row)"] = rest
+    return rows
+
+
+def _prediction_drift(
+    windows: Windows, config: ReportConfig, alpha_each: float
+) -> dict[str, Any] | None:
+    day, ref = windows.day, windows.reference
+    n_day, n_ref = day.cell("").get("n", 0.0), ref.cell("").get("n", 0.0)
+    if day.inputs.get("s") or ref.inputs.get("s"):
+        item = DriftInput(
+            "prediction", "prediction", False, ref.inputs.get("s", {}), day.inputs.get("s", {}),
+            sum(ref.inputs.get("s", {}).values()), sum(day.inputs.get("s", {}).values()),
+        )  # fmt: skip
+    elif day.inputs.get("p") or ref.inputs.get("p"):
+        item = DriftInput(
+            "prediction", "prediction", True, ref.inputs.get("p", {}), day.inputs.get("p", {}),
+            n_ref, n_day,
+        )  # fmt: skip
+    else:
+        return None
+    return _drift(item, config, alpha_each)
+
+
+def _drift(item: DriftInput, config: ReportConfig, alpha_each: float) -> dict[str, Any]:
+    return drift_row(
+        item,
+        alpha_each=alpha_each,
+        psi_threshold=config.psi_threshold,
+        min_records=config.min_records,
+    )
+
+
+def build_report(
+    name: str, windows: Windows, facts: Facts, config: ReportConfig, *, now: float
+) -> dict[str, Any]:
+    """The report of one model (what ``GET /v1/models/{name}/monitor`` returns)."""
+    whole = windows.week.cell("")
+    reference_whole = windows.reference.cell("")
+    kind = model_kind(
+        facts.labels_seen, facts.tolerance, total([windows.week, windows.reference]).cell("")
+    )
+    positive_seen = facts.positive in facts.labels_seen
+    both = total([windows.week, windows.reference]).cell("")
+    metrics = metrics_for(kind, both, tolerance=facts.tolerance, positive_seen=positive_seen)
+    decided = [m for m in metrics if m.decided]
+    segments = choose_segments([windows.week, windows.reference], config.max_values)
+    cells = [
+        _Cell(s, m, w, s.stats(windows.reference), s.stats(getattr(windows, w)))
+        for s in segments
+        for m in metrics
+        for w in WINDOWS
+    ]
+    family = max(len(segments) * len(decided) * len(WINDOWS), 1)
+    _decide([c for c in cells if c.metric.decided], config, family)
+    for c in cells:
+        if not c.metric.decided:
+            c.row = {
+                "segment": c.segment.label, "metric": c.metric.name, "window": c.window,
+                "value": rounded(c.metric.value(c.current)),
+                "reference": rounded(c.metric.value(c.reference)),
+                "labelled": round(c.metric.denominator(c.current)),
+                "reference_labelled": round(c.metric.denominator(c.reference)),
+                "status": "reported", "relative": None, "p_value": None,
+            }  # fmt: skip
+    status = []
+    for s in segments:
+        for m in decided:
+            rows = [c.row for c in cells if c.segment is s and c.metric is m]
+            status.append(
+                {
+                    "segment": s.label,
+                    "metric": m.name,
+                    "status": _worst([r["status"] for r in rows]),
+                }
+            )
+    inputs = _drift_inputs(windows, facts, segments)
+    drift_alpha = config.alpha / max(len(inputs) + 1, 1)
+    drift = [_drift(i, config, drift_alpha) for i in inputs]
+    overall = _worst([s["status"] for s in status])
+    if overall == "insufficient" and any(d["status"] == "drift" for d in drift):
+        overall = "ok"
+    lag = None if not facts.label_at else max(now - facts.label_at, 0.0)
+    report: dict[str, Any] = {
+        "model": name,
+        "analysed_at": rounded(now, 13),
+        "kind": kind,
+        "positive": facts.positive if kind == "binary" else None,
+        "status": overall,
+        "alpha": config.alpha,
+        "alpha_each": rounded(config.alpha / family, 4),
+        "family_size": family,
+        "margin": config.margin,
+        "windows": {w: {"start": a, "end": rounded(b, 13)} for w, (a, b) in windows.bounds.items()},
+        "volume": {
+            "day": _volume(windows.day.cell("")),
+            "week": _volume(whole),
+            "reference": _volume(reference_whole),
+        },
+        "labels": {
+            "last_at": rounded(facts.label_at, 13) if facts.label_at else None,
+            "lag_s": rounded(lag, 6),
+        },
+        "segments": [s.label for s in segments],
+        "metrics": [m.name for m in metrics],
+        "cells": [c.row for c in cells],
+        "statuses": status,
+        "drift": drift,
+        "prediction_drift": _prediction_drift(windows, config, drift_alpha),
+        "trend": _trend(windows, segments, metrics, config),
+        "pipeline": {"backlog": facts.backlog, "skipped": facts.skipped},
+        "notes": _notes(kind, positive_seen, windows, decided, config),
+    }
+    report["summary"] = summary(report)
+    return report
+
+
+def _notes(
+    kind: str, positive_seen: bool, windows: Windows, decided: list[Metric], config: ReportConfig
+) -> list[str]:
+    notes = []
+    if kind == "binary" and not positive_seen and "recall" not in {m.name for m in decided}:
+        notes.append(
+            "recall and precision need the positive class: set it with "
+            'PUT /v1/models/{name}/settings {"positive": ...}'
+        )
+    if windows.reference.cell("").get("l", 0.0) < config.min_labelled:
+        days = config.reference_days
+        notes.append(
+            f"no decisions yet: the reference period (the {days} days before the last "
+            f"week) holds fewer than {config.min_labelled} labelled records"
+        )
+    return notes
+
+
+def summary(report: Mapping[str, Any]) -> dict[str, Any]:
+    """What the weekly review compares across days: volume, error rate, completeness,
+    the cells not ok, the drifted inputs."""
+    week = report["volume"]["week"]
+    accuracy = next(
+        (
+            c["value"]
+            for c in report["cells"]
+            if c["segment"] == "all" and c["metric"] == "accuracy" and c["window"] == "week"
+        ),
+        None,
+    )
+    return {
+        "at": report["analysed_at"],
+        "status": report["status"],
+        "records_week": week["records"],
+        "labelled_week": week["labelled"],
+        "completeness_week": week["completeness"],
+        "error_rate_week": None if accuracy is None else rounded(1.0 - accuracy, 4),
+        "not_ok": sorted(
+            f"{s['segment']}|{s['metric']}|{s['status']}"
+            for s in report["statuses"]
+            if s["status"] in ("warning", "degraded")
+        ),
+        "drift": sorted(d["feature"] for d in report["drift"] if d["status"] == "drift"),
+    }
