@@ -19,6 +19,10 @@ ALERTS = {
     "AggregationLagging": "ticket",
     "CandidateLatencyRegression": "ticket",
     "EventsRejected": "ticket",
+    "SharpenModelSegmentDegraded": "page",
+    "SharpenModelInputDrift": "ticket",
+    "SharpenModelLabelsStale": "ticket",
+    "SharpenModelMonitorStale": "ticket",
 }
 
 
