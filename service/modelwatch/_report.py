@@ -10,12 +10,16 @@ reference period is the control, the window the treatment, and a cell is
 * ``ok`` otherwise, and ``insufficient`` (not decided) with fewer than ``min_labelled``
   labelled records on either side.
 
-The error budget ``alpha`` is split over every segment x decided metric x window
-(Bonferroni), and each cell's interval is valid at all times as its labels arrive: the
-chance that any cell of the model raises a false warning or degradation over the
-monitor's passes stays below ``alpha`` (measured in ``scripts/validate_model_monitor.py``).
-Each interval is tuned to the labelled records the window will hold once its labels are
-complete (its records times the reference's labelled share).
+The error budget: in any 24 hours, the chance that any cell of the model raises a false
+warning or degradation, however often the monitor looks, is at most ``alpha``. A rolling
+window is a fixed sample only while it ends in the same hour (the day window) or day (the
+week window): meanwhile it only grows, by the records of its last hour or day and by
+late labels, so one always-valid interval covers every pass over it. In 24 hours a day
+window is thus evaluated on at most 25 distinct samples and a week window on 2, and
+``alpha`` is split (Bonferroni) over segments x decided metrics x windows x those
+samples (``SLOTS``). Each interval is tuned to the labelled records its window holds
+when complete at the reference's rate, a size fixed while the window grows. Measured
+with traffic and labels flowing in ``scripts/validate_model_monitor.py``.
 """
 
 from __future__ import annotations
@@ -35,6 +39,10 @@ __all__ = ["STATUS_CODES", "Facts", "ReportConfig", "Windows", "build_report", "
 STATUS_CODES: Mapping[str, int] = {"ok": 0, "warning": 1, "degraded": 2}
 _FROM_GUARDRAIL = {"breached": "degraded", "warning": "warning"}
 WINDOWS = ("day", "week")
+WINDOW_DAYS = {"day": 1.0, "week": 7.0}
+SLOTS = {"day": 25, "week": 2}
+"""Distinct windows a cell can be evaluated on in any 24 hours: a day window per hour it
+ends in (24, plus one when the span straddles an hour), a week window per day (2)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,9 +133,10 @@ class _Cell:
     row: dict[str, Any] = field(default_factory=dict)
 
 
-def _decide(cells: list[_Cell], config: ReportConfig, family: int) -> None:
-    """Check the cells with enough labels on both sides; fill every cell's row."""
+def _decide(cells: list[_Cell], config: ReportConfig, family: int, window: str) -> None:
+    """Check the ``window`` cells with enough labels on both sides; fill every row."""
     ready = []
+    days = WINDOW_DAYS[window] / config.reference_days
     for cell in cells:
         m = cell.metric
         ref_den, cur_den = m.denominator(cell.reference), m.denominator(cell.current)
@@ -146,10 +155,9 @@ def _decide(cells: list[_Cell], config: ReportConfig, family: int) -> None:
         if ref_den < config.min_labelled or cur_den < config.min_labelled:
             cell.row["reason"] = f"fewer than {config.min_labelled} labelled records on a side"
             continue
-        # The window's size once its labels are in: its records x the reference's rate.
-        rate = ref_den / max(cell.reference.get("n", 0.0), 1.0)
-        expected = max(cell.current.get("n", 0.0) * rate, cur_den)
-        ready.append((cell, effective_units(ref_den, expected)))
+        # Tuned to what the window holds once complete, at the reference's rate: fixed
+        # while the window only grows (the records of its last hour, late labels).
+        ready.append((cell, effective_units(ref_den, ref_den * days)))
     if not ready:
         return
     biggest = max(planned for _, planned in ready)
@@ -165,7 +173,10 @@ def _decide(cells: list[_Cell], config: ReportConfig, family: int) -> None:
         for c, planned in ready
     ]
     results = check_guardrails(
-        gcells, alpha=config.alpha, planned_units_per_variant=biggest, family_size=family
+        gcells,
+        alpha=config.alpha,
+        planned_units_per_variant=biggest,
+        family_size=family * SLOTS[window],
     )
     for (cell, _), result in zip(ready, results, strict=True):
         lo, hi = result.ci
@@ -311,7 +322,9 @@ def build_report(
         for w in WINDOWS
     ]
     family = max(len(segments) * len(decided) * len(WINDOWS), 1)
-    _decide([c for c in cells if c.metric.decided], config, family)
+    for window in WINDOWS:
+        chosen = [c for c in cells if c.metric.decided and c.window == window]
+        _decide(chosen, config, family, window)
     for c in cells:
         if not c.metric.decided:
             c.row = {
@@ -347,7 +360,7 @@ def build_report(
         "positive": facts.positive if kind == "binary" else None,
         "status": overall,
         "alpha": config.alpha,
-        "alpha_each": rounded(config.alpha / family, 4),
+        "alpha_each": {w: rounded(config.alpha / (family * SLOTS[w]), 4) for w in WINDOWS},
         "family_size": family,
         "margin": config.margin,
         "windows": {w: {"start": a, "end": rounded(b, 13)} for w, (a, b) in windows.bounds.items()},
