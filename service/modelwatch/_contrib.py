@@ -176,6 +176,8 @@ def value_bin(x: float) -> str:
 
 def bin_position(key: str) -> float:
     """A number inside the bin, to order bins along the axis (``na`` last)."""
+    if key == "na":
+        return math.inf
     head, rest = key[:1], key[1:]
     if head == "i":
         return float(int(rest))
@@ -190,7 +192,9 @@ def bin_position(key: str) -> float:
 
 
 def bin_range(key: str) -> tuple[float, float]:
-    """The values a sketch bin holds, as (low, high)."""
+    """The values a sketch bin holds, as (low, high); (nan, nan) for ``na``."""
+    if key == "na":
+        return math.nan, math.nan
     head, rest = key[:1], key[1:]
     if head == "i":
         return float(int(rest)), float(int(rest))
