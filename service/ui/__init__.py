@@ -1,7 +1,8 @@
 """The web dashboard, served under ``/ui`` by the same app (server-rendered, no build step).
 
 Pages: experiments (list, one experiment with its plots and actions), plan, journal,
-models and their error analysis. Sessions and CSRF: :mod:`service.ui._auth`. Plots:
+models and their error analysis, the model monitor's pages and the weekly review.
+Sessions and CSRF: :mod:`service.ui._auth`. Plots:
 :mod:`service.ui.plots` (pure functions producing SVG). Numbers come from the same
 internal functions as the JSON API (:mod:`service.ui._sources`).
 """
@@ -13,7 +14,14 @@ from pathlib import Path
 from fastapi import APIRouter, Response
 from fastapi.responses import RedirectResponse
 
-from service.ui import _pages_auth, _pages_experiments, _pages_journal, _pages_models, _pages_plan
+from service.ui import (
+    _pages_auth,
+    _pages_experiments,
+    _pages_journal,
+    _pages_models,
+    _pages_monitor,
+    _pages_plan,
+)
 from service.ui._render import SECURITY_HEADERS, Templates
 from service.ui._route import ui_route_class
 from service.ui._sources import ServiceSources, Sources, get_sources
@@ -51,6 +59,7 @@ def router() -> APIRouter:
         headers = {**SECURITY_HEADERS, "Cache-Control": "public, max-age=300"}
         return Response(body, media_type=media_type, headers=headers)
 
-    for page in (_pages_auth, _pages_experiments, _pages_plan, _pages_journal, _pages_models):
+    pages = (_pages_auth, _pages_experiments, _pages_plan, _pages_journal, _pages_models)
+    for page in (*pages, _pages_monitor):
         page.register(ui, templates)
     return ui
