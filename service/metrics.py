@@ -267,47 +267,55 @@ class ModelCollector(Collector):
         self._snapshots = {s.model: s for s in snapshots}
 
     def collect(self) -> Iterator[Metric]:
-        def gauge(name: str, doc: str, labels: list[str]) -> GaugeMetricFamily:
-            return GaugeMetricFamily(f"{NAMESPACE}_model_{name}", doc, labels=labels)
-
-        status = gauge(
-            "segment_status",
+        model, per_window = ["model"], ["model", "window"]
+        status = GaugeMetricFamily(
+            f"{NAMESPACE}_model_segment_status",
             "Model segment x metric status: 0 ok, 1 warning, 2 degraded (worst of the day "
             "and week windows against the reference; not decided: absent).",
-            ["model", "metric", "segment"],
+            labels=["model", "metric", "segment"],
         )
-        value = gauge(
-            "metric",
+        value = GaugeMetricFamily(
+            f"{NAMESPACE}_model_metric",
             "Model metric per segment and window (day, week, reference).",
-            ["model", "metric", "segment", "window"],
+            labels=["model", "metric", "segment", "window"],
         )
-        drift = gauge(
-            "feature_drift",
+        drift = GaugeMetricFamily(
+            f"{NAMESPACE}_model_feature_drift",
             "PSI of an input's last day against the reference (features; attribute:NAME).",
-            ["model", "feature"],
+            labels=["model", "feature"],
         )
-        drifting = gauge(
-            "feature_drift_status",
+        drifting = GaugeMetricFamily(
+            f"{NAMESPACE}_model_feature_drift_status",
             "1 when the input drifts (PSI over the threshold and the homogeneity test rejects).",
-            ["model", "feature"],
+            labels=["model", "feature"],
         )
-        prediction = gauge("prediction_drift", "PSI of the prediction scores' last day.", ["model"])
-        lag = gauge(
-            "label_lag_seconds", "Seconds since the model's latest label arrived.", ["model"]
+        prediction = GaugeMetricFamily(
+            f"{NAMESPACE}_model_prediction_drift",
+            "PSI of the prediction scores' last day.",
+            labels=model,
         )
-        complete = gauge(
-            "label_completeness",
+        lag = GaugeMetricFamily(
+            f"{NAMESPACE}_model_label_lag_seconds",
+            "Seconds since the model's latest label arrived.",
+            labels=model,
+        )
+        complete = GaugeMetricFamily(
+            f"{NAMESPACE}_model_label_completeness",
             "Share of the window's predictions that have a label.",
-            ["model", "window"],
+            labels=per_window,
         )
-        records = gauge("records", "Predictions in the window.", ["model", "window"])
-        analysed = gauge(
-            "last_analysis_timestamp_seconds",
+        records = GaugeMetricFamily(
+            f"{NAMESPACE}_model_records", "Predictions in the window.", labels=per_window
+        )
+        analysed = GaugeMetricFamily(
+            f"{NAMESPACE}_model_last_analysis_timestamp_seconds",
             "Unix time of the model monitor's last report (dead-man check).",
-            ["model"],
+            labels=model,
         )
-        backlog = gauge(
-            "monitor_backlog", "Records and labels not yet applied by the monitor.", ["model"]
+        backlog = GaugeMetricFamily(
+            f"{NAMESPACE}_model_monitor_backlog",
+            "Records and labels not yet applied by the monitor.",
+            labels=model,
         )
         for name in sorted(self._snapshots):
             snap = self._snapshots[name]

@@ -198,3 +198,20 @@ def test_settings_take_the_positive_class(redis_url: str, positive: str | None) 
         answer = api.put("/v1/models/m/settings", json={"positive": positive}, headers=ADMIN)
         assert answer.status_code == 200
         assert api.get("/v1/models/m/settings", headers=ADMIN).json()["positive"] == positive
+
+
+def test_the_dashboard_has_the_model_panels() -> None:
+    from tests.conftest import ROOT
+
+    board = json.loads((ROOT / "deploy" / "grafana" / "sharpen-dashboard.json").read_text())
+    variables = {v["name"] for v in board["templating"]["list"]}
+    assert {"model", "model_metric"} <= variables
+    exprs = " ".join(t["expr"] for p in board["panels"] for t in p.get("targets", []))
+    for series in (
+        "sharpen_model_segment_status",
+        "sharpen_model_metric",
+        "sharpen_model_feature_drift",
+        "sharpen_model_label_completeness",
+        "sharpen_model_label_lag_seconds",
+    ):
+        assert series in exprs
