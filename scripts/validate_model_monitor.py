@@ -13,7 +13,8 @@ x 2 windows = 88 cells) at 20 hourly passes while traffic and labels keep arrivi
 * **Degradation**: one region's accuracy drops by 20 % relative from a day before the
   first pass (``drop`` records of it get the wrong label), with ``--per-day`` records a
   day (so about 5,000 labelled records in its day window). Found when its accuracy is
-  ``degraded`` at some pass (and, stricter, already at the first).
+  ``degraded`` at some pass (and, stricter, already at the first). The same with
+  ``--small-per-day`` records a day (about 1,000 labelled) shows where power runs out.
 
 The sums are the buckets' own (``model_line.Sums``, held equal to the per-record path by
 the tests); the decisions are ``build_report``'s. Prints one table.
@@ -58,47 +59,63 @@ def _flagged(report: dict[str, object]) -> list[tuple[str, str]]:
     return [(r["segment"], r["metric"]) for r in rows if r["status"] in ("warning", "degraded")]
 
 
-def run(runs: int, seed: int, passes: int, per_day: int, ref_days: int, drop: float) -> None:
+def _found(
+    seed: int, per_day: int, days: int, passes: int, drop: float, config: ReportConfig
+) -> tuple[bool, bool, bool, list[int]]:
+    """(degraded at some pass, at the first, another region alarmed, labelled counts)."""
+    first_pass = _END - (passes - 1) * 3600.0
+    line = Line(segments=10, per_day=per_day, days=days, seed=seed, degrade_segment=3,
+                degrade_since=first_pass - 86_400.0, drop=drop)  # fmt: skip
+    reports = _passes(line, passes, config)
+    target = "region=r3"
+    status = [
+        {(s["segment"], s["metric"]): s["status"] for s in rep["statuses"]}  # type: ignore[attr-defined]
+        for rep in reports
+    ]
+    degraded = [s.get((target, "accuracy")) == "degraded" for s in status]
+    other = any(
+        seg not in (target, "all") for f in (_flagged(rep) for rep in reports) for seg, _ in f
+    )
+    labelled = [
+        c["labelled"]
+        for c in reports[0]["cells"]  # type: ignore[attr-defined]
+        if c["segment"] == target and c["metric"] == "accuracy" and c["window"] == "day"
+    ]
+    return any(degraded), degraded[0], other, labelled
+
+
+def run(
+    runs: int,
+    seed: int,
+    passes: int,
+    per_day: int,
+    small_per_day: int,
+    ref_days: int,
+    drop: float,
+) -> None:
     config = ReportConfig(reference_days=ref_days)
     days = ref_days + 7 + 2
     started = time.monotonic()
     aa_runs = aa_pass_alarms = cells = 0
     found_any = found_first = other_alarms = 0
     labelled: list[int] = []
-    target = "region=r3"
+    small_any = 0
+    small_labelled: list[int] = []
     for r in range(runs):
-        base = Line(segments=10, per_day=per_day, days=days, seed=seed + 2 * r)
+        base = Line(segments=10, per_day=per_day, days=days, seed=seed + 3 * r)
         reports = _passes(base, passes, config)
         cells = len(reports[0]["cells"])  # type: ignore[arg-type]
         flags = [_flagged(rep) for rep in reports]
         aa_runs += any(flags)
         aa_pass_alarms += sum(bool(f) for f in flags)
-        first_pass = _END - (passes - 1) * 3600.0
-        hit = Line(
-            segments=10,
-            per_day=per_day,
-            days=days,
-            seed=seed + 2 * r + 1,
-            degrade_segment=3,
-            degrade_since=first_pass - 86_400.0,
-            drop=drop,
-        )
-        reports = _passes(hit, passes, config)
-        status = [
-            {(s["segment"], s["metric"]): s["status"] for s in rep["statuses"]}  # type: ignore[attr-defined]
-            for rep in reports
-        ]
-        degraded = [s.get((target, "accuracy")) == "degraded" for s in status]
-        found_any += any(degraded)
-        found_first += degraded[0]
-        other_alarms += any(
-            seg not in (target, "all") for f in (_flagged(rep) for rep in reports) for seg, _ in f
-        )
-        labelled += [
-            c["labelled"]
-            for c in reports[0]["cells"]  # type: ignore[attr-defined]
-            if c["segment"] == target and c["metric"] == "accuracy" and c["window"] == "day"
-        ]
+        hit = _found(seed + 3 * r + 1, per_day, days, passes, drop, config)
+        found_any += hit[0]
+        found_first += hit[1]
+        other_alarms += hit[2]
+        labelled += hit[3]
+        small = _found(seed + 3 * r + 2, small_per_day, days, passes, drop, config)
+        small_any += small[0]
+        small_labelled += small[3]
     elapsed = time.monotonic() - started
     rows: Sequence[tuple[str, int, int]] = (
         ("A/A: runs with any false alarm (FWER)", aa_runs, runs),
@@ -106,6 +123,12 @@ def run(runs: int, seed: int, passes: int, per_day: int, ref_days: int, drop: fl
         (f"-{drop:.0%} accuracy in one region: degraded at some pass", found_any, runs),
         (f"-{drop:.0%} accuracy in one region: degraded at the first pass", found_first, runs),
         ("degradation runs with an alarm in another region", other_alarms, runs),
+        (
+            f"-{drop:.0%} in a region of ~{sum(small_labelled) / len(small_labelled):,.0f} "
+            "labelled/day: degraded at some pass",
+            small_any,
+            runs,
+        ),
     )
     print(
         f"model monitor: {runs} runs x {passes} hourly passes, 10 regions x 4 metrics x 2 "
@@ -113,10 +136,10 @@ def run(runs: int, seed: int, passes: int, per_day: int, ref_days: int, drop: fl
         f"{per_day} records/region/day; labelled records in the degraded region's day "
         f"window: {min(labelled)}-{max(labelled)} (mean {sum(labelled) / len(labelled):.0f})"
     )
-    print(f"{'':62s} {'rate':>7s}  95% CI")
+    print(f"{'':66s} {'rate':>7s}  95% CI")
     for name, hits, n in rows:
         lo, hi = _wilson(hits, n)
-        print(f"{name:62s} {hits / n:7.1%}  [{lo:.1%}, {hi:.1%}]  ({hits}/{n})")
+        print(f"{name:66s} {hits / n:7.1%}  [{lo:.1%}, {hi:.1%}]  ({hits}/{n})")
     print(f"({elapsed:.0f} s)")
 
 
@@ -125,11 +148,20 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=400)
     parser.add_argument("--seed", type=int, default=20240601)
     parser.add_argument("--passes", type=int, default=20)
-    parser.add_argument("--per-day", type=int, default=5500)
+    parser.add_argument("--per-day", type=int, default=5800)
+    parser.add_argument("--small-per-day", type=int, default=1150)
     parser.add_argument("--reference-days", type=int, default=7)
     parser.add_argument("--drop", type=float, default=0.2)
     args = parser.parse_args()
-    run(args.runs, args.seed, args.passes, args.per_day, args.reference_days, args.drop)
+    run(
+        args.runs,
+        args.seed,
+        args.passes,
+        args.per_day,
+        args.small_per_day,
+        args.reference_days,
+        args.drop,
+    )
 
 
 if __name__ == "__main__":
