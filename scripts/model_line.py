@@ -204,7 +204,7 @@ class Sums:
 
     def windows(self, at: float) -> Any:
         """``service.modelwatch._report.Windows`` at time ``at``."""
-        from service.modelwatch._report import Windows
+        from service.modelwatch._windows import Windows
 
         h, d, ref = int(at // 3600), int(at // 86_400), self.reference_days
         return Windows.of(

@@ -12,14 +12,15 @@ reaches ``psi_threshold`` (how large) and the homogeneity test rejects at ``alph
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from service.modelwatch._contrib import bin_position, bin_range
+from service.modelwatch._contrib import SEP, bin_position, bin_range
+from service.modelwatch._windows import Bucket, Windows
 from service.stats import homogeneity_p, population_stability_index
 
-__all__ = ["DriftInput", "coarse_bins", "drift_row"]
+__all__ = ["DriftInput", "coarse_bins", "drift_row", "window_drift"]
 
 MISSING = "missing"
 _COARSE = 10
@@ -143,3 +144,93 @@ def _describe(group: list[str], categorical: bool) -> str:
         return group[0] if len(group) == 1 else f"{len(group)} rarer values"
     low, high = bin_range(group[0])[0], bin_range(group[-1])[1]
     return f"{low:.3g}" if low == high else f"{low:.3g} to {high:.3g}"
+
+
+ReferenceSet = Mapping[str, tuple[Mapping[str, float], float, bool]]
+"""An uploaded reference, per feature: (sketch counts, rows, categorical)."""
+
+
+def _codes(sketch: Mapping[str, float]) -> dict[str, float]:
+    """Category codes of a sketch (``i3`` -> ``3``)."""
+    return {k[1:] if k.startswith("i") else k: v for k, v in sketch.items()}
+
+
+def _attribute_counts(window: Bucket, attribute: str) -> dict[str, float]:
+    prefix = f"v{SEP}{attribute}{SEP}"
+    rows = {
+        c[len(prefix) :]: s.get("n", 0.0) for c, s in window.cells.items() if c.startswith(prefix)
+    }
+    rest = window.cell(f"a{SEP}{attribute}").get("n", 0.0) - sum(rows.values())
+    if rest > 0.5:
+        rows["(values without a row)"] = rest
+    return rows
+
+
+def _inputs(
+    windows: Windows, uploaded: ReferenceSet, attributes: Sequence[str]
+) -> list[DriftInput]:
+    day, ref = windows.day, windows.reference
+    n_day, n_ref = day.cell("").get("n", 0.0), ref.cell("").get("n", 0.0)
+    out = []
+    prefix = f"f{SEP}"
+    logged = {k[len(prefix) :] for b in (day, ref) for k in b.inputs if k.startswith(prefix)}
+    for name in sorted(logged | set(uploaded)):
+        current = day.inputs.get(f"{prefix}{name}", {})
+        if name in uploaded:
+            sketch, rows, categorical = uploaded[name]
+            if categorical:
+                sketch, current = _codes(sketch), _codes(current)
+            out.append(DriftInput(name, "feature", categorical, sketch, current, rows, n_day))
+        else:
+            reference = ref.inputs.get(f"{prefix}{name}", {})
+            out.append(DriftInput(name, "feature", False, reference, current, n_ref, n_day))
+    for attribute in attributes:
+        reference, current = _attribute_counts(ref, attribute), _attribute_counts(day, attribute)
+        out.append(
+            DriftInput(
+                f"attribute:{attribute}", "attribute", True, reference, current, n_ref, n_day
+            )
+        )
+    return out
+
+
+def _prediction(windows: Windows) -> DriftInput | None:
+    day, ref = windows.day.inputs, windows.reference.inputs
+    if day.get("s") or ref.get("s"):
+        scores, now = ref.get("s", {}), day.get("s", {})
+        return DriftInput(
+            "prediction", "prediction", False, scores, now, sum(scores.values()), sum(now.values())
+        )
+    if day.get("p") or ref.get("p"):
+        n_day = windows.day.cell("").get("n", 0.0)
+        n_ref = windows.reference.cell("").get("n", 0.0)
+        return DriftInput(
+            "prediction", "prediction", True, ref.get("p", {}), day.get("p", {}), n_ref, n_day
+        )
+    return None
+
+
+def window_drift(
+    windows: Windows,
+    uploaded: ReferenceSet,
+    attributes: Sequence[str],
+    *,
+    alpha: float,
+    psi_threshold: float,
+    min_records: float,
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """The drift rows of every input (features: against the uploaded reference set when
+    it has them, else the reference period; attributes) and of the predictions; ``alpha``
+    is split over them (Bonferroni)."""
+    inputs = _inputs(windows, uploaded, attributes)
+    prediction = _prediction(windows)
+    each = alpha / max(len(inputs) + (prediction is not None), 1)
+    rows = [
+        drift_row(i, alpha_each=each, psi_threshold=psi_threshold, min_records=min_records)
+        for i in inputs
+    ]
+    if prediction is None:
+        return rows, None
+    return rows, drift_row(
+        prediction, alpha_each=each, psi_threshold=psi_threshold, min_records=min_records
+    )

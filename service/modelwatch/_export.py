@@ -27,7 +27,8 @@ def _finite(value: Any) -> float | None:
 
 
 def snapshot_of(report: Mapping[str, Any], now: float) -> ModelSnapshot:
-    """The Prometheus view of one report (label lag measured at ``now``)."""
+    """The Prometheus view of one report or of its ``_report.metrics_view`` (label lag measured
+    at ``now``)."""
     statuses = [
         (str(r["metric"]), str(r["segment"]), MODEL_STATUS_CODES[r["status"]])
         for r in report.get("statuses") or []
@@ -70,12 +71,13 @@ def snapshot_of(report: Mapping[str, Any], now: float) -> ModelSnapshot:
 
 
 async def refresh_model_metrics(runtime: Runtime, now: float | None = None) -> None:
-    """The latest report of every model; on a Redis error the last view stays."""
+    """The latest report of every watched model (its ``metrics_view``); on a Redis error
+    the last view stays."""
     now = time.time() if now is None else now
     try:
         records = RecordStore(runtime.redis, max_records=runtime.settings.model_max_records)
         names = await watched_models(records, runtime.settings.model_monitor_max_models)
-        reports = await WatchStore(runtime.redis).reports(names)
+        reports = await WatchStore(runtime.redis).metrics(names)
     except (RedisError, OSError) as exc:
         log.warning("metrics: model view not refreshed: %s", exc)
         return

@@ -29,12 +29,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from service.modelwatch._drift import DriftInput, drift_row
+from service.modelwatch._drift import window_drift
 from service.modelwatch._metrics import Metric, metrics_for, model_kind
-from service.modelwatch._windows import Bucket, Segment, choose_segments, total
+from service.modelwatch._windows import Segment, Windows, choose_segments, total
 from service.stats import GuardrailCell, check_guardrails, effective_units
 
-__all__ = ["STATUS_CODES", "Facts", "ReportConfig", "Windows", "build_report", "rounded"]
+__all__ = [
+    "STATUS_CODES",
+    "Facts",
+    "ReportConfig",
+    "Windows",
+    "build_report",
+    "metrics_view",
+    "rounded",
+]
 
 STATUS_CODES: Mapping[str, int] = {"ok": 0, "warning": 1, "degraded": 2}
 _FROM_GUARDRAIL = {"breached": "degraded", "warning": "warning"}
@@ -68,37 +76,6 @@ class Facts:
     skipped: int = 0
     reference_set: Mapping[str, tuple[dict[str, float], float, bool]] | None = None
     """Uploaded reference: feature -> (sketch counts, rows, categorical)."""
-
-
-@dataclass(slots=True)
-class Windows:
-    """The summed windows and the daily buckets (for trends), with their bounds."""
-
-    day: Bucket
-    week: Bucket
-    reference: Bucket
-    daily: dict[int, Bucket]
-    bounds: dict[str, tuple[float, float]]
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def of(
-        cls, hours: Mapping[int, Bucket], days: Mapping[int, Bucket], now: float, ref_days: int
-    ) -> Windows:
-        h, d = math.floor(now / 3600), math.floor(now / 86_400)
-        week = range(d - 6, d + 1)
-        ref = range(d - 6 - ref_days, d - 6)
-        return cls(
-            day=total(hours[i] for i in range(h - 23, h + 1) if i in hours),
-            week=total(days[i] for i in week if i in days),
-            reference=total(days[i] for i in ref if i in days),
-            daily=dict(days),
-            bounds={
-                "day": ((h - 23) * 3600.0, now),
-                "week": ((d - 6) * 86_400.0, now),
-                "reference": (ref.start * 86_400.0, ref.stop * 86_400.0),
-            },
-        )
 
 
 def rounded(x: float | None, digits: int = 6) -> float | None:
@@ -223,84 +200,6 @@ def _trend(
     return {"days": [d * 86_400 for d in days], "series": series}
 
 
-def _drift_inputs(windows: Windows, facts: Facts, segments: list[Segment]) -> list[DriftInput]:
-    day, ref = windows.day, windows.reference
-    n_day, n_ref = day.cell("").get("n", 0.0), ref.cell("").get("n", 0.0)
-    out = []
-    features = sorted(
-        {k.partition("\x1f")[2] for b in (day, ref) for k in b.inputs if k.startswith("f\x1f")}
-    )
-    uploaded = facts.reference_set or {}
-    for name in sorted(set(features) | set(uploaded)):
-        current = day.inputs.get(f"f\x1f{name}", {})
-        if name in uploaded:
-            sketch, rows, categorical = uploaded[name]
-            if categorical:
-                sketch, current = _codes(sketch), _codes(current)
-            out.append(DriftInput(name, "feature", categorical, sketch, current, rows, n_day))
-        else:
-            reference = ref.inputs.get(f"f\x1f{name}", {})
-            out.append(DriftInput(name, "feature", False, reference, current, n_ref, n_day))
-    for attribute in sorted({s.attribute for s in segments if s.attribute is not None}):
-        out.append(
-            DriftInput(
-                f"attribute:{attribute}",
-                "attribute",
-                True,
-                _attribute_counts(ref, attribute),
-                _attribute_counts(day, attribute),
-                n_ref,
-                n_day,
-            )
-        )
-    return out
-
-
-def _codes(sketch: Mapping[str, float]) -> dict[str, float]:
-    """Category codes of a sketch (``i3`` -> ``3``)."""
-    return {k[1:] if k.startswith("i") else k: v for k, v in sketch.items()}
-
-
-def _attribute_counts(window: Bucket, attribute: str) -> dict[str, float]:
-    prefix = f"v\x1f{attribute}\x1f"
-    rows = {
-        c[len(prefix) :]: s.get("n", 0.0) for c, s in window.cells.items() if c.startswith(prefix)
-    }
-    rest = window.cell(f"a\x1f{attribute}").get("n", 0.0) - sum(rows.values())
-    if rest > 0.5:
-        rows["(values without a row)"] = rest
-    return rows
-
-
-def _prediction_drift(
-    windows: Windows, config: ReportConfig, alpha_each: float
-) -> dict[str, Any] | None:
-    day, ref = windows.day, windows.reference
-    n_day, n_ref = day.cell("").get("n", 0.0), ref.cell("").get("n", 0.0)
-    if day.inputs.get("s") or ref.inputs.get("s"):
-        item = DriftInput(
-            "prediction", "prediction", False, ref.inputs.get("s", {}), day.inputs.get("s", {}),
-            sum(ref.inputs.get("s", {}).values()), sum(day.inputs.get("s", {}).values()),
-        )  # fmt: skip
-    elif day.inputs.get("p") or ref.inputs.get("p"):
-        item = DriftInput(
-            "prediction", "prediction", True, ref.inputs.get("p", {}), day.inputs.get("p", {}),
-            n_ref, n_day,
-        )  # fmt: skip
-    else:
-        return None
-    return _drift(item, config, alpha_each)
-
-
-def _drift(item: DriftInput, config: ReportConfig, alpha_each: float) -> dict[str, Any]:
-    return drift_row(
-        item,
-        alpha_each=alpha_each,
-        psi_threshold=config.psi_threshold,
-        min_records=config.min_records,
-    )
-
-
 def build_report(
     name: str, windows: Windows, facts: Facts, config: ReportConfig, *, now: float
 ) -> dict[str, Any]:
@@ -346,9 +245,14 @@ def build_report(
                     "status": _worst([r["status"] for r in rows]),
                 }
             )
-    inputs = _drift_inputs(windows, facts, segments)
-    drift_alpha = config.alpha / max(len(inputs) + 1, 1)
-    drift = [_drift(i, config, drift_alpha) for i in inputs]
+    drift, prediction_drift = window_drift(
+        windows,
+        facts.reference_set or {},
+        sorted({s.attribute for s in segments if s.attribute is not None}),
+        alpha=config.alpha / SLOTS["day"],
+        psi_threshold=config.psi_threshold,
+        min_records=config.min_records,
+    )
     overall = _worst([s["status"] for s in status])
     if overall == "insufficient" and any(d["status"] == "drift" for d in drift):
         overall = "ok"
@@ -378,7 +282,7 @@ def build_report(
         "cells": [c.row for c in cells],
         "statuses": status,
         "drift": drift,
-        "prediction_drift": _prediction_drift(windows, config, drift_alpha),
+        "prediction_drift": prediction_drift,
         "trend": _trend(windows, segments, metrics, config),
         "pipeline": {"backlog": facts.backlog, "skipped": facts.skipped},
         "notes": _notes(kind, positive_seen, windows, decided, config),
@@ -430,4 +334,24 @@ def summary(report: Mapping[str, Any]) -> dict[str, Any]:
             if s["status"] in ("warning", "degraded")
         ),
         "drift": sorted(d["feature"] for d in report["drift"] if d["status"] == "drift"),
+    }
+
+
+def metrics_view(report: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of a report ``/metrics`` renders (kept beside it, read on every scrape)."""
+    return {
+        "model": report["model"],
+        "analysed_at": report["analysed_at"],
+        "statuses": report.get("statuses") or [],
+        "cells": [
+            {k: c.get(k) for k in ("metric", "segment", "window", "value", "reference")}
+            for c in report.get("cells") or []
+        ],
+        "drift": [
+            {k: d.get(k) for k in ("feature", "psi", "status")} for d in report.get("drift") or []
+        ],
+        "prediction_drift": {"psi": (report.get("prediction_drift") or {}).get("psi")},
+        "labels": {"last_at": (report.get("labels") or {}).get("last_at")},
+        "volume": report.get("volume") or {},
+        "pipeline": report.get("pipeline") or {},
     }

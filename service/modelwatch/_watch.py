@@ -26,8 +26,8 @@ from service.analysis._reference import unpack
 from service.modelwatch._alerts import transitions
 from service.modelwatch._apply import Limits, drain
 from service.modelwatch._contrib import Scoring, bin_counts
-from service.modelwatch._report import Facts, ReportConfig, Windows, build_report
-from service.modelwatch._windows import parse_bucket
+from service.modelwatch._report import Facts, ReportConfig, build_report, metrics_view
+from service.modelwatch._windows import Windows, parse_bucket
 from service.runtime import Runtime
 from service.store.model_watch import WatchStore
 from service.store.monitor_state import MonitorState
@@ -216,7 +216,7 @@ class ModelWatch:
         )
         report = build_report(name, windows, facts, config, now=now)
         previous = await self._store.report(name)
-        await self._store.put_report(name, report, d)
+        await self._store.put_report(name, report, d, metrics_view(report))
         await self._store.trim_history(name, d - HISTORY_DAYS)
         result.analysed.append(name)
         await self._alert(name, previous, report, result)

@@ -9,12 +9,23 @@ every record with the attribute minus the rows shown).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from service.modelwatch._contrib import SEP, add_into, cell_all, cell_any, cell_value
 
-__all__ = ["ALL", "OTHER", "Bucket", "Segment", "choose_segments", "parse_bucket", "total"]
+__all__ = [
+    "ALL",
+    "OTHER",
+    "Bucket",
+    "Segment",
+    "Windows",
+    "choose_segments",
+    "parse_bucket",
+    "total",
+]
 
 ALL = "all"
 OTHER = "other"
@@ -112,3 +123,34 @@ def choose_segments(windows: Iterable[Bucket], max_values: int) -> list[Segment]
             folded = OTHER if OTHER not in shown else f"({OTHER})"
             out.append(Segment(_label(attribute, folded), attribute, None, tuple(shown)))
     return out
+
+
+@dataclass(slots=True)
+class Windows:
+    """The summed windows and the daily buckets (for trends), with their bounds."""
+
+    day: Bucket
+    week: Bucket
+    reference: Bucket
+    daily: dict[int, Bucket]
+    bounds: dict[str, tuple[float, float]]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(
+        cls, hours: Mapping[int, Bucket], days: Mapping[int, Bucket], now: float, ref_days: int
+    ) -> Windows:
+        h, d = math.floor(now / 3600), math.floor(now / 86_400)
+        week = range(d - 6, d + 1)
+        ref = range(d - 6 - ref_days, d - 6)
+        return cls(
+            day=total(hours[i] for i in range(h - 23, h + 1) if i in hours),
+            week=total(days[i] for i in week if i in days),
+            reference=total(days[i] for i in ref if i in days),
+            daily=dict(days),
+            bounds={
+                "day": ((h - 23) * 3600.0, now),
+                "week": ((d - 6) * 86_400.0, now),
+                "reference": (ref.start * 86_400.0, ref.stop * 86_400.0),
+            },
+        )

@@ -45,6 +45,7 @@ __all__ = [
     "model_watch_bucket",
     "model_watch_feed",
     "model_watch_history",
+    "model_watch_metrics",
     "model_watch_notified",
     "model_watch_report",
     "model_watch_state",
@@ -260,6 +261,12 @@ def model_watch_state(name: str) -> str:
 def model_watch_report(name: str) -> str:
     """The monitor's latest report of one model (JSON)."""
     return f"{model_tag(name)}:mw:report"
+
+
+def model_watch_metrics(name: str) -> str:
+    """The Prometheus view of the latest report (JSON: the fields ``/metrics`` renders),
+    small enough to read for every model on each scrape."""
+    return f"{model_tag(name)}:mw:metrics"
 
 
 def model_watch_history(name: str) -> str:

@@ -12,7 +12,8 @@
 * state (``keys.model_watch_state``): ``cursor`` (last feed entry applied), ``attrs``,
   ``features``, ``classes``, ``labels_seen``, ``pclasses`` (JSON), ``t\\x1f<attribute>``
   (value counters, JSON), ``label_at`` (arrival of the latest label), ``skipped``;
-* the latest report, its daily summaries (``history``) and the alert notices.
+* the latest report, its Prometheus view (``metrics``), its daily summaries
+  (``history``) and the alert notices.
 
 Every key carries the ``{model:NAME}`` hash tag, so the apply script stays in one slot.
 """
@@ -153,11 +154,15 @@ class WatchStore:
             raws = await pipe.execute()
         return {i: dict(raw) for i, raw in zip(indices, raws, strict=True) if raw}
 
-    async def put_report(self, name: str, report: Mapping[str, Any], day: int) -> None:
-        """Keep the latest report and, as the day's summary, its ``summary`` block."""
+    async def put_report(
+        self, name: str, report: Mapping[str, Any], day: int, metrics: Mapping[str, Any]
+    ) -> None:
+        """Keep the latest report, its Prometheus view (``metrics``) and, as the day's
+        summary, its ``summary`` block."""
         history = keys.model_watch_history(name)
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.set(keys.model_watch_report(name), orjson.dumps(report))
+            pipe.set(keys.model_watch_metrics(name), orjson.dumps(metrics))
             pipe.hset(history, str(day), orjson.dumps(report.get("summary") or {}))
             await pipe.execute()
 
@@ -180,6 +185,16 @@ class WatchStore:
         async with self._redis.pipeline(transaction=False) as pipe:
             for name in names:
                 pipe.get(keys.model_watch_report(name))
+            raws = await pipe.execute()
+        return {n: orjson.loads(r) for n, r in zip(names, raws, strict=True) if r}
+
+    async def metrics(self, names: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The Prometheus views of ``names`` that exist."""
+        if not names:
+            return {}
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for name in names:
+                pipe.get(keys.model_watch_metrics(name))
             raws = await pipe.execute()
         return {n: orjson.loads(r) for n, r in zip(names, raws, strict=True) if r}
 

@@ -13,8 +13,8 @@ import pytest
 from scripts.model_line import Line, Sums, arrays, records
 from service.modelwatch._apply import _cells
 from service.modelwatch._contrib import Scoring, add_into, input_stats, label_stats
-from service.modelwatch._report import Facts, ReportConfig, Windows, build_report, rounded
-from service.modelwatch._windows import Bucket
+from service.modelwatch._report import Facts, ReportConfig, build_report, rounded
+from service.modelwatch._windows import Bucket, Windows
 
 END = 1_717_200_000.0 + 7 * 3600.0
 CONFIG = ReportConfig(reference_days=7)
