@@ -19,7 +19,8 @@ window is thus evaluated on at most 25 distinct samples and a week window on 2, 
 ``alpha`` is split (Bonferroni) over segments x decided metrics x windows x those
 samples (``SLOTS``). Each interval is tuned to the labelled records its window holds
 when complete at the reference's rate, a size fixed while the window grows. Measured
-with traffic and labels flowing in ``scripts/validate_model_monitor.py``.
+with traffic and labels flowing in ``scripts/validate_model_monitor.py``. Input drift
+(on the day window) has its own ``alpha``, split the same way over inputs and samples.
 """
 
 from __future__ import annotations
