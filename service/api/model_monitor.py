@@ -14,7 +14,7 @@ from service.api.models import analysis_slots, line_impact, model_analysis
 from service.api.responses import JSON
 from service.errors import NotFound, SharpenServiceError, ValidationFailed, field_error
 from service.modelwatch import ReportConfig
-from service.modelwatch._review import line_review, rank_lines
+from service.modelwatch._review import line_review, pattern, rank_lines
 from service.modelwatch._watch import watched_models
 from service.runtime import Runtime
 from service.spec.models import KEY_PATTERN
@@ -34,6 +34,8 @@ _ERRORS: dict[int | str, dict[str, str]] = {
 _SINCE = re.compile(r"^(\d{1,4})([hdw])$")
 _UNITS = {"h": 3600, "d": 86_400, "w": 7 * 86_400}
 _MAX_SINCE_S = 120 * 86_400
+REVIEW_ANALYSES = 5
+"""Lines of a review (the highest ranked) that get an error analysis."""
 
 
 def parse_since(text: str, field: str = "since") -> float:
@@ -91,13 +93,34 @@ async def gather_review(
     else:
         names = await watched_models(records, runtime.settings.model_monitor_max_models)
     watch = WatchStore(runtime.redis)
-    reports = await watch.reports(names)
     experiments = await runtime.experiments.list()
     journal = runtime.journal
     entries = {e.experiment: e for e in await journal.entries()} if journal else {}
     lines = {line.line: line for line in await journal.lines()} if journal else {}
     out = []
     for name in names:
+        line = lines.get(name)
+        out.append(
+            line_review(
+                name,
+                history=await watch.history(name),
+                now=now,
+                since=since,
+                experiments=experiments,
+                entries=entries,
+                cumulative=[c.model_dump() for c in line.cumulative] if line else [],
+                impact=await line_impact(runtime, name),
+            )
+        )
+    ranked = rank_lines(out)
+    # The error analysis reads every record: only the lines ranked first get one.
+    for line_doc in ranked:
+        name = str(line_doc["model"])
+        if line_doc["rank"] > REVIEW_ANALYSES:
+            line_doc["pattern"] = {
+                "unavailable": f"ranked below {REVIEW_ANALYSES}: see `sharpen analyze {name}`"
+            }
+            continue
         analysis, error = None, None
         try:
             analysis = await model_analysis(
@@ -109,28 +132,14 @@ async def gather_review(
             )
         except SharpenServiceError as exc:
             error = str(exc)
-        line = lines.get(name)
-        out.append(
-            line_review(
-                name,
-                report=reports.get(name),
-                history=await watch.history(name),
-                since=since,
-                experiments=experiments,
-                entries=entries,
-                cumulative=[c.model_dump() for c in line.cumulative] if line else [],
-                impact=await line_impact(runtime, name),
-                analysis=analysis,
-                analysis_error=error,
-            )
-        )
+        line_doc["pattern"] = pattern(analysis, error)
     config = ReportConfig(reference_days=runtime.settings.model_monitor_reference_days)
     return {
         "generated_at": now,
         "since": since,
         "period_s": since_s,
         "reference_days": config.reference_days,
-        "lines": rank_lines(out),
+        "lines": ranked,
     }
 
 

@@ -335,6 +335,7 @@ def summary(report: Mapping[str, Any]) -> dict[str, Any]:
             if s["status"] in ("warning", "degraded")
         ),
         "drift": sorted(d["feature"] for d in report["drift"] if d["status"] == "drift"),
+        "label_at": (report.get("labels") or {}).get("last_at"),
     }
 
 
@@ -355,4 +356,6 @@ def metrics_view(report: Mapping[str, Any]) -> dict[str, Any]:
         "labels": {"last_at": (report.get("labels") or {}).get("last_at")},
         "volume": report.get("volume") or {},
         "pipeline": report.get("pipeline") or {},
+        "status": report.get("status"),
+        "summary": report.get("summary") or {},
     }

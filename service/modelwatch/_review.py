@@ -24,7 +24,7 @@ from typing import Any
 from service.journal import line_of
 from service.modelwatch._report import rounded
 
-__all__ = ["line_review", "rank_lines", "summary_then"]
+__all__ = ["line_review", "pattern", "rank_lines", "summary_then"]
 
 _DAY = 86_400
 
@@ -125,46 +125,52 @@ def _pattern(analysis: Mapping[str, Any] | None, error: str | None) -> dict[str,
 def line_review(
     name: str,
     *,
-    report: Mapping[str, Any] | None,
     history: Mapping[int, Mapping[str, Any]],
+    now: float,
     since: float,
     experiments: Sequence[Any],
     entries: Mapping[str, Any],
     cumulative: Sequence[Mapping[str, Any]],
     impact: tuple[float, str] | None,
-    analysis: Mapping[str, Any] | None,
-    analysis_error: str | None = None,
 ) -> dict[str, Any]:
-    """The review of one line (pure: the caller reads the stores)."""
+    """The review of one line from the monitor's daily summaries (pure: the caller reads
+    the stores). ``pattern`` is left for the caller (the error analysis is costly)."""
     out: dict[str, Any] = {
         "model": name,
         "experiments": _experiments(name, experiments, entries, since),
         "cumulative": list(cumulative),
-        "pattern": _pattern(analysis, analysis_error),
+        "pattern": None,
     }
-    if report is None:
+    latest = summary_then(history, now)
+    if latest is None:
         out.update(status="pending", changes=None, value_at_stake=None, errors_per_week=None)
         return out
-    now = report["summary"]
     then = summary_then(history, since)
     errors = None
-    if now.get("error_rate_week") is not None:
-        errors = rounded(now["records_week"] * now["error_rate_week"], 4)
+    if latest.get("error_rate_week") is not None:
+        errors = rounded(latest["records_week"] * latest["error_rate_week"], 4)
     value = None
     if errors is not None and impact is not None:
         value = {"estimate": rounded(errors * impact[0], 4), "currency": impact[1]}
+    label_at = latest.get("label_at")
     out.update(
-        status=report["status"],
+        status=latest.get("status"),
+        reported_at=latest.get("at"),
         compared_with=None if then is None else then.get("at"),
-        changes=changes(then, now),
-        completeness=_then_now(then, now, "completeness_week"),
-        records=_then_now(then, now, "records_week"),
-        error_rate=_then_now(then, now, "error_rate_week"),
+        changes=changes(then, latest),
+        completeness=_then_now(then, latest, "completeness_week"),
+        records=_then_now(then, latest, "records_week"),
+        error_rate=_then_now(then, latest, "error_rate_week"),
         errors_per_week=errors,
         value_at_stake=value,
-        label_lag_s=(report.get("labels") or {}).get("lag_s"),
+        label_lag_s=None if label_at is None else rounded(max(now - float(label_at), 0.0)),
     )
     return out
+
+
+def pattern(analysis: Mapping[str, Any] | None, error: str | None) -> dict[str, Any]:
+    """The error pattern to fix now: the analysis' recommended lever, or why there is none."""
+    return _pattern(analysis, error) or {"unavailable": "no analysis"}
 
 
 def rank_lines(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:

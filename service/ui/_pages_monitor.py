@@ -4,6 +4,7 @@ one model's statuses, evidence, drift and trends, and the weekly review."""
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -39,8 +40,8 @@ def attention(model: Mapping[str, Any]) -> tuple[float, ...]:
     report = model.get("monitor") or {}
     status = str(report.get("status") or "")
     drift = any(d.get("status") == "drift" for d in report.get("drift") or [])
-    lag = _num((report.get("labels") or {}).get("lag_s"))
-    stale = lag is not None and lag > STALE_LABELS_S
+    last = _num((report.get("labels") or {}).get("last_at"))
+    stale = last is not None and time.time() - last > STALE_LABELS_S
     stake = _num((model.get("value_at_stake") or {}).get("estimate"))
     errors = _num(model.get("errors_per_week"))
     return (
@@ -53,8 +54,9 @@ def attention(model: Mapping[str, Any]) -> tuple[float, ...]:
 
 
 async def with_monitor(runtime: Runtime, models: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The models list with each model's latest report and value at stake, by attention."""
-    reports = await WatchStore(runtime.redis).reports([str(m["name"]) for m in models])
+    """The models list with each model's latest report (its Prometheus view: statuses,
+    drift, volume, summary) and value at stake, by attention."""
+    reports = await WatchStore(runtime.redis).metrics([str(m["name"]) for m in models])
     out = []
     for model in models:
         report = reports.get(str(model["name"]))

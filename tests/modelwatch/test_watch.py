@@ -153,8 +153,13 @@ def test_http_monitor_and_review(redis_url: str) -> None:
         assert review["lines"][0]["status"] == "pending"
 
 
-async def test_review_after_a_degraded_week(redis_url: str) -> None:
+async def test_review_after_a_degraded_week(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from service.api import model_monitor
     from service.api.model_monitor import gather_review
+
+    monkeypatch.setattr(model_monitor, "REVIEW_ANALYSES", 1)  # only the first is analysed
 
     async with runtime_on(redis_url, **SETTINGS) as runtime:
         await _log(runtime, "fraud", _degraded_line(seed=32))
@@ -174,6 +179,7 @@ async def test_review_after_a_degraded_week(redis_url: str) -> None:
             ("fraud", 1),
             ("churn", 2),
         ]
+        assert "ranked below 1" in lines["churn"]["pattern"]["unavailable"]
 
 
 def test_logging_is_refused_loudly_while_the_monitor_is_behind(redis_url: str) -> None:
