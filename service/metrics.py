@@ -16,6 +16,10 @@ Two kinds of series:
   worker or API, serves the same numbers and a series disappears with its snapshot. No
   label value is ever a unit id; segment values are bounded by the monitor (top N per
   attribute, then ``other``).
+- **Model metrics** (``sharpen_model_*``: segment statuses, metrics per window, input
+  drift, label lag and completeness) come the same way from the model monitor's reports
+  (``service/modelwatch``) through :class:`ModelCollector`; their segments are the largest
+  values per attribute (then ``other``), their inputs the model's first features.
 """
 
 from __future__ import annotations
@@ -33,12 +37,16 @@ from prometheus_client.registry import Collector
 __all__ = [
     "BOUNDS",
     "GUARDRAIL_STATUS_CODES",
+    "MODEL_ALERT_EVENTS",
+    "MODEL_STATUS_CODES",
     "NAMESPACE",
     "STATUSES",
     "ExperimentCollector",
     "ExperimentSnapshot",
     "GuardrailSeries",
     "Metrics",
+    "ModelCollector",
+    "ModelSnapshot",
 ]
 
 NAMESPACE = "sharpen"
@@ -58,6 +66,14 @@ MONITOR_ACTIONS = ("rollback", "breach_alert", "warning", "srm_alert", "ramp", "
 WEBHOOK_OUTCOMES = ("delivered", "retried", "failed", "dropped")
 AUTH_FAILURE_VIA = ("api_key", "login")
 AUTH_REFUSAL_LIMITS = ("address", "global")
+MODEL_STATUS_CODES: Mapping[str, int] = {"ok": 0, "warning": 1, "degraded": 2}
+MODEL_ALERT_EVENTS = (
+    "model.degraded",
+    "model.warning",
+    "model.recovered",
+    "model.drift",
+    "model.drift_cleared",
+)
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -248,6 +264,110 @@ class ExperimentCollector(Collector):
         yield from (accepted, duplicates, length, pending, lag)
 
 
+@dataclass(frozen=True, slots=True)
+class ModelSnapshot:
+    """What the model monitor last reported for one model, ready to render (labels are
+    bounded by the report: segments per attribute, attributes and features per model)."""
+
+    model: str
+    analysed_at: float
+    statuses: Sequence[tuple[str, str, int]] = ()
+    """(metric, segment, status code) of each decided segment x metric."""
+    values: Sequence[tuple[str, str, str, float]] = ()
+    """(metric, segment, window, value); window ``day``, ``week`` or ``reference``."""
+    drift: Sequence[tuple[str, float, int]] = ()
+    """(input, PSI, 1 if it drifts else 0)."""
+    prediction_drift: float | None = None
+    label_lag_s: float | None = None
+    completeness: Mapping[str, float] = field(default_factory=dict)
+    records: Mapping[str, float] = field(default_factory=dict)
+    backlog: int = 0
+
+
+class ModelCollector(Collector):
+    """Renders the model monitor's series from the latest reports it was given."""
+
+    def __init__(self) -> None:
+        self._snapshots: dict[str, ModelSnapshot] = {}
+
+    def update(self, snapshots: Iterable[ModelSnapshot]) -> None:
+        """Replace the whole view: models absent here vanish from the exposition."""
+        self._snapshots = {s.model: s for s in snapshots}
+
+    def collect(self) -> Iterator[Metric]:
+        model, per_window = ["model"], ["model", "window"]
+        status = GaugeMetricFamily(
+            f"{NAMESPACE}_model_segment_status",
+            "Model segment x metric status: 0 ok, 1 warning, 2 degraded (worst of the day "
+            "and week windows against the reference; not decided: absent).",
+            labels=["model", "metric", "segment"],
+        )
+        value = GaugeMetricFamily(
+            f"{NAMESPACE}_model_metric",
+            "Model metric per segment and window (day, week, reference).",
+            labels=["model", "metric", "segment", "window"],
+        )
+        drift = GaugeMetricFamily(
+            f"{NAMESPACE}_model_feature_drift",
+            "PSI of an input's last day against the reference (features; attribute:NAME).",
+            labels=["model", "feature"],
+        )
+        drifting = GaugeMetricFamily(
+            f"{NAMESPACE}_model_feature_drift_status",
+            "1 when the input drifts (PSI over the threshold and the homogeneity test rejects).",
+            labels=["model", "feature"],
+        )
+        prediction = GaugeMetricFamily(
+            f"{NAMESPACE}_model_prediction_drift",
+            "PSI of the prediction scores' last day.",
+            labels=model,
+        )
+        lag = GaugeMetricFamily(
+            f"{NAMESPACE}_model_label_lag_seconds",
+            "Seconds since the model's latest label arrived.",
+            labels=model,
+        )
+        complete = GaugeMetricFamily(
+            f"{NAMESPACE}_model_label_completeness",
+            "Share of the window's predictions that have a label.",
+            labels=per_window,
+        )
+        records = GaugeMetricFamily(
+            f"{NAMESPACE}_model_records", "Predictions in the window.", labels=per_window
+        )
+        analysed = GaugeMetricFamily(
+            f"{NAMESPACE}_model_last_analysis_timestamp_seconds",
+            "Unix time of the model monitor's last report (dead-man check).",
+            labels=model,
+        )
+        backlog = GaugeMetricFamily(
+            f"{NAMESPACE}_model_monitor_backlog",
+            "Records and labels not yet applied by the monitor.",
+            labels=model,
+        )
+        for name in sorted(self._snapshots):
+            snap = self._snapshots[name]
+            analysed.add_metric([name], snap.analysed_at)
+            backlog.add_metric([name], float(snap.backlog))
+            for metric, segment, code in snap.statuses:
+                status.add_metric([name, metric, segment], float(code))
+            for metric, segment, window, x in snap.values:
+                value.add_metric([name, metric, segment, window], x)
+            for feature, psi, flag in snap.drift:
+                drift.add_metric([name, feature], psi)
+                drifting.add_metric([name, feature], float(flag))
+            if snap.prediction_drift is not None:
+                prediction.add_metric([name], snap.prediction_drift)
+            if snap.label_lag_s is not None:
+                lag.add_metric([name], snap.label_lag_s)
+            for window in sorted(snap.completeness):
+                complete.add_metric([name, window], snap.completeness[window])
+            for window in sorted(snap.records):
+                records.add_metric([name, window], snap.records[window])
+        yield from (status, value, drift, drifting, prediction, lag, complete, records)
+        yield from (analysed, backlog)
+
+
 class Metrics:
     """All of one app's metrics, in its own registry (tests build as many apps as they like)."""
 
@@ -399,10 +519,31 @@ class Metrics:
             namespace=ns,
             registry=r,
         )
+        self.model_monitor_runs = Counter(
+            "model_monitor_runs",
+            "Model monitor passes over the watched models.",
+            namespace=ns,
+            registry=r,
+        )
+        self.model_monitor_errors = Counter(
+            "model_monitor_errors",
+            "Models the model monitor failed to watch in a pass.",
+            namespace=ns,
+            registry=r,
+        )
+        self.model_monitor_alerts = Counter(
+            "model_monitor_alerts",
+            "Model alerts raised, by event (model.degraded, model.drift, ...).",
+            ["event"],
+            namespace=ns,
+            registry=r,
+        )
         self.experiments = ExperimentCollector()
+        self.models = ModelCollector()
         self._serves_experiments = experiments
         if experiments:
             r.register(self.experiments)
+            r.register(self.models)
 
         # Series whose label sets are known now exist from the start (rate() needs a zero).
         for reason in REJECT_REASONS:
@@ -421,6 +562,8 @@ class Metrics:
             self.auth_failures.labels(via)
         for limit in AUTH_REFUSAL_LIMITS:
             self.auth_refused.labels(limit)
+        for event in MODEL_ALERT_EVENTS:
+            self.model_monitor_alerts.labels(event)
 
     def count_assignments(self, rows: Iterable[Sequence[object]]) -> None:
         """Count written exposure rows ``(experiment, unit_id, variant, ...)`` per experiment
@@ -459,6 +602,7 @@ class Metrics:
         MultiProcessCollector(merged, path=directory)  # type: ignore[no-untyped-call]
         if self._serves_experiments:
             merged.register(self.experiments)
+            merged.register(self.models)
         return generate_latest(merged), CONTENT_TYPE_LATEST
 
     def sample(self, name: str, labels: Mapping[str, str] | None = None) -> float | None:

@@ -56,6 +56,42 @@ class Settings(BaseSettings):
         default=1, ge=1, le=16, description="Model analyses run at once per process (else 503)."
     )
 
+    # The model monitor (service/modelwatch): deployed models watched between experiments.
+    model_monitor_interval_s: float = Field(default=60.0, gt=0, le=3600)
+    model_monitor_alpha: float = Field(
+        default=0.05, gt=0, lt=0.5, description="False-alarm budget per model (all cells)."
+    )
+    model_monitor_margin: float = Field(
+        default=0.05, ge=0, lt=1, description="Relative drop beyond which a segment is degraded."
+    )
+    model_monitor_min_labelled: int = Field(
+        default=200, ge=20, le=1_000_000, description="Labelled records a side needs to decide."
+    )
+    model_monitor_psi: float = Field(
+        default=0.2, gt=0, le=10, description="PSI an input needs (besides the test) to drift."
+    )
+    model_monitor_reference_days: int = Field(
+        default=28, ge=1, le=365, description="Reference: these days before the last week."
+    )
+    model_monitor_attributes: int = Field(
+        default=8, ge=0, le=64, description="Attributes per model watched as segments."
+    )
+    model_monitor_features: int = Field(
+        default=32, ge=0, le=256, description="Features per model watched for drift."
+    )
+    model_monitor_values: int = Field(
+        default=20, ge=1, le=1000, description="Values per attribute counted (Space-Saving)."
+    )
+    model_monitor_max_models: int = Field(
+        default=200, ge=1, le=100_000, description="Models watched (the most recently active)."
+    )
+    model_monitor_batch_items: int = Field(
+        default=50_000, ge=100, le=10_000_000, description="Records+labels applied per pass."
+    )
+    model_monitor_backlog_max: int = Field(
+        default=2_000_000, ge=1000, description="Unapplied records+labels per model before 503."
+    )
+
     exposure_flush_interval_s: float = Field(default=0.005, gt=0, le=5)
     exposure_buffer_max: int = Field(
         default=100_000,

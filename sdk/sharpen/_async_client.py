@@ -138,6 +138,44 @@ class AsyncClient:
                 self._spawn()
         return event_id
 
+    def log_prediction(
+        self,
+        model: str,
+        record_id: str,
+        prediction: object,
+        *,
+        confidence: float | None = None,
+        features: Mapping[str, float | None] | None = None,
+        attributes: Mapping[str, object] | None = None,
+        offline_prediction: object = None,
+        timestamp: object = None,
+    ) -> bool:
+        """Queue a prediction; never raises (see ``Client.log_prediction``)."""
+        queued = self._core.queue_prediction(
+            model,
+            record_id,
+            prediction,
+            confidence=confidence,
+            features=features,
+            attributes=attributes,
+            offline_prediction=offline_prediction,
+            timestamp=timestamp,
+        )
+        if queued and not self._started:
+            with contextlib.suppress(RuntimeError):  # no running loop: sent on flush
+                asyncio.get_running_loop()
+                self._spawn()
+        return queued
+
+    def label(self, model: str, record_id: str, label: object) -> bool:
+        """Queue a late label; never raises (see ``Client.label``)."""
+        queued = self._core.queue_label(model, record_id, label)
+        if queued and not self._started:
+            with contextlib.suppress(RuntimeError):  # no running loop: sent on flush
+                asyncio.get_running_loop()
+                self._spawn()
+        return queued
+
     async def refresh(self) -> bool:
         """Fetch the config now; ``True`` if it changed (see ``Client.refresh``)."""
         if self._closed:
@@ -275,10 +313,13 @@ class AsyncClient:
     async def _drain(self, deadline: float | None) -> None:
         while deadline is None or time.monotonic() < deadline:
             batches = self._core.next_batches()
-            if not batches:
-                return
             for batch in batches:
                 await self._send(batch, deadline)
+            labels = self._core.label_batches()
+            for batch in labels:
+                await self._send(batch, deadline)
+            if not batches and not labels:
+                return
 
     async def _send(self, batch: Batch, deadline: float | None) -> None:
         core = self._core

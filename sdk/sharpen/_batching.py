@@ -7,11 +7,12 @@ import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
+from urllib.parse import quote
 
 __all__ = ["Batch", "BoundedBuffer", "Kind"]
 
 T = TypeVar("T")
-Kind = Literal["exposures", "events"]
+Kind = Literal["exposures", "events", "records", "labels"]
 
 
 class BoundedBuffer(Generic[T]):
@@ -58,6 +59,10 @@ class BoundedBuffer(Generic[T]):
             pass
         return out
 
+    def requeue(self, items: list[T]) -> None:
+        """Put ``items`` back at the front, in order (they were counted in before)."""
+        self.items.extendleft(reversed(items))
+
     def clear(self) -> int:
         """Drop everything still waiting; return how many items that was."""
         count = 0
@@ -71,14 +76,22 @@ class BoundedBuffer(Generic[T]):
 
 @dataclass(slots=True)
 class Batch:
-    """One upload: its body and the ``Idempotency-Key`` kept across retries."""
+    """One upload: its body and the ``Idempotency-Key`` kept across retries.
+
+    ``model`` is the model of a ``records`` or ``labels`` batch (its path names it), and
+    ``items`` what it was cut from (to queue the good ones again when some are refused).
+    """
 
     kind: Kind
     size: int
     body: dict[str, Any]
     idempotency_key: str = field(default_factory=lambda: uuid.uuid4().hex)
     failures: int = 0
+    model: str | None = None
+    items: list[Any] | None = None
 
     @property
     def path(self) -> str:
+        if self.model is not None:
+            return f"/v1/models/{quote(self.model, safe='')}/{self.kind}"
         return f"/v1/{self.kind}"

@@ -35,7 +35,8 @@ class Client:
     every :meth:`assign` is evaluated in-process.  ``remote`` mode asks
     ``POST /v1/assign`` and falls back to local evaluation on any failure.
 
-    Exposures and :meth:`track` events are uploaded by a background thread in
+    Exposures, :meth:`track` events, and :meth:`log_prediction` records and their
+    :meth:`label` labels are uploaded by a background thread in
     batches of ``max_batch`` (or every ``flush_interval`` seconds), retried
     with backoff; at most ``max_buffer`` of each wait in memory, the rest are
     dropped and counted in :attr:`stats`.  Use it as a context manager, or
@@ -159,6 +160,54 @@ class Client:
             variant=variant,
             covariates=covariates,
         )
+
+    def log_prediction(
+        self,
+        model: str,
+        record_id: str,
+        prediction: object,
+        *,
+        confidence: float | None = None,
+        features: Mapping[str, float | None] | None = None,
+        attributes: Mapping[str, object] | None = None,
+        offline_prediction: object = None,
+        timestamp: object = None,
+    ) -> bool:
+        """Queue a prediction of ``model`` for ``POST /v1/models/{model}/records``.
+
+        ``record_id`` (at most 128 characters) is what :meth:`label` names later;
+        ``prediction`` is the served label or score (``None``: nothing was served);
+        ``confidence`` in [0, 1]; ``features`` name -> number or ``None`` (input drift is
+        watched per feature); ``attributes`` name -> scalar (the segments);
+        ``offline_prediction`` the same model re-scored offline; ``timestamp`` as for
+        :meth:`track` (the prediction time; windows are by it), default now.
+
+        Never raises: ``True`` when queued, ``False`` when refused (anything the service
+        would refuse, counted in ``stats.predictions_rejected`` and logged once per kind)
+        or dropped (full buffer, or closed: ``stats.predictions_dropped``).
+        """
+        queued = self._core.queue_prediction(
+            model,
+            record_id,
+            prediction,
+            confidence=confidence,
+            features=features,
+            attributes=attributes,
+            offline_prediction=offline_prediction,
+            timestamp=timestamp,
+        )
+        return queued
+
+    def label(self, model: str, record_id: str, label: object) -> bool:
+        """Queue the true ``label`` of a logged prediction (``POST .../labels``).
+
+        Labels may come long after their prediction; the latest label of a record wins.
+        A label is sent after the predictions queued before it. Never raises: ``True``
+        when queued, ``False`` when refused or dropped (see :meth:`log_prediction`); a
+        label naming no stored record counts in ``stats.labels_unmatched``.
+        """
+        queued = self._core.queue_label(model, record_id, label)
+        return queued
 
     def refresh(self) -> bool:
         """Fetch the config now; ``True`` if it changed, ``False`` on 304.
@@ -295,10 +344,13 @@ class Client:
     def _drain(self, deadline: float | None) -> None:
         while deadline is None or time.monotonic() < deadline:
             batches = self._core.next_batches()
-            if not batches:
-                return
             for batch in batches:
                 self._send(batch, deadline)
+            labels = self._core.label_batches()
+            for batch in labels:
+                self._send(batch, deadline)
+            if not batches and not labels:
+                return
 
     def _send(self, batch: Batch, deadline: float | None) -> None:
         core = self._core

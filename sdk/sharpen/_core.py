@@ -20,8 +20,9 @@ from sharpen._batching import Batch, BoundedBuffer
 from sharpen._canonical import canonical
 from sharpen._config import Config, ExperimentConfig, parse_config
 from sharpen._evaluation import assign_from_config, evaluate
-from sharpen._exceptions import ConfigError, HTTPStatusError
+from sharpen._exceptions import ConfigError, HTTPStatusError, InvalidEventError
 from sharpen._models import EMPTY_PAYLOAD, Assignment
+from sharpen._records import ModelItem, label_item, prediction_item
 from sharpen._refusals import RefusalLog
 from sharpen._retry import RetryPolicy, classify, parse_retry_after
 from sharpen._stats import ClientStats, Counters
@@ -106,6 +107,8 @@ class ClientCore:
         self.config: Config | None = None
         self.exposures: BoundedBuffer[ExposureRecord] = BoundedBuffer(settings.max_buffer)
         self.events: BoundedBuffer[dict[str, Any]] = BoundedBuffer(settings.max_buffer)
+        self.predictions: BoundedBuffer[ModelItem] = BoundedBuffer(settings.max_buffer)
+        self.labels: BoundedBuffer[ModelItem] = BoundedBuffer(settings.max_buffer)
         self.counters = Counters()
         self.refusals = RefusalLog()
         self.rng = random.Random()
@@ -114,6 +117,7 @@ class ClientCore:
         self._max_batch = settings.max_batch
         self._wake_at = settings.max_batch - 1
         self._max_buffer = settings.max_buffer
+        self._resending = False
         self._pending_exposures = self.exposures.items
         self._cache_size = settings.exposure_cache
         # experiment key -> (its config, unit id -> variant last exposed, its
@@ -229,13 +233,71 @@ class ClientCore:
             self.wake()
         return str(event["event_id"])
 
+    # --- model logs -------------------------------------------------------------
+
+    def queue_prediction(
+        self,
+        model: object,
+        record_id: object,
+        prediction: object,
+        *,
+        confidence: object,
+        features: object,
+        attributes: object,
+        offline_prediction: object,
+        timestamp: object,
+    ) -> bool:
+        """Validate and queue one prediction record; ``False`` when refused or dropped."""
+        try:
+            item = prediction_item(
+                model,
+                record_id,
+                prediction,
+                confidence=confidence,
+                features=features,
+                attributes=attributes,
+                offline_prediction=offline_prediction,
+                timestamp=timestamp,
+            )
+        except Exception as exc:  # never raise on the caller's path
+            self._refused_here("predictions", exc)
+            return False
+        return self._queue_model(self.predictions, item, "predictions")
+
+    def queue_label(self, model: object, record_id: object, label: object) -> bool:
+        """Validate and queue one late label; ``False`` when refused or dropped."""
+        try:
+            item = label_item(model, record_id, label)
+        except Exception as exc:  # never raise on the caller's path
+            self._refused_here("labels", exc)
+            return False
+        return self._queue_model(self.labels, item, "labels")
+
+    def _refused_here(self, noun: str, exc: Exception) -> None:
+        self.counters.add(f"{noun}_rejected")
+        field = exc.field if isinstance(exc, InvalidEventError) else type(exc).__name__
+        self.refusals.note_local(noun, field, str(exc))
+
+    def _queue_model(self, buffer: BoundedBuffer[ModelItem], item: ModelItem, noun: str) -> bool:
+        if self.closed:
+            buffer.drop(1)
+            logger.warning("sharpen: %s after close(); dropped", noun)
+            return False
+        if not buffer.add(item):
+            return False
+        if len(buffer) >= self._max_batch:
+            self.wake()
+        return True
+
     # --- batching and retries ---------------------------------------------------
 
     def pending(self) -> int:
-        return len(self.exposures) + len(self.events)
+        return len(self.exposures) + len(self.events) + len(self.predictions) + len(self.labels)
 
     def next_batches(self) -> list[Batch]:
-        """Up to one batch of each kind, oldest items first."""
+        """Up to one batch of each kind but labels (predictions: one per model), oldest
+        items first. Send :meth:`label_batches` after these: a label sent before its
+        record is not matched."""
         batches = []
         records = self.exposures.take(self._max_batch)
         if records:
@@ -243,7 +305,16 @@ class ClientCore:
         events = self.events.take(self._max_batch)
         if events:
             batches.append(Batch("events", len(events), {"events": events}))
+        batches += _per_model("records", self.predictions.take(self._max_batch))
         return batches
+
+    def label_batches(self) -> list[Batch]:
+        """Up to one batch of labels per model, once the predictions before them were sent
+        (none this round when some predictions were queued again to be resent)."""
+        if self._resending:
+            self._resending = False
+            return []
+        return _per_model("labels", self.labels.take(self._max_batch))
 
     def after_attempt(
         self,
@@ -287,7 +358,10 @@ class ClientCore:
         if batch.kind == "events" and response is not None and outcome != "failed":
             self._events_answered(batch, outcome, response)
             return
-        self.counters.add(f"{batch.kind}_{outcome}", batch.size)
+        if batch.model is not None and response is not None and outcome != "failed":
+            self._model_answered(batch, outcome, response)
+            return
+        self.counters.add(f"{_NOUNS.get(batch.kind, batch.kind)}_{outcome}", batch.size)
         if outcome == "rejected" and response is not None:
             logger.warning(
                 "sharpen: service rejected %d %s: HTTP %d %s",
@@ -317,10 +391,52 @@ class ClientCore:
             self.counters.add("events_rejected", refused)
             self.refusals.note(entries, refused, batch.size, response)
 
+    def _model_answered(self, batch: Batch, outcome: str, response: httpx.Response) -> None:
+        """Count a records or labels batch the service answered.
+
+        The service keeps all of a batch or none: when it names the items at fault, those
+        are counted as rejected and the others queued again (at the front, so a label
+        still follows its record); otherwise the whole batch is rejected.
+        """
+        body = _json_object(response)
+        noun = _NOUNS[batch.kind]
+        if outcome == "sent":
+            if batch.kind == "records":
+                self.counters.add("predictions_sent", batch.size)
+                self.counters.add("predictions_duplicates", _count(body.get("duplicates")))
+            else:
+                self.counters.add("labels_sent", batch.size)
+                unmatched = min(max(_count(body.get("unmatched")), 0), batch.size)
+                if unmatched:
+                    self.counters.add("labels_unmatched", unmatched)
+                    self.refusals.note_local(
+                        "labels",
+                        "record_id",
+                        f"{unmatched} of {batch.size} labels for model {batch.model!r} name "
+                        "no stored record (log the prediction first); the service does not "
+                        "keep them (stats.labels_unmatched)",
+                    )
+            return
+        error = body.get("error")
+        entries = error.get("details") if isinstance(error, dict) else None
+        bad = _indices(entries, batch.kind, batch.size)
+        items = batch.items or []
+        if bad and len(bad) < batch.size and len(items) == batch.size:
+            buffer = self.predictions if batch.kind == "records" else self.labels
+            buffer.requeue([item for i, item in enumerate(items) if i not in bad])
+            self._resending = True
+            refused = len(bad)
+        else:
+            refused = batch.size
+        self.counters.add(f"{noun}_rejected", refused)
+        self.refusals.note(entries, refused, batch.size, response, noun)
+
     def abandon_pending(self) -> None:
         """Count everything still queued as dropped (after the close deadline)."""
         self.exposures.drop(self.exposures.clear())
         self.events.drop(self.events.clear())
+        self.predictions.drop(self.predictions.clear())
+        self.labels.drop(self.labels.clear())
 
     # --- config -------------------------------------------------------------------
 
@@ -377,11 +493,42 @@ class ClientCore:
             exposures_dropped=self.exposures.dropped,
             events_pending=len(self.events),
             events_dropped=self.events.dropped,
+            predictions_pending=len(self.predictions),
+            predictions_dropped=self.predictions.dropped,
+            labels_pending=len(self.labels),
+            labels_dropped=self.labels.dropped,
         )
+
+
+_NOUNS = {"records": "predictions", "labels": "labels"}
 
 
 def _nothing() -> None:
     return None
+
+
+def _per_model(kind: Literal["records", "labels"], items: list[ModelItem]) -> list[Batch]:
+    """One batch per model, items in their queued order."""
+    by_model: dict[str, list[ModelItem]] = {}
+    for item in items:
+        by_model.setdefault(item[0], []).append(item)
+    return [
+        Batch(kind, len(group), {kind: [body for _, body in group]}, model=model, items=group)
+        for model, group in by_model.items()
+    ]
+
+
+def _indices(entries: object, kind: str, size: int) -> set[int]:
+    """The item indices a 422's details name (``records.3.confidence`` -> 3)."""
+    out: set[int] = set()
+    if not isinstance(entries, list):
+        return out
+    for entry in entries:
+        field = entry.get("field") if isinstance(entry, dict) else None
+        parts = field.split(".") if isinstance(field, str) else []
+        if len(parts) >= 2 and parts[0] == kind and parts[1].isdigit() and int(parts[1]) < size:
+            out.add(int(parts[1]))
+    return out
 
 
 def _json_object(response: httpx.Response) -> dict[str, Any]:

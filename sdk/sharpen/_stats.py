@@ -18,6 +18,13 @@ class ClientStats:
     whose other events were kept) and are not retried; ``*_failed`` were given
     up after the retries ran out; ``*_pending`` are still queued.
     ``events_sent`` counts the events the service kept (new or duplicate).
+
+    ``predictions_*`` count :meth:`~sharpen.Client.log_prediction` records and
+    ``labels_*`` :meth:`~sharpen.Client.label` labels the same way; a prediction or label
+    the client refused itself (the service would have) counts as rejected.
+    ``predictions_sent`` counts what the service kept, ``predictions_duplicates`` of
+    them repeated an earlier ``record_id``; ``labels_unmatched`` of the ``labels_sent``
+    named no stored record (the service does not keep those).
     """
 
     config_loads: int = 0
@@ -36,6 +43,18 @@ class ClientStats:
     events_dropped: int = 0
     events_rejected: int = 0
     events_failed: int = 0
+    predictions_pending: int = 0
+    predictions_sent: int = 0
+    predictions_duplicates: int = 0
+    predictions_dropped: int = 0
+    predictions_rejected: int = 0
+    predictions_failed: int = 0
+    labels_pending: int = 0
+    labels_sent: int = 0
+    labels_unmatched: int = 0
+    labels_dropped: int = 0
+    labels_rejected: int = 0
+    labels_failed: int = 0
     retries: int = 0
 
 

@@ -26,6 +26,7 @@ __all__ = [
     "exposure_body",
     "iso_timestamp",
     "parse_assign_response",
+    "parse_timestamp",
 ]
 
 CONFIG_PATH: Final = "/v1/config"
@@ -138,23 +139,31 @@ def _non_finite(value: object) -> bool:
     return isinstance(value, float) and not math.isfinite(value)
 
 
-def _timestamp(value: object) -> str:
+def parse_timestamp(value: object) -> tuple[float, str]:
+    """Epoch seconds and the ISO-8601 text of a datetime (naive = UTC), epoch seconds or an
+    ISO-8601 string; ``None`` is now. Raises :class:`InvalidEventError` for anything else."""
     if value is None:
-        return iso_timestamp(datetime.now(UTC).timestamp())
+        seconds = datetime.now(UTC).timestamp()
+        return seconds, iso_timestamp(seconds)
     if isinstance(value, datetime):
         # A naive datetime is taken as UTC: servers log in UTC.
         moment = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-        return iso_timestamp(moment.timestamp())
+        seconds = moment.timestamp()
+        return seconds, iso_timestamp(seconds)
     if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        return iso_timestamp(float(value))
+        return float(value), iso_timestamp(float(value))
     if isinstance(value, str):
         try:
-            return _timestamp(datetime.fromisoformat(value))
+            return parse_timestamp(datetime.fromisoformat(value))
         except ValueError:
             pass
     raise InvalidEventError(
         f"{value!r} is not a datetime, epoch seconds or ISO-8601 string", field="timestamp"
     )
+
+
+def _timestamp(value: object) -> str:
+    return parse_timestamp(value)[1]
 
 
 def event_body(

@@ -19,6 +19,7 @@ def routers() -> list[APIRouter]:
         health,
         journal,
         metrics,
+        model_monitor,
         models,
         results,
     )
@@ -31,6 +32,7 @@ def routers() -> list[APIRouter]:
         events.router,
         config.router,
         models.router,
+        model_monitor.router,
         backtest.router,
         journal.router,
         metrics.router,

@@ -9,6 +9,7 @@ from redis.exceptions import RedisError
 from starlette.responses import Response
 
 from service.api.deps import RuntimeDep
+from service.modelwatch import refresh_model_metrics
 from service.monitor import refresh_experiment_metrics
 from service.runtime import Runtime
 from service.store.memory import redis_memory
@@ -42,5 +43,6 @@ async def _redis_memory(runtime: Runtime) -> None:
 async def metrics(runtime: RuntimeDep) -> Response:
     await refresh_experiment_metrics(runtime)
     await _redis_memory(runtime)
+    await refresh_model_metrics(runtime)
     body, content_type = runtime.metrics.render()
     return Response(body, media_type=content_type)

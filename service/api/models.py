@@ -41,6 +41,7 @@ from service.errors import FieldError, NotFound, Unavailable, ValidationFailed, 
 from service.runtime import Runtime
 from service.spec.models import KEY_PATTERN
 from service.spec.validation import pydantic_details
+from service.store.model_watch import WatchStore
 from service.store.records import RecordStore
 
 __all__ = [
@@ -237,6 +238,17 @@ def stored_record(record: RecordIn, now: float) -> dict[str, Any]:
     return out
 
 
+async def _room_in_feed(runtime: Runtime, name: str) -> None:
+    """Refuse (503) while the model monitor is ``model_monitor_backlog_max`` items behind:
+    what is accepted must reach the monitor's statistics, so it is not taken on to drop."""
+    behind = await WatchStore(runtime.redis).backlog(name)
+    if behind >= runtime.settings.model_monitor_backlog_max:
+        raise Unavailable(
+            f"the model monitor is {behind:,} records and labels behind on {name!r}; retry shortly",
+            retry_after_s=5,
+        )
+
+
 async def _freeze_reference(store: RecordStore, name: str, first: int) -> None:
     records = await store.read(name, limit=first)
     reference = build_reference(records, source="first_records")
@@ -256,6 +268,7 @@ async def add_records(
     _: ClientDep, runtime: RuntimeDep, store: RecordsDep, name: ModelName, request: Request
 ) -> Accepted:
     records = await _body_items(request, runtime, _RECORD, "records")
+    await _room_in_feed(runtime, name)
     now = time.time()
     result = await store.add(name, [stored_record(r, now) for r in records])
     # Never more than are kept, or a small store would never freeze its reference.
@@ -277,6 +290,7 @@ async def add_labels(
     _: ClientDep, runtime: RuntimeDep, store: RecordsDep, name: ModelName, request: Request
 ) -> Matched:
     labels = await _body_items(request, runtime, _LABEL, "labels")
+    await _room_in_feed(runtime, name)
     matched, unmatched = await store.add_labels(name, [(x.record_id, x.label) for x in labels])
     return Matched(matched=matched, unmatched=unmatched)
 
@@ -449,6 +463,11 @@ class SettingsIn(BaseModel):
         allow_inf_nan=False,
         description="Regression models: an error is |prediction - label| > tolerance. "
         "Null: a classifier.",
+    )
+    positive: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = Field(
+        default=None,
+        description="The positive class of a binary label model (the model monitor's recall "
+        "and precision); null: 1 / true.",
     )
 
 

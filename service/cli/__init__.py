@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from service.cli import analyze, experiments, plan, report, rollout
+from service.cli import analyze, experiments, plan, report, review, rollout
 from service.cli.demo import demo
 from service.cli.journal import journal
 from service.cli.serve import serve
@@ -34,6 +34,7 @@ app.command("demo")(demo)
 app.command("models")(analyze.list_models)
 app.command("analyze")(analyze.analyze)
 app.command("backtest")(analyze.backtest)
+app.command("review")(review.review)
 
 
 def main() -> None:

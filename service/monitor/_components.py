@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from service.journal import Journal
+from service.modelwatch import ModelWatch
 from service.monitor._loop import Monitor
 from service.monitor._sampler import ProcessSampler
 from service.monitor._webhooks import WebhookSender
@@ -14,7 +15,7 @@ __all__ = ["add_monitoring"]
 def add_monitoring(runtime: Runtime) -> None:
     """Component factory. The API needs the journal and the webhook sender (lifecycle
     routes journal and notify); the monitor loop runs where ``settings.run_worker`` is on
-    (``sharpen serve`` by default, and ``sharpen worker``)."""
+    (``sharpen serve`` by default, and ``sharpen worker``), with the model monitor."""
     settings = runtime.settings
     if runtime.journal is None:
         runtime.journal = Journal(runtime.redis)
@@ -34,3 +35,4 @@ def add_monitoring(runtime: Runtime) -> None:
         runtime.components.append(ProcessSampler(runtime))
     if settings.run_worker:
         runtime.components.append(Monitor(runtime))
+        runtime.components.append(ModelWatch(runtime))

@@ -12,6 +12,7 @@ Entry points:
   delta-method ratios, CUPED), absolute and relative;
 * `group_sequential_test`, `lan_demets_boundaries`: Lan-DeMets alpha spending;
 * `cs_multiplier`, `always_valid_p`: normal-mixture confidence sequences;
+* `population_stability_index`, `homogeneity_p`: distribution shift of binned counts;
 * `srm_check`, `adjust_p_values`, `check_guardrails`, `decide`, `plan_experiment`,
   `minimum_detectable_effect`, `ramp_timing` (the days a staged rollout takes);
 * `clean`, `interval_dict`, `arm_dict`: numbers made fit for JSON (NaN and
@@ -55,6 +56,7 @@ from service.stats._constants import (
 )
 from service.stats._decision import Decision, decide
 from service.stats._designs import DesignVerdict, PastPlan, evaluate_design
+from service.stats._drift import PSI_FLOOR, homogeneity_p, population_stability_index
 from service.stats._estimators import (
     ComparisonBatch,
     compare,
@@ -108,6 +110,7 @@ from service.stats._statistics import CupedStats, MeanStats, ProportionStats, Ra
 __all__ = [
     "GUARDRAIL_STATUSES",
     "PLAN_SHARE",
+    "PSI_FLOOR",
     "SRM_THRESHOLD",
     "Action",
     "AdjustedPValues",
@@ -171,6 +174,7 @@ __all__ = [
     "guardrail_multiplier",
     "guardrail_p_value",
     "guardrail_status_codes",
+    "homogeneity_p",
     "inflation_factor",
     "information_fraction",
     "interval_dict",
@@ -179,6 +183,7 @@ __all__ = [
     "minimum_detectable_effect",
     "mixture_tuning",
     "plan_experiment",
+    "population_stability_index",
     "ramp_timing",
     "ramp_units",
     "ratio_test",

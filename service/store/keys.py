@@ -45,6 +45,13 @@ __all__ = [
     "model_reference_rows",
     "model_settings",
     "model_tag",
+    "model_watch_bucket",
+    "model_watch_feed",
+    "model_watch_history",
+    "model_watch_metrics",
+    "model_watch_notified",
+    "model_watch_report",
+    "model_watch_state",
     "models_index",
     "notified",
     "segment_candidates",
@@ -278,6 +285,44 @@ def model_settings(name: str) -> str:
 def model_errors(name: str) -> str:
     """The latest analysis' lever of every labelled error (JSON), for paging."""
     return f"{model_tag(name)}:errors"
+
+
+def model_watch_feed(name: str) -> str:
+    """A stream of what changed for the model monitor: accepted record ids, label changes
+    (written by the records and labels scripts, consumed by the monitor)."""
+    return f"{model_tag(name)}:mw:feed"
+
+
+def model_watch_bucket(name: str, grain: str, index: int) -> str:
+    """Sufficient statistics of the records predicted in one hour (``grain`` ``h``, hours
+    since the epoch) or day (``d``, days since the epoch)."""
+    return f"{model_tag(name)}:mw:{grain}:{index}"
+
+
+def model_watch_state(name: str) -> str:
+    """The monitor's state of one model: feed cursor, segment value counters, features."""
+    return f"{model_tag(name)}:mw:state"
+
+
+def model_watch_report(name: str) -> str:
+    """The monitor's latest report of one model (JSON)."""
+    return f"{model_tag(name)}:mw:report"
+
+
+def model_watch_metrics(name: str) -> str:
+    """The Prometheus view of the latest report (JSON: the fields ``/metrics`` renders),
+    small enough to read for every model on each scrape."""
+    return f"{model_tag(name)}:mw:metrics"
+
+
+def model_watch_history(name: str) -> str:
+    """Day (days since the epoch) -> that day's last report summary (JSON), for reviews."""
+    return f"{model_tag(name)}:mw:history"
+
+
+def model_watch_notified(name: str) -> str:
+    """Fingerprints of the model alerts already sent (webhooks once each)."""
+    return f"{model_tag(name)}:mw:notified"
 
 
 def models_index() -> str:

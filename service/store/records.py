@@ -101,6 +101,7 @@ class RecordStore:
                 keys.model_labels(name),
                 keys.model_meta(name),
                 keys.model_reference_rows(name),
+                keys.model_watch_feed(name),
             ],
             args=args,
         )
@@ -115,7 +116,12 @@ class RecordStore:
             args.append(record_id)
             args.append(orjson.dumps(label).decode())
         matched, unmatched = await self._label(
-            keys=[keys.model_records(name), keys.model_labels(name), keys.model_meta(name)],
+            keys=[
+                keys.model_records(name),
+                keys.model_labels(name),
+                keys.model_meta(name),
+                keys.model_watch_feed(name),
+            ],
             args=args,
         )
         return int(matched), int(unmatched)

@@ -1,7 +1,8 @@
 """The web dashboard, served under ``/ui`` by the same app (server-rendered, no build step).
 
 Pages: experiments (list, one experiment with its plots and actions), plan, journal,
-models and their error analysis. Sessions and CSRF: :mod:`service.ui._auth`. Plots:
+models and their error analysis, the model monitor's pages and the weekly review.
+Sessions and CSRF: :mod:`service.ui._auth`. Plots:
 :mod:`service.ui.plots` (pure functions producing SVG). Numbers come from the same
 internal functions as the JSON API (:mod:`service.ui._sources`).
 """
@@ -18,6 +19,7 @@ from service.ui import (
     _pages_experiments,
     _pages_journal,
     _pages_models,
+    _pages_monitor,
     _pages_plan,
     _pages_rollout,
 )
@@ -59,6 +61,6 @@ def router() -> APIRouter:
         return Response(body, media_type=media_type, headers=headers)
 
     pages = (_pages_auth, _pages_rollout, _pages_experiments, _pages_plan, _pages_journal)
-    for page in (*pages, _pages_models):
+    for page in (*pages, _pages_models, _pages_monitor):
         page.register(ui, templates)
     return ui

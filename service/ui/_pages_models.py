@@ -13,6 +13,7 @@ from service.runtime import Runtime
 from service.spec.models import KEY_PATTERN
 from service.ui._auth import UISessionDep
 from service.ui._experiment_view import segment_label
+from service.ui._pages_monitor import with_monitor
 from service.ui._render import Templates
 from service.ui._sources import SourcesDep
 from service.ui.plots import ParetoRegion, ReliabilityBin, pareto_curve, reliability_diagram
@@ -137,6 +138,8 @@ def register(router: APIRouter, templates: Templates) -> None:
     async def models_page(request: Request, session: UISessionDep, sources: SourcesDep) -> Response:
         runtime: Runtime = request.app.state.runtime
         models = await sources.models(runtime)
+        if models:  # by what most needs attention (the model monitor's reports)
+            models = await with_monitor(runtime, models)
         return templates.render(
             request,
             "models.html",

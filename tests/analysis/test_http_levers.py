@@ -181,8 +181,9 @@ def test_regression_tolerance_is_a_model_setting(api: TestClient) -> None:
         == 202
     )
     r = api.put("/v1/models/price/settings", json={"tolerance": 1.5}, headers=ADMIN)
-    assert r.status_code == 200 and r.json() == {"tolerance": 1.5}
-    assert api.get("/v1/models/price/settings", headers=ADMIN).json() == {"tolerance": 1.5}
+    settings = {"tolerance": 1.5, "positive": None}  # positive: the model monitor's
+    assert r.status_code == 200 and r.json() == settings
+    assert api.get("/v1/models/price/settings", headers=ADMIN).json() == settings
     body = api.get("/v1/models/price/analysis", headers=ADMIN).json()
     assert body["overall"]["mode"] == "regression" and body["overall"]["tolerance"] == 1.5
     assert body["overall"]["errors"] == sum(abs(r["prediction"] - r["label"]) > 1.5 for r in recs)

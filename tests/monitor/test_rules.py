@@ -20,6 +20,10 @@ ALERTS = {
     "CandidateLatencyRegression": "ticket",
     "EventsRejected": "ticket",
     "RolloutHeld": "ticket",
+    "SharpenModelSegmentDegraded": "page",
+    "SharpenModelInputDrift": "ticket",
+    "SharpenModelLabelsStale": "ticket",
+    "SharpenModelMonitorStale": "ticket",
 }
 
 

@@ -91,6 +91,12 @@ class FakeService:
             return httpx.Response(
                 202, json={"accepted": len(json.loads(request.content)["exposures"])}
             )
+        if path.startswith("/v1/models/") and path.endswith("/records"):
+            n = len(json.loads(request.content)["records"])
+            return httpx.Response(202, json={"accepted": n, "duplicates": 0})
+        if path.startswith("/v1/models/") and path.endswith("/labels"):
+            n = len(json.loads(request.content)["labels"])
+            return httpx.Response(202, json={"matched": n, "unmatched": 0})
         return httpx.Response(404, json={"error": {"code": "not_found", "message": path}})
 
     def transport(self) -> httpx.MockTransport:
@@ -106,6 +112,11 @@ class FakeService:
 
     def events(self) -> list[dict[str, Any]]:
         return [e for r in self.posted("/v1/events") for e in json.loads(r.content)["events"]]
+
+    def model_items(self, model: str, kind: str) -> list[dict[str, Any]]:
+        """What was posted to ``/v1/models/{model}/{kind}`` (records or labels)."""
+        path = f"/v1/models/{model}/{kind}"
+        return [x for r in self.posted(path) for x in json.loads(r.content)[kind]]
 
     def exposures(self) -> list[dict[str, Any]]:
         return [e for r in self.posted("/v1/exposures") for e in json.loads(r.content)["exposures"]]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -15,29 +14,6 @@ from sharpen import Client, RetryPolicy
 from tests.sdk.fakes import API_KEY, FakeService, document, entry, wait_until
 
 FAST_RETRY = RetryPolicy(base_delay=0.01, max_delay=0.02)
-
-
-@pytest.fixture
-def service() -> FakeService:
-    return FakeService()
-
-
-@pytest.fixture
-def make_client(service: FakeService) -> Iterator[Any]:
-    clients: list[Client] = []
-
-    def make(**kwargs: Any) -> Client:
-        kwargs.setdefault("transport", service.transport())
-        kwargs.setdefault("poll_interval", None)
-        kwargs.setdefault("flush_interval", 3600.0)
-        kwargs.setdefault("retry", FAST_RETRY)
-        client = Client("http://sharpen.test", API_KEY, **kwargs)
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        client.close(timeout=5.0)
 
 
 def _candidate_unit(exp: dict[str, Any] | None = None) -> str:

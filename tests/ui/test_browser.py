@@ -234,6 +234,9 @@ def test_log_in_see_the_breach_and_roll_back(browser: Any, server: LiveServer) -
             assert res.status_code == 202, res.text
             page.get_by_role("link", name="Models").click()
             page.get_by_role("link", name="fraud").click()
+            expect(page.locator("h1")).to_contain_text("deployed model")  # the monitor page
+            _accessible(page)
+            page.get_by_role("link", name="Error analysis").click()
             expect(page.locator('svg[data-plot="reliability"] g.bin').first).to_be_attached()
             expect(page.locator("#levers tbody tr").first).to_be_visible()
             page.screenshot(path=str(ARTIFACTS / "analysis.png"), full_page=True)

@@ -12,6 +12,7 @@ from service.ui.plots._mde import MdePoint, mde_curve
 from service.ui.plots._pareto import ParetoRegion, pareto_curve
 from service.ui.plots._reliability import ReliabilityBin, reliability_diagram
 from service.ui.plots._sequential import Look, sequential_plot
+from service.ui.plots._trend import TrendDay, trend_plot
 from service.ui.plots._units import StepMark, TimePoint, units_plot
 
 __all__ = [
@@ -24,11 +25,13 @@ __all__ = [
     "ReliabilityBin",
     "StepMark",
     "TimePoint",
+    "TrendDay",
     "forest_plot",
     "improvement_chart",
     "mde_curve",
     "pareto_curve",
     "reliability_diagram",
     "sequential_plot",
+    "trend_plot",
     "units_plot",
 ]
