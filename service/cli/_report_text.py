@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from service.cli import _fmt as fmt
+from service import format as fmt
 
 __all__ = [
     "GUARDRAIL_COLUMNS",
@@ -144,7 +144,7 @@ def srm_text(results: Mapping[str, Any]) -> tuple[bool | None, str]:
     if not srm:
         return None, "no sample-ratio check"
     ok = srm.get("ok")
-    p_text = fmt.p_text(srm.get("p_value"))
+    p_text = fmt.p_value(srm.get("p_value"))
     bad_segments = [
         fmt.segment(s.get("segment"))
         for s in _list(srm.get("segments"))
@@ -178,7 +178,7 @@ def metric_cells(row: Mapping[str, Any]) -> list[str]:
         fmt.number(_dict(row.get("treatment")).get("mean")),
         fmt.lift(row.get("absolute"), percent=False),
         fmt.lift(row.get("relative"), percent=True),
-        fmt.p_value(row),
+        fmt.p_with_adjusted(row),
         _status(row),
     ]
 
@@ -189,9 +189,9 @@ def guardrail_cells(row: Mapping[str, Any]) -> list[str]:
         str(row.get("metric", "?")),
         str(row.get("variant", "")),
         fmt.segment(row.get("segment")),
-        fmt.DASH if margin is None else fmt.pct(margin, sign=False),
+        fmt.MISSING if margin is None else fmt.pct(margin, sign=False),
         fmt.lift(row.get("relative"), percent=True),
-        fmt.p_value(row),
+        fmt.p_with_adjusted(row),
         _status(row),
     ]
 

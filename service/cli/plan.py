@@ -19,10 +19,9 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from service.cli import _fmt as fmt
+from service import format as fmt
 from service.cli._http import AdminAPI, fail
 from service.cli.report import report_console
-from service.cli.rollout import share
 from service.spec.duration import format_duration
 
 __all__ = ["plan", "plan_sentences", "render_plan"]
@@ -34,13 +33,9 @@ _DESIGNS = {
 }
 
 
-def _days(n: float) -> str:
-    return f"{n:,.0f} day" + ("" if n == 1 else "s")
-
-
 def _ramp_step(step: Mapping[str, Any]) -> str:
     days = fmt.as_float(step.get("days")) or 0.0
-    return f"{share(step.get('traffic'))} for {format_duration(round(days * 86_400))}"
+    return f"{fmt.share(step.get('traffic'))} for {format_duration(round(days * 86_400))}"
 
 
 def plan_sentences(plan: Mapping[str, Any], unit: str = "user") -> list[str]:
@@ -54,7 +49,7 @@ def plan_sentences(plan: Mapping[str, Any], unit: str = "user") -> list[str]:
         return [f"cannot plan: {plan['error']}"]
     per_variant = fmt.as_float(plan.get("units_per_variant")) or 0.0
     total = fmt.as_float(plan.get("total_units")) or 0.0
-    units = fmt.plural(unit, per_variant)
+    units = fmt.plural_noun(unit, per_variant)
     first = f"needs {fmt.count(per_variant)} {units} per variant ({fmt.count(total)} in total)"
     daily = fmt.as_float(plan.get("daily_units"))
     days = fmt.as_float(plan.get("days"))
@@ -63,14 +58,16 @@ def plan_sentences(plan: Mapping[str, Any], unit: str = "user") -> list[str]:
     if daily and days is not None:
         traffic_days = math.ceil(total / daily)
         source = " observed" if plan.get("daily_units_source") == "observed" else ""
-        first += f": {_days(traffic_days)} at {fmt.count(daily)}/day{source}"
+        first += f": {fmt.days(traffic_days)} at {fmt.count(daily)}/day{source}"
         if ramp:
-            first += f", {_days(math.ceil(fmt.as_float(plan.get('ramp_days')) or 0))} through the "
+            first += (
+                f", {fmt.days(math.ceil(fmt.as_float(plan.get('ramp_days')) or 0))} through the "
+            )
             first += "ramp (" + ", ".join(_ramp_step(s) for s in ramp[:-1])
-            first += f", then {share(ramp[-1].get('traffic'))})"
+            first += f", then {fmt.share(ramp[-1].get('traffic'))})"
         if min_days:
-            first += f"; {_days(min_days)} minimum"
-        first += f" → {_days(days)}"
+            first += f"; {fmt.days(min_days)} minimum"
+        first += f" → {fmt.days(days)}"
     else:
         first += "; set analysis.expected_daily_units to know how many days"
     sentences = [first]
@@ -80,12 +77,12 @@ def plan_sentences(plan: Mapping[str, Any], unit: str = "user") -> list[str]:
     if design == "group_sequential" and fixed and inflation:
         sentences.append(
             f"group sequential with {plan.get('looks')} looks: {inflation - 1:.1%} more "
-            f"{fmt.plural(unit, 2)} than a fixed horizon ({fmt.count(fixed)} per variant), "
+            f"{fmt.plural_noun(unit, 2)} than a fixed horizon ({fmt.count(fixed)} per variant), "
             "for the chance to stop early"
         )
     elif design == "always_valid" and fixed and inflation:
         sentences.append(
-            f"always valid (decide any time): {inflation - 1:.1%} more {fmt.plural(unit, 2)} "
+            f"always valid (decide any time): {inflation - 1:.1%} more {fmt.plural_noun(unit, 2)} "
             f"than a fixed horizon ({fmt.count(fixed)} per variant)"
         )
     elif design == "fixed":
@@ -113,7 +110,7 @@ def _curve(plan: Mapping[str, Any], unit: str) -> Table | None:
     planned_days = fmt.as_float(plan.get("days"))
     table = Table(title="minimum detectable effect by duration", title_justify="left")
     table.add_column("days", justify="right")
-    table.add_column(f"{fmt.plural(unit, 2)} per variant", justify="right")
+    table.add_column(f"{fmt.plural_noun(unit, 2)} per variant", justify="right")
     table.add_column("MDE (relative)", justify="right")
     for row in curve:
         days = fmt.as_float(row.get("days"))

@@ -6,6 +6,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from service.format import pct
 from service.ui.plots._svg import (
     INK,
     MUTED,
@@ -14,10 +15,10 @@ from service.ui.plots._svg import (
     close_svg,
     data_num,
     esc,
-    fmt_pct,
     nice_ticks,
     open_svg,
     text,
+    tick_format,
     y_axis,
 )
 
@@ -63,10 +64,10 @@ def improvement_chart(lines: Sequence[ModelLine]) -> str:
     parts.append(
         y_axis(
             sy,
-            nice_ticks(lo, hi, 5),
+            ticks := nice_ticks(lo, hi, 5),
             x=_LEFT,
             right=_W - _RIGHT,
-            fmt=lambda v: fmt_pct(v, 0) if v else "0",
+            fmt=tick_format(ticks, percent=True),
             label="improvement vs first baseline",
         )
     )
@@ -95,7 +96,7 @@ def _line(line: ModelLine, colour: str, sx: Scale, sy: Scale) -> str:
         d.append(f"H{x:.1f}")
         y = sy(step.cumulative)
         d.append(f"V{y:.1f}")
-        tip = f"{line.name}: {step.experiment} {fmt_pct(step.lift)} → {fmt_pct(step.cumulative)}"
+        tip = f"{line.name}: {step.experiment} {pct(step.lift)} → {pct(step.cumulative)}"
         dots.append(
             f'<circle class="step" data-line="{esc(line.name)}" '
             f'data-experiment="{esc(step.experiment)}" data-lift="{data_num(step.lift)}" '
