@@ -21,6 +21,8 @@ __all__ = [
     "count",
     "days",
     "interval",
+    "interval_of",
+    "journal_value",
     "lift",
     "money",
     "number",
@@ -204,6 +206,32 @@ def money(value: object, currency: str) -> str:
     """``5,900 USD`` (whole units: these are estimates)."""
     x = as_float(value)
     return MISSING if x is None else f"{round(x):,} {currency}"
+
+
+def interval_of(block: object, show: Any = pct) -> str:
+    """``+8.2% [+4.8%, +11.8%]`` from ``{"estimate", "ci"}`` with ``show`` for each number."""
+    if not isinstance(block, Mapping) or as_float(block.get("estimate")) is None:
+        return MISSING
+    ci = block.get("ci")
+    lo, hi = (ci[0], ci[1]) if isinstance(ci, Sequence) and len(ci) == 2 else (None, None)
+    if as_float(lo) is None or as_float(hi) is None:
+        return str(show(block["estimate"]))
+    return f"{show(block['estimate'])} [{show(lo)}, {show(hi)}]"
+
+
+def journal_value(entry: object) -> str:
+    """A journal entry's yearly value in words (``354,000 USD [..] a year (at 20,000
+    units/day, expected)``), or why there is none."""
+    if not isinstance(entry, Mapping):
+        return MISSING
+    value = entry.get("value")
+    if isinstance(value, Mapping):
+        currency = str(value.get("currency", ""))
+        text = interval_of(value.get("yearly"), lambda x: money(x, currency))
+        source = "expected" if value.get("daily_units_source") == "expected" else "observed"
+        return f"{text} a year (at {count(value.get('daily_units'))} units/day, {source})"
+    note = entry.get("value_note")
+    return str(note) if note else MISSING
 
 
 def segment(value: object) -> str:

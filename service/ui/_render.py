@@ -68,6 +68,8 @@ class Templates:
             share=fmt.share,
             days=fmt.days,
             readable=fmt.readable,
+            interval=fmt.interval_of,
+            journal_value=fmt.journal_value,
         )
         self.env.globals.update(MISSING=fmt.MISSING, NO_DATA=fmt.NO_DATA, plural=fmt.plural)
         self.env.filters["duration"] = format_duration
