@@ -20,6 +20,7 @@ __all__ = [
     "confidence",
     "count",
     "days",
+    "guardrail_confidence",
     "interval",
     "interval_of",
     "journal_value",
@@ -124,6 +125,12 @@ def confidence(alpha: object) -> str:
     if a is None or not 0 < a < 1:
         return "CI"
     return f"{(1 - a) * 100:.4g}% CI"
+
+
+def guardrail_confidence(row: object) -> str:
+    """``99.5% CI``: a guardrail cell's interval spends its ``alpha`` on each side."""
+    alpha = as_float(row.get("alpha")) if isinstance(row, Mapping) else None
+    return confidence(None if alpha is None else 2 * alpha)
 
 
 def lift(effect: object, *, percent: bool, label: str = "") -> str:

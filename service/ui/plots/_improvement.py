@@ -103,11 +103,33 @@ def _line(line: ModelLine, colour: str, sx: Scale, sy: Scale) -> str:
             f'data-cumulative="{data_num(step.cumulative)}" cx="{x:.1f}" cy="{y:.1f}" r="4" '
             f'fill="{colour}"><title>{esc(tip)}</title></circle>'
         )
-    name = f"{line.name} ({line.metric})" if line.metric else line.name
     return (
         f'<g class="model-line" data-line="{esc(line.name)}">'
         f'<path d="{" ".join(d)}" fill="none" stroke="{colour}" stroke-width="2"/>'
         + "".join(dots)
-        + text(_W - _RIGHT + 8, y + 4, name, fill=colour, weight="600")
+        + _label(line, colour, y)
         + "</g>"
+    )
+
+
+_LABEL_CHARS = 20  # what fits in the right margin at 12 px
+
+
+def _fit(words: str) -> str:
+    return words if len(words) <= _LABEL_CHARS else words[: _LABEL_CHARS - 1] + "…"
+
+
+def _label(line: ModelLine, colour: str, y: float) -> str:
+    """The line's name, and its metric on a second row, each fitted to the right margin
+    (the full name is the label's tooltip)."""
+    rows = [_fit(line.name)] + ([_fit(f"({line.metric})")] if line.metric else [])
+    x = _W - _RIGHT + 8
+    spans = "".join(
+        f'<tspan x="{x}" dy="{0 if i == 0 else 14}">{esc(row)}</tspan>'
+        for i, row in enumerate(rows)
+    )
+    full = f"{line.name} ({line.metric})" if line.metric else line.name
+    return (
+        f'<text class="line-label" x="{x}" y="{y + 4:.1f}" fill="{colour}" font-weight="600">'
+        f"<title>{esc(full)}</title>{spans}</text>"
     )
