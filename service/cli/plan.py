@@ -107,21 +107,41 @@ def _curve(plan: Mapping[str, Any], unit: str) -> Table | None:
         return None
     daily = fmt.as_float(plan.get("daily_units"))
     variants = fmt.as_float(plan.get("variants")) or 2.0
-    planned_days = fmt.as_float(plan.get("days"))
     table = Table(title="minimum detectable effect by duration", title_justify="left")
     table.add_column("days", justify="right")
     table.add_column(f"{fmt.plural_noun(unit, 2)} per variant", justify="right")
     table.add_column("MDE (relative)", justify="right")
+    rows: list[tuple[float | None, float | None, object, str]] = []
     for row in curve:
         days = fmt.as_float(row.get("days"))
         per_variant = fmt.as_float(row.get("units_per_variant"))
         if per_variant is None:
             per_variant = daily * days / variants if daily and days else None
-        mark = "  ◀ plan" if days is not None and days == planned_days else ""
-        table.add_row(
-            fmt.count(days), fmt.count(per_variant), fmt.pct(row.get("mde"), sign=False) + mark
-        )
+        rows.append((days, per_variant, row.get("mde"), ""))
+    rows = _with_plan_row(rows, plan)
+    for days, per_variant, mde, mark in rows:
+        table.add_row(fmt.count(days), fmt.count(per_variant), fmt.pct(mde, sign=False) + mark)
     return table
+
+
+def _with_plan_row(
+    rows: list[tuple[float | None, float | None, object, str]], plan: Mapping[str, Any]
+) -> list[tuple[float | None, float | None, object, str]]:
+    """The curve with the plan's own row marked: the curve's row of the same sample, or the
+    plan's sample (days of traffic, units, MDE) inserted in order when the curve has none."""
+    planned = fmt.as_float(plan.get("units_per_variant"))
+    if planned is None:
+        return rows
+    mark = "  ◀ plan"
+    for i, (days, per_variant, mde, _) in enumerate(rows):
+        if per_variant is not None and abs(per_variant - planned) <= 0.01 * planned:
+            return [*rows[:i], (days, per_variant, mde, mark), *rows[i + 1 :]]
+    daily = fmt.as_float(plan.get("daily_units"))
+    total = fmt.as_float(plan.get("total_units"))
+    days = math.ceil(total / daily) if daily and total else None
+    own = (days, planned, plan.get("mde"), mark)
+    at = next((i for i, r in enumerate(rows) if r[1] is not None and r[1] > planned), len(rows))
+    return [*rows[:at], own, *rows[at:]]
 
 
 def render_plan(plan: Mapping[str, Any], unit: str = "user") -> RenderableType:
