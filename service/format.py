@@ -79,9 +79,9 @@ def signed(value: object, digits: int = 4) -> str:
 def pct(value: object, *, sign: bool = True, digits: int = 1) -> str:
     """A fraction as a percent: ``0.135`` → ``+13.5%`` (``sign=False``: ``13.5%``)."""
     x = as_float(value)
-    if x is None:
+    if x is None or not math.isfinite(x * 100):
         return MISSING
-    text = f"{x:+.{digits}%}" if sign else f"{x:.{digits}%}"
+    text = f"{x:+,.{digits}%}" if sign else f"{x:,.{digits}%}"
     return _no_negative_zero(text)
 
 

@@ -103,13 +103,14 @@ def progress(results: Mapping[str, Any]) -> Progress:
         source = results.get("planned_units_source")
         where = "" if source in (None, "plan") else f" ({source})"
         sentences.append(
-            f"{fmt.count(least)} of {fmt.count(planned)} units per variant{where} ({share:.0%})"
+            f"{fmt.count(least)} of {fmt.count(planned)} units per variant{where} "
+            f"({fmt.pct(share, sign=False, digits=0)})"
         )
     elapsed = fmt.as_float(results.get("days_elapsed"))
     planned_days = fmt.as_float(plan.get("days"))
     if elapsed is not None:
         of = f" of {fmt.count(planned_days)}" if planned_days else ""
-        sentences.append(f"day {elapsed:.1f}{of}")
+        sentences.append(f"day {elapsed:,.1f}{of}")
     for seq in _list(results.get("sequential")):
         looks = seq.get("looks")
         done = len(looks) if isinstance(looks, list) else 0

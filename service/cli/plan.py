@@ -76,13 +76,15 @@ def plan_sentences(plan: Mapping[str, Any], unit: str = "user") -> list[str]:
     inflation = fmt.as_float(plan.get("inflation"))
     if design == "group_sequential" and fixed and inflation:
         sentences.append(
-            f"group sequential with {plan.get('looks')} looks: {inflation - 1:.1%} more "
+            f"group sequential with {fmt.plural(plan.get('looks'), 'look')}: "
+            f"{fmt.pct(inflation - 1, sign=False)} more "
             f"{fmt.plural_noun(unit, 2)} than a fixed horizon ({fmt.count(fixed)} per variant), "
             "for the chance to stop early"
         )
     elif design == "always_valid" and fixed and inflation:
         sentences.append(
-            f"always valid (decide any time): {inflation - 1:.1%} more {fmt.plural_noun(unit, 2)} "
+            f"always valid (decide any time): {fmt.pct(inflation - 1, sign=False)} more "
+            f"{fmt.plural_noun(unit, 2)} "
             f"than a fixed horizon ({fmt.count(fixed)} per variant)"
         )
     elif design == "fixed":
@@ -92,11 +94,11 @@ def plan_sentences(plan: Mapping[str, Any], unit: str = "user") -> list[str]:
         alpha = fmt.as_float(plan.get("alpha"))
         power = fmt.as_float(plan.get("power"))
         sentences.append(
-            f"to detect a {mde:.1%} relative change in {plan.get('metric')} "
+            f"to detect a {fmt.pct(mde, sign=False)} relative change in {plan.get('metric')} "
             f"({plan.get('kind')}, baseline {fmt.number(plan.get('baseline_mean'))}) "
-            f"at alpha {alpha:g}, power {power:.0%}"
+            f"at alpha {fmt.number(alpha)}, power {fmt.pct(power, sign=False, digits=0)}"
             if alpha is not None and power is not None
-            else f"to detect a {mde:.1%} relative change in {plan.get('metric')}"
+            else f"to detect a {fmt.pct(mde, sign=False)} relative change in {plan.get('metric')}"
         )
     return sentences
 

@@ -71,7 +71,7 @@ def tick_format(ticks: Sequence[float], *, percent: bool = False) -> Callable[[f
         if abs(x) < step * 1e-6:
             return "0" + ("%" if percent else "")
         if percent:
-            return f"{x:+.{digits}f}%"
+            return f"{x:+,.{digits}f}%"
         return f"{x:,.{digits}f}"
 
     return label
