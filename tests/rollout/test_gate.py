@@ -55,7 +55,8 @@ def test_a_warning_in_a_segment_holds_the_step_and_says_so() -> None:
     gate = _gate([(1, T0, 0)], doc, T0 + 2 * HOUR)
     assert (gate.state, gate.advance) == ("held", False)
     assert gate.held_by == (
-        "guardrail recall warning for candidate in country=DE: relative -3.0% (CI -5.0% to -0.4%)",
+        "guardrail recall warning for candidate in country=DE: relative -3.0% "
+        "(guardrail CI -5.0% to -0.4%)",
     )
     assert gate.waiting_for == ()
 
