@@ -173,14 +173,17 @@ def srm(block: object) -> tuple[str, str]:
     if not isinstance(block, Mapping):
         return NO_DATA, "not yet testable"
     counts = block.get("counts")
-    values = [as_float(v) for v in counts.values()] if isinstance(counts, Mapping) else []
-    seen = sum(v for v in values if v is not None)
+    no_units = isinstance(counts, Mapping) and not sum(
+        v for v in (as_float(n) for n in counts.values()) if v is not None
+    )
     p = as_float(block.get("chi_square_p"))
     if p is None:
         p = as_float(block.get("p_value"))
-    if p is None or seen <= 0 or len(values) < 2:
+    if p is None or no_units:
         return NO_DATA, "not yet testable"
-    return f"p = {p_value(p)}", ("no mismatch" if block.get("ok") else "mismatch")
+    shown = p_value(p)
+    words = f"p {shown}" if shown[0] in "<>" else f"p = {shown}"
+    return words, ("no mismatch" if block.get("ok") else "mismatch")
 
 
 def plural_noun(noun: str, n: object) -> str:
