@@ -73,7 +73,7 @@ def test_a_breach_and_a_sample_ratio_mismatch_hold_too() -> None:
     srm = results_doc(units=(6000, 4000), srm_ok=False)
     gate = _gate([(1, T0, 0)], srm, T0 + 2 * HOUR)
     assert gate.state == "held"
-    assert gate.held_by == ("sample ratio mismatch (p = 1e-06): the split is not as configured",)
+    assert gate.held_by == ("sample ratio mismatch (p < 0.0001): the split is not as configured",)
 
 
 def test_without_auto_advance_a_passed_gate_waits_for_a_person() -> None:
