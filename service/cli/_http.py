@@ -11,7 +11,15 @@ import httpx
 import typer
 from rich.console import Console
 
-__all__ = ["AdminAPI", "dev_keys_path", "fail", "load_dev_keys"]
+__all__ = [
+    "AdminAPI",
+    "dev_keys_path",
+    "fail",
+    "find_dev_key",
+    "load_dev_keys",
+    "remember_dev_keys",
+    "user_config_dir",
+]
 
 err_console = Console(stderr=True)
 DEFAULT_URL = "http://127.0.0.1:8000"
@@ -27,6 +35,46 @@ def load_dev_keys(data_dir: Path) -> dict[str, str]:
         return {}
     data: dict[str, str] = json.loads(path.read_text())
     return data
+
+
+def user_config_dir() -> Path:
+    """Where ``serve --dev`` remembers its keys for the CLI: ``$XDG_CONFIG_HOME/sharpen``,
+    else ``~/.config/sharpen`` (``%APPDATA%\\sharpen`` on Windows)."""
+    base = os.environ.get("XDG_CONFIG_HOME") or os.environ.get("APPDATA")
+    return (Path(base) if base else Path.home() / ".config") / "sharpen"
+
+
+def remember_dev_keys(url: str, keys: dict[str, str]) -> Path:
+    """Record the dev keys of the service at ``url`` in the user's config dir (0600)."""
+    path = user_config_dir() / "dev-keys.json"
+    try:
+        known = json.loads(path.read_text()) if path.exists() else {}
+    except (OSError, ValueError):
+        known = {}
+    known = known if isinstance(known, dict) else {}
+    known[url.rstrip("/")] = keys
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600, exist_ok=True)
+    path.write_text(json.dumps(known, indent=1))
+    return path
+
+
+def find_dev_key(url: str, scope: str) -> str | None:
+    """The dev key of ``scope`` for the service at ``url``, from any folder: the data dir
+    (``SHARPEN_DATA_DIR``, else ``./.sharpen``), then what ``serve --dev`` remembered for
+    that URL in the user's config dir."""
+    data_dir = Path(os.environ.get("SHARPEN_DATA_DIR", ".sharpen"))
+    key = load_dev_keys(data_dir).get(scope)
+    if key:
+        return key
+    path = user_config_dir() / "dev-keys.json"
+    try:
+        known = json.loads(path.read_text()) if path.exists() else {}
+    except (OSError, ValueError):
+        return None
+    entry = known.get(url.rstrip("/")) if isinstance(known, dict) else None
+    found = entry.get(scope) if isinstance(entry, dict) else None
+    return found if isinstance(found, str) else None
 
 
 def fail(message: str, details: list[dict[str, Any]] | None = None) -> NoReturn:
@@ -51,8 +99,7 @@ class AdminAPI:
         env_name = "SHARPEN_API_KEY" if scope == "admin" else "SHARPEN_CLIENT_KEY"
         key = api_key or os.environ.get(env_name)
         if not key:
-            data_dir = Path(os.environ.get("SHARPEN_DATA_DIR", ".sharpen"))
-            key = load_dev_keys(data_dir).get(scope)
+            key = find_dev_key(self.url, scope)
         if not key:
             fail(f"no API key: pass --api-key or set {env_name} (`sharpen serve --dev` prints one)")
         self._client = httpx.Client(

@@ -1,7 +1,7 @@
 """The words of a results report, shared by the terminal and Markdown renderings (pure).
 
 Every function reads the results document of ``GET /v1/experiments/{key}/results``
-defensively: a missing or null field shows as a dash, never as an exception.
+defensively: a missing or null field shows as ``format.MISSING``, never as an exception.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from service.cli import _fmt as fmt
+from service import format as fmt
 
 __all__ = [
     "GUARDRAIL_COLUMNS",
@@ -34,12 +34,20 @@ METRIC_COLUMNS = (
     "segment",
     "baseline",
     "treatment",
-    "abs. lift [CI]",
-    "rel. lift [CI]",
+    "abs. lift [metric CI]",
+    "rel. lift [metric CI]",
     "p (adj.)",
     "status",
 )
-GUARDRAIL_COLUMNS = ("metric", "variant", "segment", "margin", "rel. change [CI]", "p", "status")
+GUARDRAIL_COLUMNS = (
+    "metric",
+    "variant",
+    "segment",
+    "margin",
+    "rel. change [guardrail CI]",
+    "p",
+    "status",
+)
 
 
 def _status(row: Mapping[str, Any]) -> str:
@@ -47,7 +55,7 @@ def _status(row: Mapping[str, Any]) -> str:
     error = row.get("error")
     if error:
         return str(error).replace("_", " ")
-    return str(row.get("status", "?"))
+    return str(row.get("status") or fmt.MISSING)
 
 
 def _dict(value: object) -> Mapping[str, Any]:
@@ -61,7 +69,7 @@ def _list(value: object) -> list[Mapping[str, Any]]:
 
 
 def title(results: Mapping[str, Any]) -> str:
-    parts = [str(results.get("experiment", "?")), str(results.get("status", "?"))]
+    parts = [str(results.get("experiment") or fmt.MISSING), str(results.get("status") or "")]
     if results.get("version") is not None:
         parts.append(f"version {results['version']}")
     return " · ".join(parts)
@@ -95,13 +103,14 @@ def progress(results: Mapping[str, Any]) -> Progress:
         source = results.get("planned_units_source")
         where = "" if source in (None, "plan") else f" ({source})"
         sentences.append(
-            f"{fmt.count(least)} of {fmt.count(planned)} units per variant{where} ({share:.0%})"
+            f"{fmt.count(least)} of {fmt.count(planned)} units per variant{where} "
+            f"({fmt.pct(share, sign=False, digits=0)})"
         )
     elapsed = fmt.as_float(results.get("days_elapsed"))
     planned_days = fmt.as_float(plan.get("days"))
     if elapsed is not None:
         of = f" of {fmt.count(planned_days)}" if planned_days else ""
-        sentences.append(f"day {elapsed:.1f}{of}")
+        sentences.append(f"day {elapsed:,.1f}{of}")
     for seq in _list(results.get("sequential")):
         looks = seq.get("looks")
         done = len(looks) if isinstance(looks, list) else 0
@@ -110,9 +119,15 @@ def progress(results: Mapping[str, Any]) -> Progress:
         if planned_looks:
             text += f": look {done} of {planned_looks}"
         next_units = fmt.as_float(seq.get("next_look_units"))
-        if next_units is not None:
-            text += f", next at {fmt.count(next_units)} units per variant"
+        seq_planned = fmt.as_float(seq.get("planned_units_per_variant")) or planned
         horizon = seq.get("horizon_reached_at")
+        reached = next_units is None or bool(seq_planned and counts and min(counts) >= seq_planned)
+        if horizon or seq.get("design") == "always_valid":
+            pass  # the horizon's own sentence below, or no planned looks at all
+        elif reached:
+            text += "; the plan's sample is reached: the final look comes with the next hour"
+        else:
+            text += f", next at {fmt.count(next_units)} units per variant"
         if horizon:
             text += f"; plan reached at look {horizon}, verdict final"
             if seq.get("decided_at") not in (None, horizon):
@@ -139,20 +154,22 @@ def _past_plan(results: Mapping[str, Any], variant: object) -> list[str]:
 
 
 def srm_text(results: Mapping[str, Any]) -> tuple[bool | None, str]:
-    """(ok, words): ok is None when the document has no SRM check."""
+    """(ok, words): ok is None when the document has no SRM check or no data to test yet."""
     srm = _dict(results.get("srm"))
     if not srm:
         return None, "no sample-ratio check"
+    p_text, verdict = fmt.srm(srm)
+    if verdict == "not yet testable":
+        return None, "sample ratio: not yet testable (no data yet)"
     ok = srm.get("ok")
-    p_text = fmt.p_text(srm.get("p_value"))
     bad_segments = [
         fmt.segment(s.get("segment"))
         for s in _list(srm.get("segments"))
         if (fmt.as_float(s.get("p_value")) or 1.0) < (fmt.as_float(srm.get("threshold")) or 0.001)
     ]
     if ok is True:
-        return True, f"traffic split as configured (p = {p_text})"
-    words = f"sample ratio mismatch (p = {p_text})"
+        return True, f"traffic split as configured ({p_text})"
+    words = f"sample ratio mismatch ({p_text})"
     if bad_segments:
         words += f"; off in {', '.join(bad_segments)}"
     return False, words + ": results are suspect"
@@ -170,7 +187,7 @@ def guardrail_rows(results: Mapping[str, Any], *, segments: bool = True) -> list
 
 def metric_cells(row: Mapping[str, Any]) -> list[str]:
     return [
-        str(row.get("metric", "?")),
+        str(row.get("metric") or fmt.MISSING),
         str(row.get("role", "")),
         str(row.get("variant", "")),
         fmt.segment(row.get("segment")),
@@ -178,7 +195,7 @@ def metric_cells(row: Mapping[str, Any]) -> list[str]:
         fmt.number(_dict(row.get("treatment")).get("mean")),
         fmt.lift(row.get("absolute"), percent=False),
         fmt.lift(row.get("relative"), percent=True),
-        fmt.p_value(row),
+        fmt.p_with_adjusted(row),
         _status(row),
     ]
 
@@ -186,12 +203,12 @@ def metric_cells(row: Mapping[str, Any]) -> list[str]:
 def guardrail_cells(row: Mapping[str, Any]) -> list[str]:
     margin = fmt.as_float(row.get("margin"))
     return [
-        str(row.get("metric", "?")),
+        str(row.get("metric") or fmt.MISSING),
         str(row.get("variant", "")),
         fmt.segment(row.get("segment")),
-        fmt.DASH if margin is None else fmt.pct(margin, sign=False),
-        fmt.lift(row.get("relative"), percent=True),
-        fmt.p_value(row),
+        fmt.MISSING if margin is None else fmt.pct(margin, sign=False),
+        fmt.lift(row.get("relative"), percent=True, label=fmt.guardrail_confidence(row)),
+        fmt.p_with_adjusted(row),
         _status(row),
     ]
 
@@ -210,6 +227,6 @@ def decision_lines(results: Mapping[str, Any]) -> tuple[str, list[str]]:
             other_d = _dict(other)
             why = "; ".join(str(r) for r in other_d.get("reasons", []))
             reasons.append(
-                f"{variant}: {other_d.get('action', '?')}" + (f" ({why})" if why else "")
+                f"{variant}: {other_d.get('action') or fmt.MISSING}" + (f" ({why})" if why else "")
             )
     return headline, reasons

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
+from service import format as fmt
 from service.cli._http import AdminAPI, fail
 from service.cli.rollout import rollout_lines, rollout_table
 
@@ -25,10 +26,42 @@ UrlOpt = typer.Option(
 KeyOpt = typer.Option(None, "--api-key", help="Admin key [SHARPEN_API_KEY, else dev keys]")
 
 
-def _when(ts: float | None) -> str:
-    if ts is None:
-        return "-"
-    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+def spec_lines(spec: Mapping[str, Any]) -> list[str]:
+    """The spec's settings in words: hypothesis, traffic, targeting, layer, segments,
+    analysis, impact, guardrail policy, webhooks (what the tables below do not show)."""
+    lines = []
+    for name in ("description", "hypothesis", "lever"):
+        if spec.get(name):
+            lines.append(f"{name}: {spec[name]}")
+    traffic = f"traffic: {fmt.share(spec.get('traffic'))} of eligible {spec.get('unit', 'user')}s"
+    if fmt.as_float(spec.get("holdout")):
+        traffic += f", global holdout {fmt.share(spec.get('holdout'))}"
+    lines.append(traffic)
+    targeting = spec.get("targeting") or {}
+    lines.append(
+        "targeting: "
+        + (
+            "; ".join(f"{k} in {', '.join(map(str, v))}" for k, v in targeting.items())
+            if targeting
+            else "everyone"
+        )
+    )
+    if spec.get("layer"):
+        lines.append(f"layer: {spec['layer']} ({fmt.share(spec.get('layer_share'))} of it)")
+    else:
+        lines.append("layer: none (may overlap other experiments)")
+    segments = [s if isinstance(s, str) else fmt.readable(s) for s in spec.get("segments") or []]
+    lines.append(f"segments: {', '.join(segments) if segments else fmt.MISSING}")
+    analysis = spec.get("analysis") or {}
+    if analysis:
+        lines.append(f"analysis: {fmt.readable(analysis)}")
+    if spec.get("impact"):
+        lines.append(f"impact: {fmt.readable(spec['impact'])}")
+    if spec.get("guardrails"):
+        lines.append(f"guardrail policy: {fmt.readable(spec['guardrails'])}")
+    if spec.get("webhooks"):
+        lines.append(f"webhooks: {', '.join(spec['webhooks'])}")
+    return lines
 
 
 def apply(
@@ -67,7 +100,7 @@ def list_experiments(url: str = UrlOpt, api_key: str = KeyOpt) -> None:
             r["status"],
             str(r["version"]),
             ", ".join(v["key"] for v in r["spec"]["variants"]),
-            _when(r["started_at"]),
+            fmt.timestamp(r["started_at"]),
         )
     console.print(table)
 
@@ -78,8 +111,9 @@ def get(
     api_key: str = KeyOpt,
     as_json: bool = typer.Option(False, "--json", help="Print the raw JSON"),
 ) -> None:
-    """Show one experiment: spec summary, status, version, its rollout's step and what the
-    ramp waits for, and the audit log."""
+    """Show one experiment: the whole spec (variants, traffic, targeting, layer, segments,
+    criteria), status, version, its rollout's step and what the ramp waits for, and the
+    audit log."""
     with AdminAPI(url, api_key) as api:
         record: dict[str, Any] = api.request("GET", f"/v1/experiments/{key}")
         ramped = bool(record["spec"].get("rollout")) and record["status"] != "draft"
@@ -91,20 +125,26 @@ def get(
     console.print(
         f"[bold]{record['key']}[/]  status [bold]{record['status']}[/]  version {record['version']}"
     )
-    if spec.get("hypothesis"):
-        console.print(f"hypothesis: {spec['hypothesis']}")
+    for line in spec_lines(spec):
+        console.print(line, highlight=False)
     if record.get("shipped_variant"):
         console.print(f"shipped: {record['shipped_variant']}")
+    variants = Table("variant", "weight", "share", "payload", title="variants")
+    total = sum(fmt.as_float(v.get("weight")) or 0.0 for v in spec["variants"])
+    for v in spec["variants"]:
+        weight = fmt.as_float(v.get("weight")) or 0.0
+        name = v["key"] + (" (baseline)" if v["key"] == spec.get("baseline") else "")
+        variants.add_row(
+            name,
+            fmt.number(weight),
+            fmt.share(weight / total if total else None),
+            fmt.readable(v.get("payload")) if v.get("payload") else fmt.MISSING,
+        )
+    console.print(variants)
     metrics = Table("metric", "kind", "role", "direction", "mde / margin", title="success criteria")
     for m in spec["metrics"]:
         bound = m.get("mde") if m["role"] == "primary" else m.get("margin")
-        metrics.add_row(
-            m["name"],
-            m["kind"],
-            m["role"],
-            m["direction"],
-            "-" if bound is None else f"{bound:.1%}",
-        )
+        metrics.add_row(m["name"], m["kind"], m["role"], m["direction"], fmt.pct(bound, sign=False))
     console.print(metrics)
     if spec.get("rollout"):
         section = results.get("rollout") or {
@@ -117,11 +157,11 @@ def get(
     audit = Table("when", "who", "action", "version", "detail", title="audit")
     for entry in record["audit"]:
         audit.add_row(
-            _when(entry["at"]),
+            fmt.timestamp(entry["at"]),
             entry["actor"],
             entry["action"],
             str(entry["version"]),
-            json.dumps(entry["detail"]) if entry["detail"] else "",
+            fmt.readable(entry["detail"]) if entry["detail"] else "",
         )
     console.print(audit)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from collections.abc import Callable
 from typing import Any
@@ -10,7 +9,9 @@ from typing import Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
+from service import format as fmt
 from service.cli._http import AdminAPI
 from service.cli.experiments import KeyOpt, UrlOpt
 
@@ -19,52 +20,30 @@ __all__ = ["journal"]
 console = Console()
 
 
-def _pct(x: Any) -> str:
-    return f"{x:+.1%}" if isinstance(x, int | float) else "-"
-
-
-def _interval(block: dict[str, Any] | None, fmt: Callable[[Any], str] = _pct) -> str:
-    if not block or block.get("estimate") is None:
-        return "-"
-    lo, hi = block.get("ci") or (None, None)
-    if lo is None or hi is None:
-        return fmt(block["estimate"])
-    return f"{fmt(block['estimate'])} [{fmt(lo)}, {fmt(hi)}]"
+_interval = fmt.interval_of
 
 
 def _money(currency: str) -> Callable[[Any], str]:
-    def fmt(x: Any) -> str:
-        return f"{x:,.0f} {currency}" if isinstance(x, int | float) else "-"
-
-    return fmt
+    return lambda x: fmt.money(x, currency)
 
 
-def _day(ts: float | None) -> str:
-    if ts is None:
-        return "-"
-    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M")
-
-
-def _entries_table(entries: list[dict[str, Any]]) -> Table:
-    table = Table(
-        "ended", "experiment", "line", "lever", "outcome", "by", "primary lift", "yearly value",
-        "why", title="journal (newest first)",
-    )  # fmt: skip
+def _entries(entries: list[dict[str, Any]]) -> Text:
+    """One block per entry, wrapped rather than cut (it reads at 80 columns)."""
+    out = Text()
+    out.append("journal (newest first)\n", style="bold")
     for e in entries:
+        ended = fmt.timestamp(e.get("ended_at"))
+        outcome = e["status"] + (f" {e['variant']}" if e["status"] == "shipped" else "")
+        out.append(f"\n{ended}  ", style="dim")
+        out.append(f"{e['experiment']} (v{e['spec_version']})", style="bold")
+        out.append(f"  {outcome} by {e['actor']}\n")
+        out.append(f"  line {e['line']} · lever {e.get('lever') or fmt.MISSING}\n")
         primary = e.get("primary") or {}
-        value = e.get("value")
-        table.add_row(
-            _day(e.get("ended_at")),
-            f"{e['experiment']} (v{e['spec_version']})",
-            e["line"],
-            e.get("lever") or "-",
-            e["status"] + (f" {e['variant']}" if e["status"] == "shipped" else ""),
-            e["actor"],
-            f"{primary.get('metric', '')} {_interval(primary.get('relative'))}".strip() or "-",
-            _interval(value["yearly"], _money(value["currency"])) if value else "-",
-            "; ".join(e["decision"]["reasons"])[:80],
-        )
-    return table
+        if primary:
+            out.append(f"  {primary.get('metric', '')} {_interval(primary.get('relative'))}\n")
+        out.append(f"  value: {fmt.journal_value(e)}\n")
+        out.append(f"  why: {'; '.join(e['decision']['reasons'])}\n")
+    return out
 
 
 def _lines_table(lines: list[dict[str, Any]]) -> Table:
@@ -72,21 +51,21 @@ def _lines_table(lines: list[dict[str, Any]]) -> Table:
     for line in lines:
         base = line.get("baseline")
         cumulative = ", ".join(
-            f"{c['metric']} {_interval(c['lift'])} over {len(c['experiments'])}"
+            f"{c['metric']} {_interval(c['lift'])} over {fmt.plural(len(c['experiments']), 'run')}"
             for c in line["cumulative"]
         )
         table.add_row(
             line["line"],
-            f"{base['variant']} of {base['experiment']}" if base else "-",
+            f"{base['variant']} of {base['experiment']}" if base else fmt.MISSING,
             f"{line['shipped']} / {line['experiments']}",
-            cumulative or "-",
+            cumulative or fmt.MISSING,
         )
     return table
 
 
 def _levers_table(levers: list[dict[str, Any]]) -> Table:
     table = Table(
-        "lever", "run", "shipped", "rolled back", "stopped", "win rate", "mean shipped lift",
+        "lever", "runs: shipped / rolled back / stopped", "win rate", "mean shipped lift",
         "yearly value", title="which levers paid off",
     )  # fmt: skip
     for lever in levers:
@@ -95,29 +74,27 @@ def _levers_table(levers: list[dict[str, Any]]) -> Table:
         )
         table.add_row(
             lever["lever"],
-            str(lever["experiments"]),
-            str(lever["shipped"]),
-            str(lever["rolled_back"]),
-            str(lever["stopped"]),
-            f"{lever['win_rate']:.0%}",
-            _pct(lever["mean_shipped_lift"]),
-            values or "-",
+            f"{lever['experiments']}: {lever['shipped']} / {lever['rolled_back']} / "
+            f"{lever['stopped']}",
+            fmt.pct(lever["win_rate"], sign=False, digits=0),
+            fmt.pct(lever["mean_shipped_lift"]),
+            values or fmt.MISSING,
         )
     return table
 
 
-def _backtests_table(backtests: list[dict[str, Any]]) -> Table:
-    table = Table("at", "experiment", "candidate", "verdict", "why", title="backtests (history)")
+def _backtests(backtests: list[dict[str, Any]]) -> Text:
+    out = Text()
+    out.append("backtests (history)\n", style="bold")
     for b in backtests:
         verdict = b.get("verdict") or {}
-        table.add_row(
-            _day(b.get("at")),
-            str(b.get("experiment", "-")),
-            str(b.get("candidate", "-")),
-            str(verdict.get("action", "-")),
-            str(verdict.get("statement") or "; ".join(verdict.get("reasons") or []))[:100],
-        )
-    return table
+        why = verdict.get("statement") or "; ".join(verdict.get("reasons") or [])
+        out.append(f"\n{fmt.timestamp(b.get('at'))}  ", style="dim")
+        out.append(f"{b.get('experiment', fmt.MISSING)}", style="bold")
+        out.append(f"  {b.get('candidate', fmt.MISSING)}: {verdict.get('action', fmt.MISSING)}\n")
+        if why:
+            out.append(f"  why: {why}\n")
+    return out
 
 
 def journal(
@@ -140,7 +117,7 @@ def journal(
         console.print_json(json.dumps(page))
         return
     if "entries" in page:
-        console.print(_entries_table(page["entries"]))
+        console.print(_entries(page["entries"]))
         if page["total"] > len(page["entries"]):
             console.print(f"({len(page['entries'])} of {page['total']} entries; --limit for more)")
     if "lines" in page:
@@ -148,4 +125,4 @@ def journal(
     if "levers" in page:
         console.print(_levers_table(page["levers"]))
     if page.get("backtests"):
-        console.print(_backtests_table(page["backtests"]))
+        console.print(_backtests(page["backtests"]))

@@ -19,10 +19,9 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from service.cli import _fmt as fmt
+from service import format as fmt
 from service.cli._http import AdminAPI, fail
 from service.cli.report import report_console
-from service.cli.rollout import share
 from service.spec.duration import format_duration
 
 __all__ = ["plan", "plan_sentences", "render_plan"]
@@ -34,13 +33,9 @@ _DESIGNS = {
 }
 
 
-def _days(n: float) -> str:
-    return f"{n:,.0f} day" + ("" if n == 1 else "s")
-
-
 def _ramp_step(step: Mapping[str, Any]) -> str:
     days = fmt.as_float(step.get("days")) or 0.0
-    return f"{share(step.get('traffic'))} for {format_duration(round(days * 86_400))}"
+    return f"{fmt.share(step.get('traffic'))} for {format_duration(round(days * 86_400))}"
 
 
 def plan_sentences(plan: Mapping[str, Any], unit: str = "user") -> list[str]:
@@ -54,7 +49,7 @@ def plan_sentences(plan: Mapping[str, Any], unit: str = "user") -> list[str]:
         return [f"cannot plan: {plan['error']}"]
     per_variant = fmt.as_float(plan.get("units_per_variant")) or 0.0
     total = fmt.as_float(plan.get("total_units")) or 0.0
-    units = fmt.plural(unit, per_variant)
+    units = fmt.plural_noun(unit, per_variant)
     first = f"needs {fmt.count(per_variant)} {units} per variant ({fmt.count(total)} in total)"
     daily = fmt.as_float(plan.get("daily_units"))
     days = fmt.as_float(plan.get("days"))
@@ -63,14 +58,16 @@ def plan_sentences(plan: Mapping[str, Any], unit: str = "user") -> list[str]:
     if daily and days is not None:
         traffic_days = math.ceil(total / daily)
         source = " observed" if plan.get("daily_units_source") == "observed" else ""
-        first += f": {_days(traffic_days)} at {fmt.count(daily)}/day{source}"
+        first += f": {fmt.days(traffic_days)} at {fmt.count(daily)}/day{source}"
         if ramp:
-            first += f", {_days(math.ceil(fmt.as_float(plan.get('ramp_days')) or 0))} through the "
+            first += (
+                f", {fmt.days(math.ceil(fmt.as_float(plan.get('ramp_days')) or 0))} through the "
+            )
             first += "ramp (" + ", ".join(_ramp_step(s) for s in ramp[:-1])
-            first += f", then {share(ramp[-1].get('traffic'))})"
+            first += f", then {fmt.share(ramp[-1].get('traffic'))})"
         if min_days:
-            first += f"; {_days(min_days)} minimum"
-        first += f" → {_days(days)}"
+            first += f"; {fmt.days(min_days)} minimum"
+        first += f" → {fmt.days(days)}"
     else:
         first += "; set analysis.expected_daily_units to know how many days"
     sentences = [first]
@@ -79,13 +76,15 @@ def plan_sentences(plan: Mapping[str, Any], unit: str = "user") -> list[str]:
     inflation = fmt.as_float(plan.get("inflation"))
     if design == "group_sequential" and fixed and inflation:
         sentences.append(
-            f"group sequential with {plan.get('looks')} looks: {inflation - 1:.1%} more "
-            f"{fmt.plural(unit, 2)} than a fixed horizon ({fmt.count(fixed)} per variant), "
+            f"group sequential with {fmt.plural(plan.get('looks'), 'look')}: "
+            f"{fmt.pct(inflation - 1, sign=False)} more "
+            f"{fmt.plural_noun(unit, 2)} than a fixed horizon ({fmt.count(fixed)} per variant), "
             "for the chance to stop early"
         )
     elif design == "always_valid" and fixed and inflation:
         sentences.append(
-            f"always valid (decide any time): {inflation - 1:.1%} more {fmt.plural(unit, 2)} "
+            f"always valid (decide any time): {fmt.pct(inflation - 1, sign=False)} more "
+            f"{fmt.plural_noun(unit, 2)} "
             f"than a fixed horizon ({fmt.count(fixed)} per variant)"
         )
     elif design == "fixed":
@@ -95,11 +94,11 @@ def plan_sentences(plan: Mapping[str, Any], unit: str = "user") -> list[str]:
         alpha = fmt.as_float(plan.get("alpha"))
         power = fmt.as_float(plan.get("power"))
         sentences.append(
-            f"to detect a {mde:.1%} relative change in {plan.get('metric')} "
+            f"to detect a {fmt.pct(mde, sign=False)} relative change in {plan.get('metric')} "
             f"({plan.get('kind')}, baseline {fmt.number(plan.get('baseline_mean'))}) "
-            f"at alpha {alpha:g}, power {power:.0%}"
+            f"at alpha {fmt.number(alpha)}, power {fmt.pct(power, sign=False, digits=0)}"
             if alpha is not None and power is not None
-            else f"to detect a {mde:.1%} relative change in {plan.get('metric')}"
+            else f"to detect a {fmt.pct(mde, sign=False)} relative change in {plan.get('metric')}"
         )
     return sentences
 
@@ -110,21 +109,41 @@ def _curve(plan: Mapping[str, Any], unit: str) -> Table | None:
         return None
     daily = fmt.as_float(plan.get("daily_units"))
     variants = fmt.as_float(plan.get("variants")) or 2.0
-    planned_days = fmt.as_float(plan.get("days"))
     table = Table(title="minimum detectable effect by duration", title_justify="left")
     table.add_column("days", justify="right")
-    table.add_column(f"{fmt.plural(unit, 2)} per variant", justify="right")
+    table.add_column(f"{fmt.plural_noun(unit, 2)} per variant", justify="right")
     table.add_column("MDE (relative)", justify="right")
+    rows: list[tuple[float | None, float | None, object, str]] = []
     for row in curve:
         days = fmt.as_float(row.get("days"))
         per_variant = fmt.as_float(row.get("units_per_variant"))
         if per_variant is None:
             per_variant = daily * days / variants if daily and days else None
-        mark = "  ◀ plan" if days is not None and days == planned_days else ""
-        table.add_row(
-            fmt.count(days), fmt.count(per_variant), fmt.pct(row.get("mde"), sign=False) + mark
-        )
+        rows.append((days, per_variant, row.get("mde"), ""))
+    rows = _with_plan_row(rows, plan)
+    for days, per_variant, mde, mark in rows:
+        table.add_row(fmt.count(days), fmt.count(per_variant), fmt.pct(mde, sign=False) + mark)
     return table
+
+
+def _with_plan_row(
+    rows: list[tuple[float | None, float | None, object, str]], plan: Mapping[str, Any]
+) -> list[tuple[float | None, float | None, object, str]]:
+    """The curve with the plan's own row marked: the curve's row of the same sample, or the
+    plan's sample (days of traffic, units, MDE) inserted in order when the curve has none."""
+    planned = fmt.as_float(plan.get("units_per_variant"))
+    if planned is None:
+        return rows
+    mark = "  ◀ plan"
+    for i, (days, per_variant, mde, _) in enumerate(rows):
+        if per_variant is not None and abs(per_variant - planned) <= 0.01 * planned:
+            return [*rows[:i], (days, per_variant, mde, mark), *rows[i + 1 :]]
+    daily = fmt.as_float(plan.get("daily_units"))
+    total = fmt.as_float(plan.get("total_units"))
+    days = math.ceil(total / daily) if daily and total else None
+    own = (days, planned, plan.get("mde"), mark)
+    at = next((i for i, r in enumerate(rows) if r[1] is not None and r[1] > planned), len(rows))
+    return [*rows[:at], own, *rows[at:]]
 
 
 def render_plan(plan: Mapping[str, Any], unit: str = "user") -> RenderableType:

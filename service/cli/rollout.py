@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
@@ -10,23 +9,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from service.cli import _fmt as fmt
+from service import format as fmt
 from service.cli._http import AdminAPI
-from service.spec.rollout import format_share
 
-__all__ = ["ramp", "rollout_lines", "rollout_table", "share"]
+__all__ = ["ramp", "rollout_lines", "rollout_table"]
 
 console = Console()
-
-
-share = format_share
-
-
-def _when(ts: object) -> str:
-    x = fmt.as_float(ts)
-    if x is None:
-        return fmt.DASH
-    return dt.datetime.fromtimestamp(x, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def rollout_table(rollout: Mapping[str, Any]) -> Table:
@@ -35,12 +23,12 @@ def rollout_table(rollout: Mapping[str, Any]) -> Table:
     for step in rollout.get("schedule") or []:
         table.add_row(
             str(step.get("step")),
-            share(step.get("traffic")),
-            fmt.DASH if not step.get("min_duration_s") else str(step.get("min_duration")),
-            fmt.DASH if not step.get("min_units") else fmt.count(step.get("min_units")),
-            _when(step.get("started_at")),
+            fmt.share(step.get("traffic")),
+            fmt.MISSING if not step.get("min_duration_s") else str(step.get("min_duration")),
+            fmt.MISSING if not step.get("min_units") else fmt.count(step.get("min_units")),
+            fmt.timestamp(step.get("started_at")),
             fmt.count(step.get("units")),
-            str(step.get("actor") or fmt.DASH),
+            str(step.get("actor") or fmt.MISSING),
             str(step.get("state")),
         )
     return table
@@ -53,8 +41,8 @@ def rollout_lines(key: str, rollout: Mapping[str, Any]) -> list[str]:
     if step is None:
         return [f"rollout: {rollout.get('steps')} steps, not started ({mode})"]
     lines = [
-        f"rollout: step {step} of {rollout.get('steps')} at {share(rollout.get('traffic'))} "
-        f"of {share(rollout.get('final_traffic'))} ({mode})"
+        f"rollout: step {step} of {rollout.get('steps')} at {fmt.share(rollout.get('traffic'))} "
+        f"of {fmt.share(rollout.get('final_traffic'))} ({mode})"
     ]
     gate = rollout.get("gate")
     if not isinstance(gate, Mapping):
@@ -63,7 +51,7 @@ def rollout_lines(key: str, rollout: Mapping[str, Any]) -> list[str]:
     if state == "complete":
         lines.append("at its full share: the ramp is done")
         return lines
-    following = f"step {int(step) + 1} ({share(gate.get('next_traffic'))})"
+    following = f"step {int(step) + 1} ({fmt.share(gate.get('next_traffic'))})"
     if state == "held":
         lines.append(f"held before {following} by:")
         lines += [f"  - {reason}" for reason in gate.get("held_by") or []]
@@ -100,5 +88,5 @@ def ramp(
     steps = len(((record.get("spec") or {}).get("rollout") or {}).get("steps") or [])
     console.print(
         f"{record['key']}: step {state.get('step')} of {steps}, traffic "
-        f"{share(state.get('traffic'))} (version {record['version']})"
+        f"{fmt.share(state.get('traffic'))} (version {record['version']})"
     )

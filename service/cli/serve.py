@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from service.auth import generate_key
-from service.cli._http import dev_keys_path, fail, load_dev_keys
+from service.cli._http import dev_keys_path, fail, load_dev_keys, remember_dev_keys
 from service.embedded import EmbeddedRedis, EmbeddedRedisError
 from service.logs import configure_logging, settings_secrets
 from service.settings import Settings
@@ -125,8 +125,11 @@ def serve(
                 "client_keys": [*settings.client_keys, f"dev-client={keys['client']}"],
             }
         )
+        shown_host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+        remembered = remember_dev_keys(f"http://{shown_host}:{settings.port}", keys)
         console.print(
-            f"[bold]dev mode[/]: local API keys (also in {dev_keys_path(settings.data_dir)})"
+            f"[bold]dev mode[/]: local API keys (also in {dev_keys_path(settings.data_dir)} "
+            f"and {remembered}, where the CLI finds them from any folder)"
         )
         console.print(f"  admin key:  {keys['admin']}")
         console.print(f"  client key: {keys['client']}")

@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 import sharpen
+from service import format as fmt
 from service.demo.population import Population
 from service.demo.scenarios import Scenario, demo_spec
 
@@ -28,46 +29,35 @@ class DemoOutcome:
     results: dict[str, Any]
 
 
-def _fmt_ci(block: dict[str, Any]) -> str:
-    est, (lo, hi) = block["estimate"], block["ci"]
-    if est is None or lo is None or hi is None:
-        return "-"
-    return f"{est:+.1%} [{lo:+.1%}, {hi:+.1%}]"
-
-
 def summary(results: dict[str, Any]) -> Table:
     """A compact live view: primary row, overall and worst guardrails, SRM, decision."""
     table = Table(title=f"{results['experiment']} — {results['status']}", expand=False)
     table.add_column("what")
-    table.add_column("relative change [always-valid CI]")
+    table.add_column("relative change [CI]")
     table.add_column("status")
-    units = ", ".join(f"{k} {v:,}" for k, v in results["units"].items())
+    units = ", ".join(f"{k} {fmt.count(v)}" for k, v in results["units"].items())
     table.add_row("units", units, "")
     for row in results["metrics"]:
         if row["segment"] is None:
             table.add_row(
-                f"{row['metric']} ({row['role']})", _fmt_ci(row["relative"]), row["status"]
+                f"{row['metric']} ({row['role']})",
+                fmt.lift(row["relative"], percent=True, label="metric CI"),
+                row["status"],
             )
     worst = sorted(
         results["guardrails"], key=lambda g: (g["status"] != "breached", g["segment"] is None)
     )
     for g in worst[:4]:
-        where = (
-            "overall"
-            if not g["segment"]
-            else ", ".join(f"{k}={v}" for k, v in g["segment"].items())
-        )
+        where = "overall" if not g["segment"] else fmt.segment(g["segment"])
         style = "bold red" if g["status"] == "breached" else ""
         table.add_row(
             f"guardrail {g['metric']} {where}",
-            _fmt_ci(g["relative"]),
+            fmt.lift(g["relative"], percent=True, label=f"guardrail {fmt.guardrail_confidence(g)}"),
             f"[{style}]{g['status']}[/]" if style else g["status"],
         )
-    srm = results["srm"]
+    p_text, verdict = fmt.srm(results["srm"])
     table.add_row(
-        "sample ratio",
-        "-" if srm["p_value"] is None else f"p = {srm['p_value']:.3g}",
-        "ok" if srm["ok"] else "[bold red]mismatch[/]",
+        "sample ratio", p_text, "[bold red]mismatch[/]" if verdict == "mismatch" else verdict
     )
     decision = results["decision"]
     table.add_row("decision", "; ".join(decision["reasons"][:2]), decision["action"])

@@ -19,6 +19,10 @@ _ACTION_OF_STATUS: dict[str, EndAction] = {
     "stopped": "stop",
 }
 _SECONDS_PER_DAY = 86_400.0
+MIN_OBSERVED_DAYS = 1.0
+"""Less traffic history than this says nothing about a day's traffic (a burst of seconds
+extrapolated to a year gives billions): the spec's expected daily units are used instead,
+or the value is not estimable."""
 
 
 class _Frozen(BaseModel):
@@ -42,11 +46,14 @@ class PrimaryLift(_Frozen):
 
 
 class YearlyValue(_Frozen):
-    """absolute lift x value per unit x observed daily units x 365, in ``currency``."""
+    """absolute lift x value per unit x daily units x 365, in ``currency``. Daily units are
+    observed over at least ``MIN_OBSERVED_DAYS`` of real time, else the spec's
+    ``analysis.expected_daily_units`` (``daily_units_source`` says which)."""
 
     currency: str
     value_per_unit: float
     daily_units: float
+    daily_units_source: Literal["observed", "expected"] = "observed"
     yearly: Interval
 
 
@@ -76,6 +83,7 @@ class JournalEntry(_Frozen):
     value: YearlyValue | None
     results: dict[str, Any] | None
     results_error: str | None = None
+    value_note: str | None = None
     detail: dict[str, Any] = {}
 
 
@@ -125,20 +133,40 @@ def _primary(
     return None
 
 
-def _daily_units(record: ExperimentRecord, results: Mapping[str, Any], now: float) -> float | None:
+def _daily_units(
+    record: ExperimentRecord, results: Mapping[str, Any], now: float
+) -> tuple[float, Literal["observed", "expected"]] | str:
+    """Eligible units per real day and where that figure comes from, or why there is none."""
     units = results.get("units")
     if not isinstance(units, Mapping) or record.started_at is None:
-        return None
+        return "not estimable: no traffic was recorded"
     total = sum(float(n) for n in units.values() if isinstance(n, int | float))
     end = record.ended_at or now
     seconds = end - record.started_at
     spec = record.spec
     if record.rollout is not None:  # a ramp's steps saw less of the traffic: count them so
         seconds = record.rollout.full_share_seconds(spec.traffic, end)
-    days = max(seconds, 1.0) / _SECONDS_PER_DAY
+    days = seconds / _SECONDS_PER_DAY
     # The experiment saw only its share of the eligible units; shipping reaches all of them.
     share = spec.traffic * (spec.layer_share if spec.layer is not None else 1.0)
-    return total / days / share
+    if days >= MIN_OBSERVED_DAYS and total > 0:
+        return total / days / share, "observed"
+    expected = spec.analysis.expected_daily_units
+    if expected is not None:
+        return expected / share, "expected"
+    return (
+        f"not estimable: {_observed(seconds)} of traffic observed, less than "
+        f"{MIN_OBSERVED_DAYS:g} day, and the spec sets no analysis.expected_daily_units"
+    )
+
+
+def _observed(seconds: float) -> str:
+    for size, unit in ((3600.0, "hour"), (60.0, "minute")):
+        if seconds >= size:
+            n = round(seconds / size)
+            return f"{n} {unit}" + ("" if n == 1 else "s")
+    n = max(round(seconds), 0)
+    return f"{n} second" + ("" if n == 1 else "s")
 
 
 def _value(
@@ -146,14 +174,15 @@ def _value(
     results: Mapping[str, Any] | None,
     primary: PrimaryLift | None,
     now: float,
-) -> YearlyValue | None:
+) -> YearlyValue | str | None:
     impact = record.spec.impact
     if impact is None or results is None or primary is None:
         return None
     daily = _daily_units(record, results, now)
-    if daily is None:
-        return None
-    scale = impact.value_per_unit * daily * 365.0
+    if isinstance(daily, str):
+        return daily
+    per_day, source = daily
+    scale = impact.value_per_unit * per_day * 365.0
 
     def times(x: float | None) -> float | None:
         return None if x is None else x * scale
@@ -164,7 +193,8 @@ def _value(
     return YearlyValue(
         currency=impact.currency,
         value_per_unit=impact.value_per_unit,
-        daily_units=daily,
+        daily_units=per_day,
+        daily_units_source=source,
         yearly=Interval(estimate=times(primary.absolute.estimate), ci=(lo, hi)),
     )
 
@@ -200,6 +230,7 @@ def build_entry(
     variant = _chosen_variant(record, detail)
     primary = _primary(record, results, variant)
     recommended = (results or {}).get("decision")
+    value = _value(record, results, primary, now)
     spec = record.spec
     return JournalEntry(
         experiment=record.key,
@@ -222,7 +253,8 @@ def build_entry(
         ended_at=record.ended_at,
         recorded_at=now,
         primary=primary,
-        value=_value(record, results, primary, now),
+        value=value if isinstance(value, YearlyValue) else None,
+        value_note=value if isinstance(value, str) else None,
         results=dict(results) if results is not None else None,
         results_error=results_error,
         detail=detail,

@@ -8,14 +8,15 @@ from service.spec import ExperimentSpec
 
 __all__ = ["line_of"]
 
-_ITERATION = re.compile(r"^(?P<line>.+?)-v\d+$")
+_ITERATION = re.compile(r"^(?P<line>.+?)-v\d+(?:-.+)?$")
 
 
 def line_of(spec: ExperimentSpec) -> str:
     """The model line an experiment iterates on.
 
     The spec's ``layer`` when set (experiments on one model share a layer), otherwise the
-    key without its trailing ``-v<N>`` (``fraud-v7`` -> ``fraud``), otherwise the key.
+    key up to its ``-v<N>`` (``fraud-v7`` and ``fraud-v7-win-s7`` -> ``fraud``), otherwise
+    the key.
     """
     if spec.layer is not None:
         return spec.layer

@@ -198,8 +198,10 @@ def _primary(
         cells, metric.name, spec.baseline, candidate, planned, planned_looks, int(now // 3600)
     )
     done = math.floor(units / planned * planned_looks)
-    sequential["next_look_units"] = (
-        planned * (done + 1) / planned_looks if done < planned_looks else None
+    sequential["next_look_units"] = (  # whole units: a look waits for the unit that crosses
+        min(math.ceil(planned * (done + 1) / planned_looks), math.ceil(planned))
+        if done < planned_looks
+        else None
     )
     if not points:
         return _row(metric, candidate, None, current, status="inconclusive"), sequential, False

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from service import format as fmt
 from service.spec import ExperimentRecord
 from service.spec.duration import format_duration
 
@@ -29,24 +30,16 @@ HOLDING = frozenset({"warning", "breached"})
 GateState = Literal["waiting", "held", "ready", "complete"]
 
 
-def _segment_text(segment: Any) -> str:
-    if not isinstance(segment, Mapping) or not segment:
-        return "all"
-    return ",".join(f"{k}={segment[k]}" for k in sorted(segment))
-
-
-def _pct(x: Any) -> str:
-    return f"{x:+.1%}" if isinstance(x, int | float) and math.isfinite(x) else "?"
-
-
 def describe_guardrail(row: Mapping[str, Any]) -> str:
     """One guardrail row of a results document in words (logs, audit, gate reasons)."""
     rel = row.get("relative") or {}
     ci = rel.get("ci") or [None, None]
+    alpha = fmt.as_float(row.get("alpha"))
+    level = fmt.confidence(None if alpha is None else 2 * alpha)  # alpha is per side
     return (
         f"guardrail {row.get('metric')} {row.get('status')} for {row.get('variant')} in "
-        f"{_segment_text(row.get('segment'))}: relative {_pct(rel.get('estimate'))} "
-        f"(CI {_pct(ci[0])} to {_pct(ci[1])})"
+        f"{fmt.segment(row.get('segment'))}: relative {fmt.pct(rel.get('estimate'))} "
+        f"(guardrail {level} {fmt.pct(ci[0])} to {fmt.pct(ci[1])})"
     )
 
 
@@ -92,9 +85,7 @@ def _held_by(doc: Mapping[str, Any]) -> list[str]:
     reasons = [describe_guardrail(g) for g in rows if g.get("status") in HOLDING]
     srm = doc.get("srm")
     if isinstance(srm, Mapping) and srm.get("ok") is False:
-        p = srm.get("p_value")
-        shown = f"{p:.2g}" if isinstance(p, int | float) else "?"
-        reasons.append(f"sample ratio mismatch (p = {shown}): the split is not as configured")
+        reasons.append(f"sample ratio mismatch ({fmt.srm(srm)[0]}): the split is not as configured")
     return reasons
 
 

@@ -20,18 +20,10 @@ __all__ = [
     "RolloutState",
     "RolloutStep",
     "StepEntry",
-    "format_share",
     "rollout_errors",
 ]
 
 MAX_STEPS = 20
-
-
-def format_share(value: object) -> str:
-    """A traffic share as people write it: ``1%``, ``0.5%``, ``20%`` (``-`` if not a number)."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
-        return "-"
-    return f"{value * 100:.4g}%"
 
 
 class RolloutStep(BaseModel):

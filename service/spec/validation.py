@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import difflib
+import typing
 from collections.abc import Iterator
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from service.errors import FieldError, ValidationFailed, field_error
 from service.spec.models import ExperimentSpec
@@ -20,9 +22,41 @@ def loc_to_field(loc: tuple[int | str, ...]) -> str:
     return ".".join(str(part) for part in loc) or "body"
 
 
+def _models_in(annotation: Any) -> Iterator[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        yield annotation
+    for arg in typing.get_args(annotation):
+        yield from _models_in(arg)
+
+
+def _known_fields(model: type[BaseModel], seen: set[type[BaseModel]] | None = None) -> set[str]:
+    """Every field name of ``model`` and of the models its fields hold."""
+    seen = set() if seen is None else seen
+    if model in seen:
+        return set()
+    seen.add(model)
+    names = set(model.model_fields)
+    for info in model.model_fields.values():
+        for inner in _models_in(info.annotation):
+            names |= _known_fields(inner, seen)
+    return names
+
+
+_SPEC_FIELDS = sorted(_known_fields(ExperimentSpec))
+
+
+def _message(err: Any) -> str:
+    """Pydantic's message; an unknown field also names the nearest known one (typos)."""
+    if err["type"] == "extra_forbidden" and err["loc"] and isinstance(err["loc"][-1], str):
+        close = difflib.get_close_matches(err["loc"][-1], _SPEC_FIELDS, n=1, cutoff=0.6)
+        if close:
+            return f"{err['msg']}: did you mean `{close[0]}`?"
+    return str(err["msg"])
+
+
 def pydantic_details(exc: ValidationError, prefix: tuple[int | str, ...] = ()) -> list[FieldError]:
     return [
-        field_error(loc_to_field(prefix + tuple(err["loc"])), err["msg"], type=err["type"])
+        field_error(loc_to_field(prefix + tuple(err["loc"])), _message(err), type=err["type"])
         for err in exc.errors(include_url=False, include_context=False, include_input=False)
     ]
 

@@ -43,9 +43,11 @@ def _where(segment: Mapping[str, str] | None) -> str:
 def _describe(g: GuardrailResult) -> str:
     variant = f" ({g.variant})" if g.variant else ""
     lo, hi = g.ci
+    # The guardrail's own interval (alpha per side for this cell), not the metric's: say so.
+    level = f"{(1 - 2 * g.alpha) * 100:.4g}% guardrail CI"
     return (
         f"guardrail {g.metric}{variant} {_where(g.segment)}: relative change "
-        f"{g.estimate:+.2%} (CI {lo:+.2%} to {hi:+.2%}), margin {g.margin:.2%}"
+        f"{g.estimate:+.2%} ({level} {lo:+.2%} to {hi:+.2%}), margin {g.margin:.2%}"
     )
 
 
@@ -98,7 +100,10 @@ def decide(
     if not srm_ok:
         blockers.append("sample ratio mismatch: the traffic split is off, results are suspect")
     too_early = days_elapsed < min_days
-    waiting = f"only {days_elapsed:g} of the minimum {min_days:g} days have passed"
+    waiting = (
+        f"only {f'{days_elapsed:.1f}'.removesuffix('.0')} of the minimum {min_days:g} "
+        f"day{'' if min_days == 1 else 's'} have passed"
+    )
 
     if not blockers and not too_early:
         return Decision("ship", (*notes, "all guardrails non-inferior", "SRM clean"))

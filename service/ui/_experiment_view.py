@@ -6,12 +6,12 @@ every number plotted is taken from them unchanged.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from markupsafe import Markup
 
+from service import format as fmt
 from service.spec import ExperimentSpec
 from service.spec.models import Metric
 from service.stats import SRM_THRESHOLD
@@ -40,10 +40,7 @@ def _get(doc: Any, *path: str) -> Any:
     return doc
 
 
-def _float(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if math.isfinite(value) else None
+_float = fmt.as_float
 
 
 def _ci(value: Any) -> tuple[float | None, float | None]:
@@ -52,12 +49,7 @@ def _ci(value: Any) -> tuple[float | None, float | None]:
     return None, None
 
 
-def segment_label(segment: Any) -> str:
-    if not segment:
-        return "all"
-    if isinstance(segment, Mapping):
-        return ", ".join(f"{k}={v}" for k, v in segment.items())
-    return str(segment)
+segment_label = fmt.segment
 
 
 def _segment_key(segment: Any) -> tuple[tuple[str, str], ...]:
@@ -98,6 +90,11 @@ def _row(
         "estimate": _float(_get(plotted, "relative", "estimate")),
         "lower": lower,
         "upper": upper,
+        "lift": fmt.lift(
+            plotted.get("relative"),
+            percent=True,
+            label=fmt.guardrail_confidence(plotted) if guard is plotted else "",
+        ),
         "p_value": _float(plotted.get("p_value")),
         "status": status,
         "guardrail": guard_status,
@@ -251,6 +248,9 @@ def results_view(spec: ExperimentSpec, results: Doc) -> dict[str, Any]:
         "total_units": total_units(results),
         "srm_p_value": _float((srm or {}).get("p_value")),
         "srm_ok": (srm or {}).get("ok", True) is not False,
+        "srm_text": fmt.srm(srm)[0],
+        "srm_state": fmt.srm(srm)[1],
+        "has_data": bool(total_units(results)),
         "decision": str((decision or {}).get("action") or "continue"),
         "reasons": reasons,
         "metrics": metrics,

@@ -76,6 +76,7 @@ def register(router: APIRouter, templates: Templates) -> None:
         entries.sort(key=lambda e: _float(e.get("ended_at")) or 0.0, reverse=True)
         lines = improvement_lines(entries)
         summaries = [s for s in (doc or {}).get("lines") or [] if isinstance(s, Mapping)]
+        backtests = [b for b in (doc or {}).get("backtests") or [] if isinstance(b, Mapping)]
         return templates.render(
             request,
             "journal.html",
@@ -85,6 +86,7 @@ def register(router: APIRouter, templates: Templates) -> None:
                 "pending": doc is None,
                 "entries": entries,
                 "summaries": summaries,
+                "backtests": backtests,
                 "chart": Markup(improvement_chart(lines)) if lines else None,
             },
         )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import math
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -13,8 +11,8 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import ChainableUndefined, Environment, FileSystemLoader, select_autoescape
 
+from service import format as fmt
 from service.spec.duration import format_duration
-from service.spec.rollout import format_share
 
 __all__ = ["SECURITY_HEADERS", "Templates"]
 
@@ -33,61 +31,19 @@ SECURITY_HEADERS: dict[str, str] = {
 }
 
 
-def _finite(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if math.isfinite(value) else None
-
-
 def pct(value: Any, digits: int = 1, signed: bool = True) -> str:
-    x = _finite(value)
-    if x is None:
-        return "n/a"
-    return f"{x * 100:{'+' if signed else ''}.{digits}f}%"
-
-
-def num(value: Any) -> str:
-    x = _finite(value)
-    if x is None:
-        return "n/a"
-    if isinstance(value, int) or (x == int(x) and abs(x) < 1e15):
-        return f"{int(x):,}"
-    if abs(x) >= 100:
-        return f"{x:,.1f}"
-    return f"{x:.4g}"
-
-
-def pvalue(value: Any) -> str:
-    x = _finite(value)
-    if x is None:
-        return "n/a"
-    return "< 0.0001" if x < 1e-4 else f"{x:.4f}"
-
-
-def when(value: Any) -> str:
-    x = _finite(value)
-    if x is None:
-        return "n/a"
-    return dt.datetime.fromtimestamp(x, tz=dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return fmt.pct(value, sign=signed, digits=digits)
 
 
 def age(value: Any) -> str:
-    x = _finite(value)
+    x = fmt.as_float(value)
     if x is None:
-        return "n/a"
+        return fmt.MISSING
     seconds = max(time.time() - x, 0.0)
     for size, unit in ((86_400, "d"), (3600, "h"), (60, "min")):
         if seconds >= size:
             return f"{seconds / size:.0f} {unit}"
     return f"{seconds:.0f} s"
-
-
-def segment(value: Any) -> str:
-    if not value:
-        return "all"
-    if isinstance(value, Mapping):
-        return ", ".join(f"{k}={v}" for k, v in value.items())
-    return str(value)
 
 
 class Templates:
@@ -101,9 +57,21 @@ class Templates:
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        self.env.filters.update(pct=pct, num=num, pvalue=pvalue, when=when, age=age)
-        self.env.filters["segment"] = segment
-        self.env.filters["share"] = format_share
+        self.env.filters.update(
+            pct=pct,
+            num=fmt.number,
+            count=fmt.count,
+            pvalue=fmt.p_value,
+            when=fmt.timestamp,
+            age=age,
+            segment=fmt.segment,
+            share=fmt.share,
+            days=fmt.days,
+            readable=fmt.readable,
+            interval=fmt.interval_of,
+            journal_value=fmt.journal_value,
+        )
+        self.env.globals.update(MISSING=fmt.MISSING, NO_DATA=fmt.NO_DATA, plural=fmt.plural)
         self.env.filters["duration"] = format_duration
 
     def render(

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from service.format import share
 from service.spec import ExperimentRecord
-from service.spec.rollout import format_share
 from service.ui.plots import StepMark
 
 __all__ = ["rollout_context", "step_marks"]
@@ -17,7 +17,7 @@ def step_marks(section: Any) -> list[StepMark]:
     if not isinstance(section, Mapping):
         return []
     return [
-        StepMark(at=float(s["started_at"]), step=int(s["step"]), label=format_share(s["traffic"]))
+        StepMark(at=float(s["started_at"]), step=int(s["step"]), label=share(s["traffic"]))
         for s in section.get("schedule") or []
         if isinstance(s, Mapping) and isinstance(s.get("started_at"), int | float)
     ]
@@ -31,7 +31,7 @@ def rollout_context(record: ExperimentRecord, results: Mapping[str, Any] | None)
     targets: list[dict[str, Any]] = []
     if record.status == "running" and rollout is not None and state is not None:
         targets = [
-            {"step": i + 1, "traffic": s.traffic, "share": format_share(s.traffic)}
+            {"step": i + 1, "traffic": s.traffic, "share": share(s.traffic)}
             for i, s in enumerate(rollout.steps)
             if i + 1 > state.step
         ]

@@ -82,6 +82,7 @@ class ServiceSources:
         return {
             "entries": [_doc(e) for e in reversed(entries)],
             "lines": [_doc(line) for line in lines],
+            "backtests": await journal.backtests(),
         }
 
     async def analysis(self, runtime: Runtime, model: str) -> Doc | None:

@@ -67,11 +67,11 @@ def test_terminal_report_shows_every_part_and_breaches_in_red() -> None:
     assert "fraud-v7 · running · version 2" in text
     assert "+4.8% [+1.6%, +8.1%]" in text and "+0.03 [+0.01, +0.05]" in text
     assert "0.003" in text and "better" in text
-    assert "device=mobile" in text and "-4.0% [-7.0%, -1.0%]" in text
+    assert "device=mobile" in text and "-4.0% CI [-7.0%, -1.0%]" in text
     assert "ROLLBACK" in text and "recall breached" in text
     assert "10,110 of 40,000 units per variant (25%)" in text
     assert "day 3.2 of 14" in text and "look 2 of 14" in text
-    assert "traffic split as configured (p = 0.410)" in text
+    assert "traffic split as configured (p = 0.41)" in text
     # ANSI red (31) on the breached status and the rollback decision.
     assert "\x1b[1;31mbreached" in out
     assert "\x1b[1;31mROLLBACK" in out
@@ -85,7 +85,7 @@ def test_markdown_report_is_a_table_with_the_same_numbers() -> None:
         "| precision | primary | candidate | all | 0.62 | 0.65 | +0.03 [+0.01, +0.05] "
         "| +4.8% [+1.6%, +8.1%] | 0.003 | **better** |"
     ) in md
-    assert "| recall | candidate | device=mobile | 2.0% | -4.0% [-7.0%, -1.0%] | 0.0004 |" in md
+    assert "| recall | candidate | device=mobile | 2.0% | -4.0% CI [-7.0%, -1.0%] | 0.0004 |" in md
     assert "**breached**" in md
 
 
@@ -101,7 +101,7 @@ def test_renderers_survive_empty_and_odd_documents() -> None:
         assert "### Metrics" in md
         Console(file=io.StringIO()).print(render_report(doc))
     assert "m\\|x" in markdown_report(odd)
-    assert "sample ratio mismatch (p = <0.0001)" in markdown_report(odd)
+    assert "sample ratio mismatch (p < 0.0001)" in markdown_report(odd)
 
 
 def test_plan_sentences() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from fastapi.testclient import TestClient
 
 from service.embedded import EmbeddedRedis
@@ -46,3 +48,19 @@ def test_openapi_documents_every_v1_route(api: TestClient) -> None:
             ), f"{method.upper()} {path}"
     docs = api.get("/docs")
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
+
+
+def test_docs_page_is_served_from_the_service_with_no_external_host(api: TestClient) -> None:
+    """Swagger UI comes from the installed package: offline, and no third party sees it."""
+    page = api.get("/docs")
+    assert page.status_code == 200
+    refs = re.findall(r"""(?:src|href|url)\s*[:=]\s*['"]([^'"]+)['"]""", page.text)
+    assert refs, page.text
+    for ref in refs:
+        assert ref.startswith("/"), f"/docs references {ref}"
+    assert "http://" not in page.text and "https://" not in page.text
+    for ref in refs:
+        if ref.startswith("/docs/assets/"):
+            asset = api.get(ref)
+            assert asset.status_code == 200 and len(asset.content) > 100, ref
+    assert api.get("/redoc").status_code == 404

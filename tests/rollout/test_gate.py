@@ -55,7 +55,8 @@ def test_a_warning_in_a_segment_holds_the_step_and_says_so() -> None:
     gate = _gate([(1, T0, 0)], doc, T0 + 2 * HOUR)
     assert (gate.state, gate.advance) == ("held", False)
     assert gate.held_by == (
-        "guardrail recall warning for candidate in country=DE: relative -3.0% (CI -5.0% to -0.4%)",
+        "guardrail recall warning for candidate in country=DE: relative -3.0% "
+        "(guardrail CI -5.0% to -0.4%)",
     )
     assert gate.waiting_for == ()
 
@@ -72,7 +73,7 @@ def test_a_breach_and_a_sample_ratio_mismatch_hold_too() -> None:
     srm = results_doc(units=(6000, 4000), srm_ok=False)
     gate = _gate([(1, T0, 0)], srm, T0 + 2 * HOUR)
     assert gate.state == "held"
-    assert gate.held_by == ("sample ratio mismatch (p = 1e-06): the split is not as configured",)
+    assert gate.held_by == ("sample ratio mismatch (p < 0.0001): the split is not as configured",)
 
 
 def test_without_auto_advance_a_passed_gate_waits_for_a_person() -> None:

@@ -6,6 +6,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from service.format import pct
 from service.ui.plots._svg import (
     GREEN,
     INK,
@@ -15,10 +16,10 @@ from service.ui.plots._svg import (
     close_svg,
     data_num,
     esc,
-    fmt_pct,
     nice_ticks,
     open_svg,
     text,
+    tick_format,
     x_axis,
 )
 
@@ -97,10 +98,10 @@ def forest_plot(
         text(_WIDTH - 8, 18, "lift [CI]", anchor="end", fill=MUTED, weight="600"),
         x_axis(
             scale,
-            nice_ticks(lo, hi, 6),
+            ticks := nice_ticks(lo, hi, 6),
             y=bottom,
             top=_TOP - 6,
-            fmt=lambda v: fmt_pct(v, 0) if v else "0",
+            fmt=tick_format(ticks, percent=True),
             label="relative lift vs baseline",
         ),
     ]
@@ -139,7 +140,7 @@ def _row(row: ForestRow, scale: Scale, top: float, lo: float, hi: float) -> str:
     out.append(text(8, mid + 4, f"{row.variant} · {row.segment}", fill=colour, weight=weight))
     value = "no data"
     if row.estimate is not None and math.isfinite(row.estimate):
-        value = f"{fmt_pct(row.estimate)} [{fmt_pct(row.lower)}, {fmt_pct(row.upper)}]"
+        value = f"{pct(row.estimate)} [{pct(row.lower)}, {pct(row.upper)}]"
         lower = row.lower if row.lower is not None and math.isfinite(row.lower) else lo
         upper = row.upper if row.upper is not None and math.isfinite(row.upper) else hi
         x1, x2 = scale(max(lower, lo)), scale(min(upper, hi))

@@ -6,6 +6,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from service.format import pct
 from service.ui.plots._svg import (
     INK,
     MUTED,
@@ -14,10 +15,10 @@ from service.ui.plots._svg import (
     close_svg,
     data_num,
     esc,
-    fmt_pct,
     nice_ticks,
     open_svg,
     text,
+    tick_format,
     y_axis,
 )
 
@@ -63,10 +64,10 @@ def improvement_chart(lines: Sequence[ModelLine]) -> str:
     parts.append(
         y_axis(
             sy,
-            nice_ticks(lo, hi, 5),
+            ticks := nice_ticks(lo, hi, 5),
             x=_LEFT,
             right=_W - _RIGHT,
-            fmt=lambda v: fmt_pct(v, 0) if v else "0",
+            fmt=tick_format(ticks, percent=True),
             label="improvement vs first baseline",
         )
     )
@@ -95,18 +96,40 @@ def _line(line: ModelLine, colour: str, sx: Scale, sy: Scale) -> str:
         d.append(f"H{x:.1f}")
         y = sy(step.cumulative)
         d.append(f"V{y:.1f}")
-        tip = f"{line.name}: {step.experiment} {fmt_pct(step.lift)} → {fmt_pct(step.cumulative)}"
+        tip = f"{line.name}: {step.experiment} {pct(step.lift)} → {pct(step.cumulative)}"
         dots.append(
             f'<circle class="step" data-line="{esc(line.name)}" '
             f'data-experiment="{esc(step.experiment)}" data-lift="{data_num(step.lift)}" '
             f'data-cumulative="{data_num(step.cumulative)}" cx="{x:.1f}" cy="{y:.1f}" r="4" '
             f'fill="{colour}"><title>{esc(tip)}</title></circle>'
         )
-    name = f"{line.name} ({line.metric})" if line.metric else line.name
     return (
         f'<g class="model-line" data-line="{esc(line.name)}">'
         f'<path d="{" ".join(d)}" fill="none" stroke="{colour}" stroke-width="2"/>'
         + "".join(dots)
-        + text(_W - _RIGHT + 8, y + 4, name, fill=colour, weight="600")
+        + _label(line, colour, y)
         + "</g>"
+    )
+
+
+_LABEL_CHARS = 20  # what fits in the right margin at 12 px
+
+
+def _fit(words: str) -> str:
+    return words if len(words) <= _LABEL_CHARS else words[: _LABEL_CHARS - 1] + "…"
+
+
+def _label(line: ModelLine, colour: str, y: float) -> str:
+    """The line's name, and its metric on a second row, each fitted to the right margin
+    (the full name is the label's tooltip)."""
+    rows = [_fit(line.name)] + ([_fit(f"({line.metric})")] if line.metric else [])
+    x = _W - _RIGHT + 8
+    spans = "".join(
+        f'<tspan x="{x}" dy="{0 if i == 0 else 14}">{esc(row)}</tspan>'
+        for i, row in enumerate(rows)
+    )
+    full = f"{line.name} ({line.metric})" if line.metric else line.name
+    return (
+        f'<text class="line-label" x="{x}" y="{y + 4:.1f}" fill="{colour}" font-weight="600">'
+        f"<title>{esc(full)}</title>{spans}</text>"
     )

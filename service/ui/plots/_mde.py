@@ -6,6 +6,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from service.format import days, pct
 from service.ui.plots._svg import (
     MUTED,
     PALETTE,
@@ -14,10 +15,10 @@ from service.ui.plots._svg import (
     close_svg,
     data_num,
     esc,
-    fmt_pct,
     nice_ticks,
     open_svg,
     text,
+    tick_format,
     x_axis,
     y_axis,
 )
@@ -55,20 +56,20 @@ def mde_curve(
     parts.append(
         x_axis(
             sx,
-            nice_ticks(0, days_hi, 7),
+            day_ticks := nice_ticks(0, days_hi, 7),
             y=_H - _BOTTOM,
             top=_TOP,
-            fmt=lambda v: f"{v:g}",
+            fmt=tick_format(day_ticks),
             label="days",
         )
     )
     parts.append(
         y_axis(
             sy,
-            nice_ticks(0, mde_hi, 5),
+            mde_ticks := nice_ticks(0, mde_hi, 5),
             x=_LEFT,
             right=_W - _RIGHT,
-            fmt=lambda v: fmt_pct(v, 1).lstrip("+"),
+            fmt=lambda v: tick_format(mde_ticks, percent=True)(v).lstrip("+"),
             label="MDE (relative)",
         )
     )
@@ -82,7 +83,7 @@ def mde_curve(
             text(
                 _W - _RIGHT - 4,
                 y - 6,
-                f"target {fmt_pct(target).lstrip('+')}",
+                f"target {pct(target, sign=False)}",
                 anchor="end",
                 fill=RED,
                 size=11,
@@ -106,7 +107,7 @@ def mde_curve(
         if p.mde is None or not math.isfinite(p.mde):
             parts.append(f"<g {attrs}></g>")
             continue
-        tip = f"{p.days:g} days: MDE {fmt_pct(p.mde).lstrip('+')}"
+        tip = f"{days(p.days)}: MDE {pct(p.mde, sign=False)}"
         parts.append(
             f'<circle {attrs} cx="{sx(p.days):.1f}" cy="{sy(p.mde):.1f}" r="3" '
             f'fill="{PALETTE[0]}"><title>{esc(tip)}</title></circle>'

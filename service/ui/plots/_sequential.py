@@ -18,6 +18,7 @@ from service.ui.plots._svg import (
     nice_ticks,
     open_svg,
     text,
+    tick_format,
     x_axis,
     y_axis,
 )
@@ -63,20 +64,20 @@ def sequential_plot(looks: Sequence[Look], *, design: str) -> str:
     parts.append(
         x_axis(
             sx,
-            nice_ticks(0.0, x_hi, 5),
+            x_ticks := nice_ticks(0.0, x_hi, 5),
             y=_H - _BOTTOM,
             top=_TOP,
-            fmt=lambda v: f"{v:.0%}",
+            fmt=lambda v: tick_format(x_ticks, percent=True)(v).lstrip("+"),
             label="information (share of the planned sample)",
         )
     )
     parts.append(
         y_axis(
             sy,
-            nice_ticks(-top, top, 6),
+            y_ticks := nice_ticks(-top, top, 6),
             x=_LEFT,
             right=_W - _RIGHT,
-            fmt=lambda v: f"{v:g}",
+            fmt=tick_format(y_ticks),
             label="z",
         )
     )

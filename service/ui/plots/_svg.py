@@ -7,6 +7,7 @@ specs and event attributes, i.e. from users.
 from __future__ import annotations
 
 import html
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,11 +23,10 @@ __all__ = [
     "close_svg",
     "data_num",
     "esc",
-    "fmt_num",
-    "fmt_pct",
     "nice_ticks",
     "open_svg",
     "text",
+    "tick_format",
     "x_axis",
     "y_axis",
 ]
@@ -56,21 +56,25 @@ def data_num(value: float | int | None) -> str:
     return repr(float(value))
 
 
-def fmt_pct(value: float | None, digits: int = 1) -> str:
-    if value is None or not math.isfinite(value):
-        return "n/a"
-    return f"{value * 100:+.{digits}f}%"
+def tick_format(ticks: Sequence[float], *, percent: bool = False) -> Callable[[float], str]:
+    """Labels for evenly spaced ``ticks`` with as many decimals as the step needs, so no two
+    ticks read alike and the spacing reads even (2.5% steps say 2.5%, not 2% then 3%)."""
+    gaps = [abs(b - a) for a, b in itertools.pairwise(ticks) if b != a]
+    scale = 100.0 if percent else 1.0
+    step = min(gaps) * scale if gaps else 1.0
+    digits = 0
+    while digits < 6 and abs(round(step, digits) - step) > 1e-9 * max(step, 1e-12):
+        digits += 1
 
+    def label(value: float) -> str:
+        x = value * scale
+        if abs(x) < step * 1e-6:
+            return "0" + ("%" if percent else "")
+        if percent:
+            return f"{x:+,.{digits}f}%"
+        return f"{x:,.{digits}f}"
 
-def fmt_num(value: float | None) -> str:
-    if value is None or not math.isfinite(value):
-        return "n/a"
-    magnitude = abs(value)
-    if magnitude >= 1000:
-        return f"{value:,.0f}"
-    if magnitude >= 10 or value == int(value):
-        return f"{value:.4g}"
-    return f"{value:.3g}"
+    return label
 
 
 @dataclass(frozen=True, slots=True)

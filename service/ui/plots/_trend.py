@@ -7,6 +7,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from service.format import number
 from service.ui.plots._svg import (
     GREEN,
     INK,
@@ -17,10 +18,10 @@ from service.ui.plots._svg import (
     close_svg,
     data_num,
     esc,
-    fmt_num,
     nice_ticks,
     open_svg,
     text,
+    tick_format,
     x_axis,
     y_axis,
 )
@@ -82,7 +83,8 @@ def trend_plot(
     first, last = days[0].day, days[-1].day
     sx = Scale(first, max(last, first + 86_400), _LEFT + 6, _W - _RIGHT)
     sy = Scale(lo, hi, _H - _BOTTOM, _TOP)
-    parts.append(y_axis(sy, nice_ticks(lo, hi, 4), x=_LEFT, right=_W - _RIGHT, fmt=fmt_num))
+    y_ticks = nice_ticks(lo, hi, 4)
+    parts.append(y_axis(sy, y_ticks, x=_LEFT, right=_W - _RIGHT, fmt=tick_format(y_ticks)))
     ticks = [days[i].day for i in range(0, len(days), max(len(days) // 4, 1))]
     parts.append(x_axis(sx, ticks, y=_H - _BOTTOM, top=_TOP, fmt=_day))
     if band is not None:
@@ -91,15 +93,15 @@ def trend_plot(
             f'<rect class="band" data-low="{data_num(band[0])}" data-high="{data_num(band[1])}" '
             f'x="{_LEFT:.1f}" y="{top:.1f}" width="{_W - _RIGHT - _LEFT:.1f}" '
             f'height="{max(bottom - top, 0.5):.1f}" fill="{GREEN}" fill-opacity="0.12">'
-            f"<title>within the margin of the reference: {fmt_num(band[0])} to "
-            f"{fmt_num(band[1])}</title></rect>"
+            f"<title>within the margin of the reference: {number(band[0])} to "
+            f"{number(band[1])}</title></rect>"
         )
     if reference is not None:
         y = sy(reference)
         parts.append(
             f'<line class="reference" data-reference="{data_num(reference)}" x1="{_LEFT:.1f}" '
             f'x2="{_W - _RIGHT:.1f}" y1="{y:.1f}" y2="{y:.1f}" stroke="{MUTED}" '
-            f'stroke-dasharray="4 3"><title>reference period: {fmt_num(reference)}</title></line>'
+            f'stroke-dasharray="4 3"><title>reference period: {number(reference)}</title></line>'
         )
     path = " ".join(
         f"{'M' if i == 0 else 'L'}{sx(d.day):.1f},{sy(d.value):.1f}"
@@ -109,7 +111,7 @@ def trend_plot(
     parts.append(f'<path d="{path}" fill="none" stroke="{PALETTE[0]}" stroke-width="1.5"/>')
     for d in shown:
         assert d.value is not None
-        tip = f"{_day(d.day)}: {metric} {fmt_num(d.value)} over {d.labelled:,} labelled"
+        tip = f"{_day(d.day)}: {metric} {number(d.value)} over {d.labelled:,} labelled"
         parts.append(
             f'<circle class="day" data-day="{data_num(d.day)}" data-value="{data_num(d.value)}" '
             f'data-labelled="{d.labelled}" cx="{sx(d.day):.1f}" cy="{sy(d.value):.1f}" r="2.5" '

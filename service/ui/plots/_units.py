@@ -7,6 +7,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from service.format import count, p_value
 from service.ui.plots._svg import (
     MUTED,
     PALETTE,
@@ -15,10 +16,10 @@ from service.ui.plots._svg import (
     close_svg,
     data_num,
     esc,
-    fmt_num,
     nice_ticks,
     open_svg,
     text,
+    tick_format,
     x_axis,
     y_axis,
 )
@@ -87,13 +88,23 @@ def units_plot(
     top_units = max([1, *(n for p in points for n in p.units.values())]) * 1.08
     sy = Scale(0.0, top_units, _UNITS_TOP + _UNITS_H, _UNITS_TOP)
     tick_hours = _time_ticks(h_lo, h_hi)
+    unit_ticks = nice_ticks(0, top_units, 4)
     parts.append(x_axis(sx, tick_hours, y=_UNITS_TOP + _UNITS_H, top=_UNITS_TOP, fmt=lambda v: ""))
     parts.append(
         y_axis(
-            sy, nice_ticks(0, top_units, 4), x=_LEFT, right=_W - _RIGHT, fmt=fmt_num, label="units"
+            sy, unit_ticks, x=_LEFT, right=_W - _RIGHT, fmt=tick_format(unit_ticks), label="units"
         )
     )
     parts.extend(_step_marks(steps, sx, h_lo, h_hi))
+    if len(set(hours)) == 1:
+        parts.append(
+            text(
+                _LEFT + 12,
+                _UNITS_TOP + 18,
+                "one hour of traffic so far: a line over time appears after the next hour",
+                fill=MUTED,
+            )
+        )
     ends: list[tuple[float, str, str]] = []
     for i, variant in enumerate(variants):
         colour = PALETTE[i % len(PALETTE)]
@@ -113,7 +124,7 @@ def units_plot(
                 f'<circle class="units" data-hour="{data_num(hour)}" '
                 f'data-variant="{esc(variant)}" data-units="{data_num(n)}" cx="{sx(hour):.1f}" '
                 f'cy="{sy(n):.1f}" r="2.5" fill="{colour}"><title>'
-                f"{esc(variant)}: {n} units at {esc(_hour_label(hour))} UTC</title></circle>"
+                f"{esc(variant)}: {count(n)} units at {esc(_hour_label(hour))} UTC</title></circle>"
             )
         if series:
             ends.append((sy(series[-1][1]), variant, colour))
@@ -196,7 +207,7 @@ def _srm_panel(
             f'<circle class="srm" data-hour="{data_num(p.hour)}" '
             f'data-srm-p-value="{data_num(p.srm_p_value)}" cx="{sx(p.hour):.1f}" '
             f'cy="{sy(_log_p(p.srm_p_value)):.1f}" r="{4 if bad else 2.5}" '
-            f'fill="{RED if bad else MUTED}"><title>SRM p = {p.srm_p_value:.3g} at '
+            f'fill="{RED if bad else MUTED}"><title>SRM p = {p_value(p.srm_p_value)} at '
             f"{esc(_hour_label(p.hour))} UTC</title></circle>"
         )
     return "".join(parts)
