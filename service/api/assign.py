@@ -1,9 +1,9 @@
 """``POST /v1/assign`` and ``POST /v1/assign/batch`` (client scope).
 
-Single assignments are the hot path: :class:`AssignFastPath`, the ASGI layer right
-after :class:`service.auth.Authenticate`, answers them without FastAPI's per-request
-machinery (same auth, limits and error shape). The FastAPI route below documents the
-endpoint and answers identically when the fast path is not installed.
+Single assignments are the hot path: :func:`answer_assign`, called by the first ASGI step
+(:mod:`service.api.front`), answers them without FastAPI's per-request machinery (same
+auth, limits and error shape). The FastAPI route below documents the endpoint and answers
+identically when the fast path is not taken (before the assigner exists).
 """
 
 from __future__ import annotations
@@ -15,21 +15,23 @@ import orjson
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope
 
 from service.api._docs import json_body
 from service.api.deps import AssignerDep, ClientDep
-from service.assignment import MAX_BATCH
+from service.assignment import MAX_BATCH, Assigner
 from service.auth import authorize, caller_of
 from service.errors import PayloadTooLarge, SharpenServiceError, field_error
 from sharpen import MAX_UNIT_ID
 
-__all__ = ["ASSIGN_PATH", "AssignFastPath", "router"]
+__all__ = ["ASSIGN_PATH", "answer_assign", "router"]
 
 log = logging.getLogger("sharpen.api")
 
 ASSIGN_PATH: Final = "/v1/assign"
 _JSON: Final = "application/json"
+_NO_HEADERS: Final[dict[str, str]] = {}
+_INTERNAL: Final = b'{"error":{"code":"internal","message":"internal error","details":[]}}'
 
 router = APIRouter(prefix="/v1", tags=["assignment"])
 
@@ -108,58 +110,24 @@ async def assign_batch(request: Request, _: ClientDep, assigner: AssignerDep) ->
     return Response(assigner.assign_batch(await request.body()), media_type=_JSON)
 
 
-class _Route:
-    """What ``scope["route"]`` holds for outer middleware (request metrics read ``.path``),
-    as the router would have set it."""
-
-    __slots__ = ()
-    path = ASSIGN_PATH
-    name = "assign"
-
-
-class AssignFastPath:
-    """Pure ASGI middleware answering ``POST /v1/assign`` directly."""
-
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
-        self.app = app
-        self.max_body_bytes = max_body_bytes
-        self._route = _Route()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == ASSIGN_PATH and scope["method"] == "POST":
-            runtime = getattr(scope["app"].state, "runtime", None)
-            if runtime is not None and runtime.assigner is not None:
-                scope["route"] = self._route
-                await self._assign(runtime, scope, receive, send)
-                return
-        await self.app(scope, receive, send)
-
-    async def _assign(self, runtime: Any, scope: Scope, receive: Receive, send: Send) -> None:
-        extra: dict[str, str] = {}
-        try:
-            authorize(caller_of(scope), "client")  # resolved once, by Authenticate
-            declared = _declared_length(scope["headers"])
-            limit = self.max_body_bytes
-            if declared > limit:
-                raise _too_large(limit)
-            body = await _read_body(receive, limit)
-            if body is None:
-                return  # the client went away
-            status, content = 200, runtime.assigner.assign(body)
-        except SharpenServiceError as exc:
-            status, content, extra = exc.status, orjson.dumps(exc.body()), exc.headers
-        except Exception:
-            log.exception("unhandled error on POST %s", ASSIGN_PATH)
-            status = 500
-            content = b'{"error":{"code":"internal","message":"internal error","details":[]}}'
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(content)).encode()),
-        ]
-        for name, value in extra.items():
-            headers.append((name.lower().encode("latin-1"), value.encode("latin-1")))
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": content})
+async def answer_assign(
+    assigner: Assigner, scope: Scope, receive: Receive, max_body_bytes: int
+) -> tuple[int, bytes, dict[str, str]] | None:
+    """``POST /v1/assign`` without FastAPI: ``(status, body, extra headers)``, or None when
+    the client went away. Same auth, limits and error shape as the route above."""
+    try:
+        authorize(caller_of(scope), "client")  # resolved once, by the front step
+        if _declared_length(scope["headers"]) > max_body_bytes:
+            raise _too_large(max_body_bytes)
+        body = await _read_body(receive, max_body_bytes)
+        if body is None:
+            return None
+        return 200, assigner.assign(body), _NO_HEADERS
+    except SharpenServiceError as exc:
+        return exc.status, orjson.dumps(exc.body()), exc.headers
+    except Exception:
+        log.exception("unhandled error on POST %s", ASSIGN_PATH)
+        return 500, _INTERNAL, _NO_HEADERS
 
 
 def _declared_length(raw: list[tuple[bytes, bytes]]) -> int:
