@@ -1,9 +1,9 @@
 """``POST /v1/assign`` and ``POST /v1/assign/batch`` (client scope).
 
-Single assignments are the hot path: :func:`answer_assign`, called by the first ASGI step
-(:mod:`service.api.front`), answers them without FastAPI's per-request machinery (same
-auth, limits and error shape). The FastAPI route below documents the endpoint and answers
-identically when the fast path is not taken (before the assigner exists).
+Assignments are the hot path: :func:`answer_assign`, called by the first ASGI step
+(:mod:`service.api.front`), answers both endpoints without FastAPI's per-request machinery
+(same auth, limits and error shape). The FastAPI routes below document the endpoints and
+answer identically when the fast path is not taken (before the assigner exists).
 """
 
 from __future__ import annotations
@@ -24,11 +24,12 @@ from service.auth import authorize, caller_of
 from service.errors import PayloadTooLarge, SharpenServiceError, field_error
 from sharpen import MAX_UNIT_ID
 
-__all__ = ["ASSIGN_PATH", "answer_assign", "router"]
+__all__ = ["ASSIGN_BATCH_PATH", "ASSIGN_PATH", "answer_assign", "router"]
 
 log = logging.getLogger("sharpen.api")
 
 ASSIGN_PATH: Final = "/v1/assign"
+ASSIGN_BATCH_PATH: Final = "/v1/assign/batch"
 _JSON: Final = "application/json"
 _NO_HEADERS: Final[dict[str, str]] = {}
 _INTERNAL: Final = b'{"error":{"code":"internal","message":"internal error","details":[]}}'
@@ -111,10 +112,11 @@ async def assign_batch(request: Request, _: ClientDep, assigner: AssignerDep) ->
 
 
 async def answer_assign(
-    assigner: Assigner, scope: Scope, receive: Receive, max_body_bytes: int
+    assigner: Assigner, scope: Scope, receive: Receive, max_body_bytes: int, *, batch: bool
 ) -> tuple[int, bytes, dict[str, str]] | None:
-    """``POST /v1/assign`` without FastAPI: ``(status, body, extra headers)``, or None when
-    the client went away. Same auth, limits and error shape as the route above."""
+    """``POST /v1/assign`` (or ``/v1/assign/batch``) without FastAPI: ``(status, body,
+    extra headers)``, or None when the client went away. Same auth, limits and error shape
+    as the routes above."""
     try:
         authorize(caller_of(scope), "client")  # resolved once, by the front step
         if _declared_length(scope["headers"]) > max_body_bytes:
@@ -122,11 +124,11 @@ async def answer_assign(
         body = await _read_body(receive, max_body_bytes)
         if body is None:
             return None
-        return 200, assigner.assign(body), _NO_HEADERS
+        return 200, (assigner.assign_batch(body) if batch else assigner.assign(body)), _NO_HEADERS
     except SharpenServiceError as exc:
         return exc.status, orjson.dumps(exc.body()), exc.headers
     except Exception:
-        log.exception("unhandled error on POST %s", ASSIGN_PATH)
+        log.exception("unhandled error on POST %s", scope["path"])
         return 500, _INTERNAL, _NO_HEADERS
 
 

@@ -7,8 +7,9 @@ For each request :class:`Front`
 2. resolves the caller once into ``scope["auth"]`` (:class:`service.auth.Authenticate`:
    400 for ambiguous credentials, 429 + ``Retry-After`` over the failed-authentication
    limit);
-3. answers ``POST /v1/assign`` itself (:func:`service.api.assign.answer_assign`), with no
-   send wrapper and no FastAPI machinery: the assignment hot path; hands every other request
+3. answers ``POST /v1/assign`` and ``/v1/assign/batch`` itself
+   (:func:`service.api.assign.answer_assign`), with no send wrapper and no FastAPI
+   machinery: the assignment hot path; hands every other request
    to the FastAPI app (its error handling, body limits, admin rate limit, routes);
 4. records the request in the per-worker table (:mod:`service.api.request_metrics`) and,
    with ``SHARPEN_ACCESS_LOG``, writes an access line.
@@ -25,7 +26,7 @@ import orjson
 from starlette.datastructures import State
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.api.assign import ASSIGN_PATH, answer_assign
+from service.api.assign import ASSIGN_BATCH_PATH, ASSIGN_PATH, answer_assign
 from service.api.request_metrics import RequestTable
 from service.auth import Authenticate
 from service.errors import SharpenServiceError
@@ -73,12 +74,15 @@ class Front:
                 status = exc.status
                 await _answer(send, status, orjson.dumps(exc.body()), exc.headers, raw_id)
                 return
-            if scope["path"] == ASSIGN_PATH and scope["method"] == "POST":
+            path = scope["path"]
+            if (path == ASSIGN_PATH or path == ASSIGN_BATCH_PATH) and scope["method"] == "POST":
                 runtime = getattr(self.state, "runtime", None)
                 assigner = None if runtime is None else runtime.assigner
                 if assigner is not None:
-                    route = ASSIGN_PATH
-                    answer = await answer_assign(assigner, scope, receive, self.max_body_bytes)
+                    route = path
+                    answer = await answer_assign(
+                        assigner, scope, receive, self.max_body_bytes, batch=path != ASSIGN_PATH
+                    )
                     if answer is not None:
                         status = answer[0]
                         await _answer(send, status, answer[1], answer[2], raw_id)
