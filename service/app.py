@@ -93,6 +93,9 @@ def create_app(settings: Settings, keyring: KeyRing | None = None) -> SharpenApp
         )
         app.state.runtime = runtime
         _components(runtime)
+        front = app.front if isinstance(app, SharpenApp) else None
+        if front is not None:
+            front.assigner = runtime.assigner  # the hot path answers from now on
         started = []
         try:
             for component in runtime.components:
@@ -105,6 +108,8 @@ def create_app(settings: Settings, keyring: KeyRing | None = None) -> SharpenApp
                     await component.stop()
                 except Exception:
                     log.exception("stopping %r failed", component)
+            if front is not None:
+                front.assigner = None
             await close(redis)
 
     app = SharpenApp(
@@ -133,7 +138,6 @@ def create_app(settings: Settings, keyring: KeyRing | None = None) -> SharpenApp
     # assignment hot path (service/api/front.py).
     app.front = Front(
         super(SharpenApp, app).__call__,
-        app.state,
         authenticate=Authenticate(keyring=ring, limit=auth_limit),
         table=RequestTable(metrics),
         max_body_bytes=settings.max_body_bytes,

@@ -1,17 +1,16 @@
 """``POST /v1/assign`` and ``POST /v1/assign/batch`` (client scope).
 
-Assignments are the hot path: :func:`answer_assign`, called by the first ASGI step
-(:mod:`service.api.front`), answers both endpoints without FastAPI's per-request machinery
-(same auth, limits and error shape). The FastAPI routes below document the endpoints and
-answer identically when the fast path is not taken (before the assigner exists).
+Assignments are the hot path: the first ASGI step (:mod:`service.api.front`), with the
+checks below (:func:`admit_assign`, :func:`read_rest`), answers both endpoints without
+FastAPI's per-request machinery (same auth, limits and error shape). The FastAPI routes
+below document the endpoints and answer identically when the fast path is not taken
+(before the assigner exists).
 """
 
 from __future__ import annotations
 
-import logging
 from typing import Any, Final
 
-import orjson
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 from starlette.responses import Response
@@ -19,20 +18,25 @@ from starlette.types import Receive, Scope
 
 from service.api._docs import json_body
 from service.api.deps import AssignerDep, ClientDep
-from service.assignment import MAX_BATCH, Assigner
+from service.assignment import MAX_BATCH
 from service.auth import authorize, caller_of
-from service.errors import PayloadTooLarge, SharpenServiceError, field_error
+from service.errors import PayloadTooLarge, field_error
 from sharpen import MAX_UNIT_ID
 
-__all__ = ["ASSIGN_BATCH_PATH", "ASSIGN_PATH", "answer_assign", "router"]
-
-log = logging.getLogger("sharpen.api")
+__all__ = [
+    "ASSIGN_BATCH_PATH",
+    "ASSIGN_PATH",
+    "INTERNAL_ERROR",
+    "admit_assign",
+    "read_rest",
+    "router",
+    "too_large",
+]
 
 ASSIGN_PATH: Final = "/v1/assign"
 ASSIGN_BATCH_PATH: Final = "/v1/assign/batch"
 _JSON: Final = "application/json"
-_NO_HEADERS: Final[dict[str, str]] = {}
-_INTERNAL: Final = b'{"error":{"code":"internal","message":"internal error","details":[]}}'
+INTERNAL_ERROR: Final = b'{"error":{"code":"internal","message":"internal error","details":[]}}'
 
 router = APIRouter(prefix="/v1", tags=["assignment"])
 
@@ -111,48 +115,22 @@ async def assign_batch(request: Request, _: ClientDep, assigner: AssignerDep) ->
     return Response(assigner.assign_batch(await request.body()), media_type=_JSON)
 
 
-async def answer_assign(
-    assigner: Assigner, scope: Scope, receive: Receive, max_body_bytes: int, *, batch: bool
-) -> tuple[int, bytes, dict[str, str]] | None:
-    """``POST /v1/assign`` (or ``/v1/assign/batch``) without FastAPI: ``(status, body,
-    extra headers)``, or None when the client went away. Same auth, limits and error shape
-    as the routes above."""
-    try:
-        authorize(caller_of(scope), "client")  # resolved once, by the front step
-        if _declared_length(scope["headers"]) > max_body_bytes:
-            raise _too_large(max_body_bytes)
-        body = await _read_body(receive, max_body_bytes)
-        if body is None:
-            return None
-        return 200, (assigner.assign_batch(body) if batch else assigner.assign(body)), _NO_HEADERS
-    except SharpenServiceError as exc:
-        return exc.status, orjson.dumps(exc.body()), exc.headers
-    except Exception:
-        log.exception("unhandled error on POST %s", scope["path"])
-        return 500, _INTERNAL, _NO_HEADERS
-
-
-def _declared_length(raw: list[tuple[bytes, bytes]]) -> int:
-    for name, value in raw:
+def admit_assign(scope: Scope, max_body_bytes: int) -> None:
+    """The checks of the assignment endpoints before their body is read: the caller's client
+    scope (401 / 403; resolved once by the front step) and the declared length (413)."""
+    authorize(caller_of(scope), "client")
+    for name, value in scope["headers"]:
         if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return 0
-    return 0
+            if value.isdigit() and int(value) > max_body_bytes:
+                raise too_large(max_body_bytes)
+            break
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes | None:
-    message = await receive()
-    if message["type"] != "http.request":
-        return None
-    body: bytes = message.get("body", b"")
-    if not message.get("more_body", False):
-        if len(body) > limit:
-            raise _too_large(limit)
-        return body
-    chunks = [body]
-    size = len(body)
+async def read_rest(receive: Receive, first: bytes, limit: int) -> bytes | None:
+    """The body of a request sent in several messages, after its ``first`` chunk (None:
+    the client went away); 413 beyond ``limit`` bytes."""
+    chunks = [first]
+    size = len(first)
     while True:
         message = await receive()
         if message["type"] != "http.request":
@@ -160,13 +138,13 @@ async def _read_body(receive: Receive, limit: int) -> bytes | None:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise _too_large(limit)
+            raise too_large(limit)
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
 
 
-def _too_large(limit: int) -> PayloadTooLarge:
+def too_large(limit: int) -> PayloadTooLarge:
     return PayloadTooLarge(
         f"request body exceeds {limit} bytes", [field_error("body", f"at most {limit} bytes")]
     )

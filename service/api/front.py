@@ -7,8 +7,8 @@ For each request :class:`Front`
 2. resolves the caller once into ``scope["auth"]`` (:class:`service.auth.Authenticate`:
    400 for ambiguous credentials, 429 + ``Retry-After`` over the failed-authentication
    limit);
-3. answers ``POST /v1/assign`` and ``/v1/assign/batch`` itself
-   (:func:`service.api.assign.answer_assign`), with no send wrapper and no FastAPI
+3. answers ``POST /v1/assign`` and ``/v1/assign/batch`` itself (the checks of
+   :mod:`service.api.assign`, then the assigner), with no send wrapper and no FastAPI
    machinery: the assignment hot path; hands every other request
    to the FastAPI app (its error handling, body limits, admin rate limit, routes);
 4. records the request in the per-worker table (:mod:`service.api.request_metrics`) and,
@@ -19,15 +19,23 @@ For each request :class:`Front`
 
 from __future__ import annotations
 
+import logging
 from time import perf_counter
 from typing import Final
 
 import orjson
-from starlette.datastructures import State
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.api.assign import ASSIGN_BATCH_PATH, ASSIGN_PATH, answer_assign
+from service.api.assign import (
+    ASSIGN_BATCH_PATH,
+    ASSIGN_PATH,
+    INTERNAL_ERROR,
+    admit_assign,
+    read_rest,
+    too_large,
+)
 from service.api.request_metrics import RequestTable
+from service.assignment import Assigner
 from service.auth import Authenticate
 from service.errors import SharpenServiceError
 from service.logs import REQUEST_ID_HEADER, RequestIds, log_access
@@ -36,16 +44,20 @@ __all__ = ["Front"]
 
 _ID_HEADER: Final = REQUEST_ID_HEADER.lower().encode()
 _JSON: Final = (b"content-type", b"application/json")
+_NO_HEADERS: Final[dict[str, str]] = {}
+
+log = logging.getLogger("sharpen.api")
 
 
 class Front:
-    """See the module docstring. ``app`` serves what is not answered here; ``state`` is the
-    app's state, where the lifespan puts the runtime (and with it the assigner)."""
+    """See the module docstring. ``app`` serves what is not answered here. The app's lifespan
+    sets :attr:`assigner` once assignment runs (until then FastAPI's routes answer)."""
+
+    assigner: Assigner | None = None
 
     def __init__(
         self,
         app: ASGIApp,
-        state: State,
         *,
         authenticate: Authenticate,
         table: RequestTable,
@@ -53,7 +65,6 @@ class Front:
         access_log: bool,
     ) -> None:
         self.app = app
-        self.state = state
         self.authenticate = authenticate
         self.table = table
         self.max_body_bytes = max_body_bytes
@@ -75,18 +86,15 @@ class Front:
                 await _answer(send, status, orjson.dumps(exc.body()), exc.headers, raw_id)
                 return
             path = scope["path"]
-            if (path == ASSIGN_PATH or path == ASSIGN_BATCH_PATH) and scope["method"] == "POST":
-                runtime = getattr(self.state, "runtime", None)
-                assigner = None if runtime is None else runtime.assigner
-                if assigner is not None:
-                    route = path
-                    answer = await answer_assign(
-                        assigner, scope, receive, self.max_body_bytes, batch=path != ASSIGN_PATH
-                    )
-                    if answer is not None:
-                        status = answer[0]
-                        await _answer(send, status, answer[1], answer[2], raw_id)
-                    return
+            assigner = self.assigner
+            if (
+                (path == ASSIGN_PATH or path == ASSIGN_BATCH_PATH)
+                and scope["method"] == "POST"
+                and assigner is not None
+            ):
+                route = path
+                status = await self._assign(assigner, scope, receive, send, raw_id)
+                return
 
             async def send_with_id(message: Message) -> None:
                 nonlocal status
@@ -102,6 +110,37 @@ class Front:
             if self.access_log:
                 log_access(scope["method"], scope["path"], status, seconds)
             RequestIds.unbind(token)
+
+    async def _assign(
+        self, assigner: Assigner, scope: Scope, receive: Receive, send: Send, raw_id: bytes
+    ) -> int:
+        """Answer ``POST /v1/assign`` or ``/v1/assign/batch``; the status (500: the client
+        went away before sending its body)."""
+        limit = self.max_body_bytes
+        extra = _NO_HEADERS
+        try:
+            admit_assign(scope, limit)
+            message = await receive()
+            if message["type"] != "http.request":
+                return 500
+            body = message.get("body", b"")
+            if message.get("more_body", False):
+                body = await read_rest(receive, body, limit)
+                if body is None:
+                    return 500
+            elif len(body) > limit:
+                raise too_large(limit)
+            if scope["path"] == ASSIGN_PATH:
+                status, content = 200, assigner.assign(body)
+            else:
+                status, content = 200, assigner.assign_batch(body)
+        except SharpenServiceError as exc:
+            status, content, extra = exc.status, orjson.dumps(exc.body()), exc.headers
+        except Exception:
+            log.exception("unhandled error on POST %s", scope["path"])
+            status, content = 500, INTERNAL_ERROR
+        await _answer(send, status, content, extra, raw_id)
+        return status
 
 
 async def _answer(
