@@ -422,6 +422,11 @@ def _measure(
                 phase.our_halves.append(hey(sharpen.url, rate, args.duration, args.hey_workers))
                 answered += phase.our_halves[-1].ok
                 print(_row(f"sharpen @ {rate:.0f}/s", phase.our_halves[-1]))
+        if phase.workers == 1 and sharpen.process is not None:
+            status = Path(f"/proc/{sharpen.process.pid}/status").read_text()
+            rss = re.search(r"VmRSS:\s+(\d+) kB", status)
+            if rss:
+                print(f"  sharpen worker after the rounds: {int(rss.group(1)) / 1024:.0f} MiB RSS")
     finally:
         hello.stop()
         code = sharpen.stop()
