@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import importlib.util
 import math
 import os
 import re
@@ -502,6 +503,9 @@ def main(argv: Sequence[str] | None = None) -> list[tuple[str, object, object, o
         print(f"missing {', '.join(missing)}: apt-get install -y {' '.join(missing)}")
         return 2
     servers = [s.strip() for s in args.servers.split(",") if s.strip()]
+    if "granian" in servers and importlib.util.find_spec("granian") is None:
+        print("granian not installed (pip install granian): its phase is skipped")
+        servers.remove("granian")
     counts = sorted({int(w) for w in args.workers.split(",") if w.strip()})
 
     with tempfile.TemporaryDirectory(prefix="bench-assign-") as tmp:

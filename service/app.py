@@ -110,6 +110,7 @@ def create_app(settings: Settings, keyring: KeyRing | None = None) -> SharpenApp
                     log.exception("stopping %r failed", component)
             if front is not None:
                 front.assigner = None
+                front.table.flush()  # the last requests' counts, before the process goes
             await close(redis)
 
     app = SharpenApp(
