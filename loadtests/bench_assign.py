@@ -423,7 +423,7 @@ def _measure(
                 phase.our_halves.append(hey(sharpen.url, rate, args.duration, args.hey_workers))
                 answered += phase.our_halves[-1].ok
                 print(_row(f"sharpen @ {rate:.0f}/s", phase.our_halves[-1]))
-        if phase.workers == 1 and sharpen.process is not None:
+        if phase.workers == 1 and phase.server == "uvicorn" and sharpen.process is not None:
             status = Path(f"/proc/{sharpen.process.pid}/status").read_text()
             rss = re.search(r"VmRSS:\s+(\d+) kB", status)
             if rss:
