@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import uvicorn
+from prometheus_client.multiprocess import mark_process_dead
 from uvicorn.supervisors import Multiprocess
 
 from service.settings import Settings
@@ -50,6 +51,18 @@ def _export(settings: Settings) -> None:
         default = field.get_default(call_default_factory=True)
         if value != default and value is not None:
             os.environ[f"SHARPEN_{name.upper()}"] = _env_value(value)
+
+
+class _Supervisor(Multiprocess):
+    """uvicorn's supervisor, telling prometheus-client when a worker it replaced died (so
+    the live gauges, such as the exposure buffer's size, stop counting that worker)."""
+
+    def keep_subprocess_alive(self) -> None:
+        before = {p.pid for p in self.processes}
+        super().keep_subprocess_alive()
+        for pid in before - {p.pid for p in self.processes}:
+            if pid is not None:
+                mark_process_dead(pid)  # type: ignore[no-untyped-call]
 
 
 @contextlib.contextmanager
@@ -83,4 +96,4 @@ def run_workers(settings: Settings, listener: socket.socket, workers: int) -> No
             proxy_headers=True,
             forwarded_allow_ips=settings.forwarded_allow_ips,
         )
-        Multiprocess(config, sockets=[listener]).run()
+        _Supervisor(config, sockets=[listener]).run()
