@@ -96,9 +96,8 @@ def test_the_request_table_merges_exact_counts_and_buckets_at_each_read() -> Non
 
 
 def test_assignment_endpoints_are_counted_by_route(api: TestClient) -> None:
-    assert api.post("/v1/experiments", json=guarded_spec(), headers=ADMIN).status_code == 201
-    body = {"experiment": "fraud-v7", "units": [{"unit_id": "u1"}, {"unit_id": "u2"}]}
-    assert api.post("/v1/assign/batch", json=body, headers=CLIENT).status_code == 200
+    body = {"experiment": "nope", "units": [{"unit_id": "u1"}, {"unit_id": "u2"}]}
+    assert api.post("/v1/assign/batch", json=body, headers=CLIENT).status_code == 404
     assert (
         api.post("/v1/assign", json={"experiment": "fraud-v7"}, headers=CLIENT).status_code == 422
     )
@@ -109,7 +108,7 @@ def test_assignment_endpoints_are_counted_by_route(api: TestClient) -> None:
         labels = {"route": route, "method": "POST", "status": status}
         return m.sample("sharpen_http_requests_total", labels)
 
-    assert count("/v1/assign/batch", "200") == 1
+    assert count("/v1/assign/batch", "404") == 1
     assert count("/v1/assign", "422") == 1
     assert count("/v1/assign", "401") == 1
 
