@@ -7,25 +7,26 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.types import Receive, Scope, Send
 
 from service import __version__
 from service.api import routers
 from service.api._docs import install_docs
-from service.api.assign import AssignFastPath
 from service.api.errors import install_error_handlers
+from service.api.front import Front
 from service.api.limits import BodySizeLimit
 from service.api.ratelimit import AdminRateLimit
-from service.api.request_metrics import RequestMetrics
+from service.api.request_metrics import RequestTable
 from service.auth import Authenticate, KeyRing
 from service.auth_limits import FailedAuthLimit
-from service.logs import RequestContext, configure_logging, settings_secrets
+from service.logs import configure_logging, settings_secrets
 from service.metrics import Metrics
 from service.runtime import Runtime
 from service.settings import Settings
 from service.store import ExperimentStore, RedisSettings, close, connect
 from service.ui import router as ui_router
 
-__all__ = ["ComponentFactory", "create_app"]
+__all__ = ["ComponentFactory", "SharpenApp", "create_app"]
 
 log = logging.getLogger("sharpen")
 
@@ -50,7 +51,21 @@ def _component_factories() -> list[ComponentFactory]:
     return [add_assignment, add_ingestion, add_aggregator, add_monitoring]
 
 
-def create_app(settings: Settings, keyring: KeyRing | None = None) -> FastAPI:
+class SharpenApp(FastAPI):
+    """FastAPI behind one plain ASGI step, :class:`service.api.front.Front`, that every HTTP
+    request takes first (request id, caller, metrics; ``POST /v1/assign`` answered there)."""
+
+    front: Front | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.front is not None:
+            scope["app"] = self
+            await self.front(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
+
+
+def create_app(settings: Settings, keyring: KeyRing | None = None) -> SharpenApp:
     """Build the service for ``settings``. ``settings.redis_url`` must be set by now."""
     if settings.redis_url is None:
         raise ValueError("create_app needs settings.redis_url (sharpen serve starts one)")
@@ -79,6 +94,9 @@ def create_app(settings: Settings, keyring: KeyRing | None = None) -> FastAPI:
         )
         app.state.runtime = runtime
         _components(runtime)
+        front = app.front if isinstance(app, SharpenApp) else None
+        if front is not None:
+            front.assigner = runtime.assigner  # the hot path answers from now on
         started = []
         try:
             for component in runtime.components:
@@ -91,9 +109,12 @@ def create_app(settings: Settings, keyring: KeyRing | None = None) -> FastAPI:
                     await component.stop()
                 except Exception:
                     log.exception("stopping %r failed", component)
+            if front is not None:
+                front.assigner = None
+                front.table.flush()  # the last requests' counts, before the process goes
             await close(redis)
 
-    app = FastAPI(
+    app = SharpenApp(
         title="sharpen",
         version=__version__,
         summary="Online experimentation for refining production ML models",
@@ -118,22 +139,22 @@ def create_app(settings: Settings, keyring: KeyRing | None = None) -> FastAPI:
         large_prefixes=_LARGE_BODY_PREFIXES,
         overrides=(("/v1/models/", "/reference", settings.model_reference_max_bytes),),
     )
-    # Outermost: POST /v1/assign answers without FastAPI's per-request machinery.
-    app.add_middleware(AssignFastPath, max_body_bytes=settings.max_body_bytes)
-    # Outside every layer that needs a caller: resolves it once into scope["auth"], refuses
-    # ambiguous credentials and applies the failed-authentication limits (service/auth.py).
-    app.add_middleware(Authenticate, keyring=ring, limit=auth_limit)
-    # Outside the fast path too, so every request is counted and timed.
-    app.add_middleware(RequestMetrics, metrics=metrics)
-    # Outermost of all: every log line of a request, anywhere below, carries its id.
-    app.add_middleware(RequestContext, access_log=settings.access_log)
+    # Outside every route and middleware: request id, caller, request metrics, and the
+    # assignment hot path (service/api/front.py).
+    app.front = Front(
+        super(SharpenApp, app).__call__,
+        authenticate=Authenticate(keyring=ring, limit=auth_limit),
+        table=RequestTable(metrics),
+        max_body_bytes=settings.max_body_bytes,
+        access_log=settings.access_log,
+    )
     for router in routers():
         app.include_router(router)
     app.include_router(ui_router())  # the dashboard, under /ui
     return app
 
 
-def app_from_env() -> FastAPI:
+def app_from_env() -> SharpenApp:
     """Factory for ``uvicorn --factory service.app:app_from_env`` (settings from SHARPEN_*)."""
     settings = Settings()
     configure_logging(

@@ -4,12 +4,13 @@
   a caller presents by a dict lookup on that digest. The lookup reveals nothing through
   timing that an attacker can use: what is looked up is the SHA-256 of their guess, which
   they cannot steer towards a configured digest.
-* :class:`Authenticate` (pure ASGI middleware, outside every layer that needs a caller)
-  reads the credentials of a request once — ``Authorization: Bearer <key>`` or
-  ``X-API-Key: <key>`` — refuses ambiguous ones with 400 naming the header (two
-  ``X-API-Key`` headers, two ``Authorization`` headers, or both headers with different
-  keys), applies the failed-authentication limits (:mod:`service.auth_limits`) and stores a
-  :class:`Caller` in ``scope["auth"]``. The routes' dependencies, the admin rate limiter
+* :class:`Authenticate` (called by the first ASGI step, :mod:`service.api.front`, before
+  every layer that needs a caller) reads the credentials of a request once —
+  ``Authorization: Bearer <key>`` or ``X-API-Key: <key>`` — refuses ambiguous ones with
+  400 naming the header (two ``X-API-Key`` headers, two ``Authorization`` headers, or both
+  headers with different keys), applies the failed-authentication limits
+  (:mod:`service.auth_limits`) and the front step stores a :class:`Caller` in
+  ``scope["auth"]``. The routes' dependencies, the admin rate limiter
   and the assignment fast path read it from there; the dashboard's login form counts its
   failures against the same limits, by the same client address.
 * :func:`authorize` turns a caller into the identity a route needs (401 / 403 otherwise).
@@ -24,11 +25,10 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Final, Literal, NamedTuple
 
-from starlette.types import ASGIApp, Receive, Send
 from starlette.types import Scope as ASGIScope
 
 from service.auth_limits import FailedAuthLimit, client_address
-from service.errors import BadRequest, Forbidden, Unauthorized, send_error
+from service.errors import BadRequest, Forbidden, Unauthorized
 
 __all__ = [
     "ANONYMOUS",
@@ -190,40 +190,31 @@ def presented_key(headers: list[tuple[bytes, bytes]]) -> str | None:
 
 
 class Authenticate:
-    """Pure ASGI middleware: resolve the caller once and store it in ``scope["auth"]``.
+    """Resolves the caller of a request once, for :class:`service.api.front.Front` to store
+    in ``scope["auth"]``.
 
     A request presenting a key from an address (or, for addresses that never
-    authenticated, at a time) over its failed-authentication limit is answered 429 with
+    authenticated, at a time) over its failed-authentication limit is refused with 429 and
     ``Retry-After`` without its key being looked at, so the answer tells a guesser nothing.
     """
 
-    def __init__(self, app: ASGIApp, *, keyring: KeyRing, limit: FailedAuthLimit) -> None:
-        self.app = app
+    def __init__(self, *, keyring: KeyRing, limit: FailedAuthLimit) -> None:
         self.keyring = keyring
         self.limit = limit
 
-    async def __call__(self, scope: ASGIScope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        try:
-            secret = presented_key(scope["headers"])
-        except BadRequest as exc:
-            await send_error(send, exc)
-            return
+    def resolve(self, scope: ASGIScope) -> Caller:
+        """The request's :class:`Caller`; raises :class:`BadRequest` for ambiguous
+        credentials and the limit's refusal (429) for an address over its limit."""
+        secret = presented_key(scope["headers"])
         if secret is None:
-            scope["auth"] = ANONYMOUS
-            await self.app(scope, receive, send)
-            return
+            return ANONYMOUS
         address = client_address(scope)
         refused = self.limit.refusal(address)
         if refused is not None:
-            await send_error(send, refused)
-            return
+            raise refused
         caller = self.keyring.caller(secret)
         if caller.identity is None:
             self.limit.failed(address, "api_key")
         else:
             self.limit.succeeded(address)
-        scope["auth"] = caller
-        await self.app(scope, receive, send)
+        return caller

@@ -1,9 +1,10 @@
 """Logging: JSON or text lines, a request id on every line of a request, secrets redacted.
 
-* :class:`RequestContext` (pure ASGI middleware) takes the caller's ``X-Request-ID`` when it
-  is a sane token (1-128 of ``[A-Za-z0-9._:-]``), else makes one; it is echoed in the
-  response and held in a :mod:`contextvars` variable for the request's task, so every log
-  line written while serving it carries ``request_id`` (tasks it spawns inherit it too).
+* :class:`RequestIds` (used by the first ASGI step, :mod:`service.api.front`) takes the
+  caller's ``X-Request-ID`` when it is a sane token (1-128 of ``[A-Za-z0-9._:-]``), else
+  makes one; it is echoed in the response and held in a :mod:`contextvars` variable for
+  the request's task, so every log line written while serving it carries ``request_id``
+  (tasks it spawns inherit it too).
 * :class:`JSONFormatter` writes one JSON object per line: ``ts``, ``level``, ``logger``,
   ``message``, ``request_id`` when inside a request, ``exc`` for a traceback, and any
   ``extra={...}`` fields.
@@ -23,22 +24,21 @@ import logging
 import re
 import secrets as _secrets
 import sys
-import time
 from collections.abc import Iterable
 from typing import Any, Literal, TextIO
 from urllib.parse import urlsplit
 
 import orjson
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = [
     "REQUEST_ID_HEADER",
     "JSONFormatter",
     "LogFormat",
     "Redactor",
-    "RequestContext",
+    "RequestIds",
     "configure_logging",
     "current_request_id",
+    "log_access",
     "settings_secrets",
 ]
 
@@ -70,61 +70,51 @@ def current_request_id() -> str | None:
     return _request_id.get()
 
 
-class RequestContext:
-    """Pure ASGI middleware: request id in, request id out, request id on every log line.
+class RequestIds:
+    """Request ids: the caller's ``X-Request-ID`` when it is a sane token, else a new one.
 
-    With ``access_log`` it also writes one ``sharpen.access`` line per request (method,
-    path, status, duration); off by default, since the assignment path is hot.
+    :meth:`bind` holds the id in a :mod:`contextvars` variable for the request's task, so
+    every log line written while serving it carries ``request_id``.
     """
 
-    def __init__(self, app: ASGIApp, *, access_log: bool = False) -> None:
-        self.app = app
-        self.access_log = access_log
+    def __init__(self) -> None:
         # A random per-process prefix and a counter: unique ids without a syscall each.
         self._prefix = _secrets.token_hex(5)
         self._counter = itertools.count(1)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        request_id = None
-        for name, value in scope["headers"]:
+    def of(self, headers: Iterable[tuple[bytes, bytes]]) -> str:
+        """The id of a request with these (ASGI, lower-case) headers."""
+        for name, value in headers:
             if name == _HEADER:
                 if _VALID_ID.fullmatch(value):
-                    request_id = value.decode()
+                    return value.decode()
                 break
-        if request_id is None:
-            request_id = f"{self._prefix}{next(self._counter):06x}"
-        raw_id = request_id.encode()
-        token = _request_id.set(request_id)
-        status = 500
-        start = time.perf_counter()
+        return f"{self._prefix}{next(self._counter):06x}"
 
-        async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message["headers"] = [*message.get("headers", ()), (_HEADER, raw_id)]
-            await send(message)
+    @staticmethod
+    def bind(request_id: str) -> contextvars.Token[str | None]:
+        return _request_id.set(request_id)
 
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            if self.access_log:
-                log.info(
-                    "%s %s %d",
-                    scope["method"],
-                    scope["path"],
-                    status,
-                    extra={
-                        "method": scope["method"],
-                        "path": scope["path"],
-                        "status": status,
-                        "duration_ms": round((time.perf_counter() - start) * 1000, 3),
-                    },
-                )
-            _request_id.reset(token)
+    @staticmethod
+    def unbind(token: contextvars.Token[str | None]) -> None:
+        _request_id.reset(token)
+
+
+def log_access(method: str, path: str, status: int, seconds: float) -> None:
+    """One ``sharpen.access`` line (``SHARPEN_ACCESS_LOG``; off by default: the assignment
+    path is hot)."""
+    log.info(
+        "%s %s %d",
+        method,
+        path,
+        status,
+        extra={
+            "method": method,
+            "path": path,
+            "status": status,
+            "duration_ms": round(seconds * 1000, 3),
+        },
+    )
 
 
 class _RequestIdFilter(logging.Filter):

@@ -25,7 +25,7 @@ Two kinds of series:
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -37,6 +37,7 @@ from prometheus_client.registry import Collector
 __all__ = [
     "BOUNDS",
     "GUARDRAIL_STATUS_CODES",
+    "LATENCY_BUCKETS",
     "MODEL_ALERT_EVENTS",
     "MODEL_STATUS_CODES",
     "NAMESPACE",
@@ -74,7 +75,7 @@ MODEL_ALERT_EVENTS = (
     "model.drift",
     "model.drift_cleared",
 )
-_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -392,7 +393,7 @@ class Metrics:
             ["route", "method", "status"],
             namespace=ns,
             unit="seconds",
-            buckets=_LATENCY_BUCKETS,
+            buckets=LATENCY_BUCKETS,
             registry=r,
         )
         self.assignments = Counter(
@@ -541,6 +542,7 @@ class Metrics:
         self.experiments = ExperimentCollector()
         self.models = ModelCollector()
         self._serves_experiments = experiments
+        self._before_collect: list[Callable[[], None]] = []
         if experiments:
             r.register(self.experiments)
             r.register(self.models)
@@ -592,9 +594,19 @@ class Metrics:
             if n:
                 self.events_rejected.labels(reason).inc(n)
 
+    def before_collect(self, hook: Callable[[], None]) -> None:
+        """Run ``hook`` before every read (it merges values kept off the metrics, such as
+        the per-worker request table, into them)."""
+        self._before_collect.append(hook)
+
+    def _collecting(self) -> None:
+        for hook in self._before_collect:
+            hook()
+
     def render(self) -> tuple[bytes, str]:
         """The exposition body and its content type (all processes' values in multiprocess
         mode, plus this app's experiment collector)."""
+        self._collecting()
         directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
         if not directory:
             return generate_latest(self.registry), CONTENT_TYPE_LATEST
@@ -607,4 +619,5 @@ class Metrics:
 
     def sample(self, name: str, labels: Mapping[str, str] | None = None) -> float | None:
         """One sample's value from this registry (None when absent); handy in tests."""
+        self._collecting()
         return self.registry.get_sample_value(name, dict(labels or {}))

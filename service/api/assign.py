@@ -1,35 +1,42 @@
 """``POST /v1/assign`` and ``POST /v1/assign/batch`` (client scope).
 
-Single assignments are the hot path: :class:`AssignFastPath`, the ASGI layer right
-after :class:`service.auth.Authenticate`, answers them without FastAPI's per-request
-machinery (same auth, limits and error shape). The FastAPI route below documents the
-endpoint and answers identically when the fast path is not installed.
+Assignments are the hot path: the first ASGI step (:mod:`service.api.front`), with the
+checks below (:func:`admit_assign`, :func:`read_rest`), answers both endpoints without
+FastAPI's per-request machinery (same auth, limits and error shape). The FastAPI routes
+below document the endpoints and answer identically when the fast path is not taken
+(before the assigner exists).
 """
 
 from __future__ import annotations
 
-import logging
 from typing import Any, Final
 
-import orjson
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope
 
 from service.api._docs import json_body
 from service.api.deps import AssignerDep, ClientDep
 from service.assignment import MAX_BATCH
 from service.auth import authorize, caller_of
-from service.errors import PayloadTooLarge, SharpenServiceError, field_error
+from service.errors import PayloadTooLarge, field_error
 from sharpen import MAX_UNIT_ID
 
-__all__ = ["ASSIGN_PATH", "AssignFastPath", "router"]
-
-log = logging.getLogger("sharpen.api")
+__all__ = [
+    "ASSIGN_BATCH_PATH",
+    "ASSIGN_PATH",
+    "INTERNAL_ERROR",
+    "admit_assign",
+    "read_rest",
+    "router",
+    "too_large",
+]
 
 ASSIGN_PATH: Final = "/v1/assign"
+ASSIGN_BATCH_PATH: Final = "/v1/assign/batch"
 _JSON: Final = "application/json"
+INTERNAL_ERROR: Final = b'{"error":{"code":"internal","message":"internal error","details":[]}}'
 
 router = APIRouter(prefix="/v1", tags=["assignment"])
 
@@ -108,81 +115,22 @@ async def assign_batch(request: Request, _: ClientDep, assigner: AssignerDep) ->
     return Response(assigner.assign_batch(await request.body()), media_type=_JSON)
 
 
-class _Route:
-    """What ``scope["route"]`` holds for outer middleware (request metrics read ``.path``),
-    as the router would have set it."""
-
-    __slots__ = ()
-    path = ASSIGN_PATH
-    name = "assign"
-
-
-class AssignFastPath:
-    """Pure ASGI middleware answering ``POST /v1/assign`` directly."""
-
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
-        self.app = app
-        self.max_body_bytes = max_body_bytes
-        self._route = _Route()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == ASSIGN_PATH and scope["method"] == "POST":
-            runtime = getattr(scope["app"].state, "runtime", None)
-            if runtime is not None and runtime.assigner is not None:
-                scope["route"] = self._route
-                await self._assign(runtime, scope, receive, send)
-                return
-        await self.app(scope, receive, send)
-
-    async def _assign(self, runtime: Any, scope: Scope, receive: Receive, send: Send) -> None:
-        extra: dict[str, str] = {}
-        try:
-            authorize(caller_of(scope), "client")  # resolved once, by Authenticate
-            declared = _declared_length(scope["headers"])
-            limit = self.max_body_bytes
-            if declared > limit:
-                raise _too_large(limit)
-            body = await _read_body(receive, limit)
-            if body is None:
-                return  # the client went away
-            status, content = 200, runtime.assigner.assign(body)
-        except SharpenServiceError as exc:
-            status, content, extra = exc.status, orjson.dumps(exc.body()), exc.headers
-        except Exception:
-            log.exception("unhandled error on POST %s", ASSIGN_PATH)
-            status = 500
-            content = b'{"error":{"code":"internal","message":"internal error","details":[]}}'
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(content)).encode()),
-        ]
-        for name, value in extra.items():
-            headers.append((name.lower().encode("latin-1"), value.encode("latin-1")))
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": content})
-
-
-def _declared_length(raw: list[tuple[bytes, bytes]]) -> int:
-    for name, value in raw:
+def admit_assign(scope: Scope, max_body_bytes: int) -> None:
+    """The checks of the assignment endpoints before their body is read: the caller's client
+    scope (401 / 403; resolved once by the front step) and the declared length (413)."""
+    authorize(caller_of(scope), "client")
+    for name, value in scope["headers"]:
         if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return 0
-    return 0
+            if value.isdigit() and int(value) > max_body_bytes:
+                raise too_large(max_body_bytes)
+            break
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes | None:
-    message = await receive()
-    if message["type"] != "http.request":
-        return None
-    body: bytes = message.get("body", b"")
-    if not message.get("more_body", False):
-        if len(body) > limit:
-            raise _too_large(limit)
-        return body
-    chunks = [body]
-    size = len(body)
+async def read_rest(receive: Receive, first: bytes, limit: int) -> bytes | None:
+    """The body of a request sent in several messages, after its ``first`` chunk (None:
+    the client went away); 413 beyond ``limit`` bytes."""
+    chunks = [first]
+    size = len(first)
     while True:
         message = await receive()
         if message["type"] != "http.request":
@@ -190,13 +138,13 @@ async def _read_body(receive: Receive, limit: int) -> bytes | None:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise _too_large(limit)
+            raise too_large(limit)
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
 
 
-def _too_large(limit: int) -> PayloadTooLarge:
+def too_large(limit: int) -> PayloadTooLarge:
     return PayloadTooLarge(
         f"request body exceeds {limit} bytes", [field_error("body", f"at most {limit} bytes")]
     )

@@ -1,4 +1,8 @@
-"""Typed FastAPI dependencies: the runtime, the stores, and the caller's identity by scope."""
+"""Typed FastAPI dependencies: the runtime, the stores, and the caller's identity by scope.
+
+Every dependency is ``async def``: FastAPI runs a plain ``def`` dependency in its thread
+pool, a thread hop per dependency per request for what is an attribute lookup.
+"""
 
 from __future__ import annotations
 
@@ -27,7 +31,7 @@ __all__ = [
 ]
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -35,14 +39,14 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def get_experiments(runtime: RuntimeDep) -> ExperimentStore:
+async def get_experiments(runtime: RuntimeDep) -> ExperimentStore:
     return runtime.experiments
 
 
 ExperimentsDep = Annotated[ExperimentStore, Depends(get_experiments)]
 
 
-def get_events(runtime: RuntimeDep) -> EventStore:
+async def get_events(runtime: RuntimeDep) -> EventStore:
     if runtime.events is None:
         raise RuntimeError("ingestion is not wired: add_ingestion is not a component factory")
     return runtime.events
@@ -51,7 +55,7 @@ def get_events(runtime: RuntimeDep) -> EventStore:
 EventsDep = Annotated[EventStore, Depends(get_events)]
 
 
-def get_aggregates(runtime: RuntimeDep) -> AggregateStore:
+async def get_aggregates(runtime: RuntimeDep) -> AggregateStore:
     if runtime.aggregates is None:
         raise RuntimeError("ingestion is not wired: add_ingestion is not a component factory")
     return runtime.aggregates
@@ -68,10 +72,14 @@ def get_records(runtime: RuntimeDep) -> RecordStore:
     return store
 
 
-RecordsDep = Annotated[RecordStore, Depends(get_records)]
+async def _records(runtime: RuntimeDep) -> RecordStore:
+    return get_records(runtime)
 
 
-def get_assigner(runtime: RuntimeDep) -> Assigner:
+RecordsDep = Annotated[RecordStore, Depends(_records)]
+
+
+async def get_assigner(runtime: RuntimeDep) -> Assigner:
     if runtime.assigner is None:
         raise RuntimeError("assignment is not wired: add_assignment is not a component factory")
     return runtime.assigner
@@ -80,7 +88,7 @@ def get_assigner(runtime: RuntimeDep) -> Assigner:
 AssignerDep = Annotated[Assigner, Depends(get_assigner)]
 
 
-def get_journal(runtime: RuntimeDep) -> Journal:
+async def get_journal(runtime: RuntimeDep) -> Journal:
     if runtime.journal is None:
         raise RuntimeError("the journal is not wired: add_monitoring is not a component factory")
     return runtime.journal
@@ -95,11 +103,11 @@ def identity(request: Request, scope: Scope) -> Identity:
     return authorize(caller_of(request.scope), scope)
 
 
-def require_admin(request: Request) -> Identity:
+async def require_admin(request: Request) -> Identity:
     return identity(request, "admin")
 
 
-def require_client(request: Request) -> Identity:
+async def require_client(request: Request) -> Identity:
     return identity(request, "client")
 
 

@@ -1,71 +1,97 @@
-"""A pure ASGI middleware counting requests and timing them per route template and status.
+"""Request counts and latencies per route template, method and status: a per-worker table.
+
+Recording a request (:meth:`RequestTable.record`) adds to plain Python numbers, no lock and
+no prometheus-client call: that is what the assignment hot path can afford. The table is
+merged into the ``sharpen_http_requests_total`` counter and the
+``sharpen_http_request_duration_seconds`` histogram when they are read (every scrape and
+:meth:`service.metrics.Metrics.sample` flush it first) and, at the latest,
+:data:`FLUSH_AFTER_S` after a request was recorded, so that in multiprocess mode another
+worker's scrape sees it too.
 
 The route label is the matched route's path template (``/v1/experiments/{key}``), never
 the raw path, so label values stay bounded; paths no route knows count as ``unmatched``.
-Requests answered before routing (the assignment fast path, a 413 for a large body) are
+Requests answered before routing (the assignment fast path, a 413, a refused key) are
 matched against the app's routes afterwards.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
-import time
-from typing import Any
+from bisect import bisect_left
+from typing import Any, Final
 
-from prometheus_client.metrics import Counter, Histogram
 from starlette.routing import compile_path
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
-from service.metrics import Metrics
+from service.metrics import LATENCY_BUCKETS, Metrics
 
-__all__ = ["UNMATCHED", "RequestMetrics"]
+__all__ = ["FLUSH_AFTER_S", "UNMATCHED", "RequestTable"]
 
-UNMATCHED = "unmatched"
+UNMATCHED: Final = "unmatched"
+FLUSH_AFTER_S: Final = 1.0
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _STATIC_CACHE_MAX = 1024
+_BOUNDS: Final = (*LATENCY_BUCKETS, float("inf"))
 
 
-class RequestMetrics:
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
-        self.app = app
+class RequestTable:
+    """One worker's request counts since the last flush, keyed by (route, method, status)."""
+
+    def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
-        self._children: dict[tuple[str, str, str], tuple[Counter, Histogram]] = {}
+        # Per label set: [count, sum of seconds, requests per latency bucket...].
+        self._pending: dict[tuple[str, str, int], list[float]] = {}
         self._static: dict[str, str] = {}
         self._templates: list[tuple[re.Pattern[str], str]] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        metrics.before_collect(self.flush)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        status = 500
+    def record(self, route: str, method: str, status: int, seconds: float) -> None:
+        if method not in _METHODS:
+            method = "OTHER"
+        key = (route, method, status)
+        row = self._pending.get(key)
+        if row is None:
+            if self._timer is None:
+                self._flush_later()
+            row = self._pending[key] = [0.0] * (2 + len(_BOUNDS))
+        row[0] += 1
+        row[1] += seconds
+        row[2 + bisect_left(_BOUNDS, seconds)] += 1
 
-        async def send_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
+    def flush(self) -> None:
+        """Add what was recorded since the last flush to the Prometheus metrics."""
+        pending, self._pending = self._pending, {}
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        requests = self.metrics.http_requests
+        durations = self.metrics.http_request_duration
+        for (route, method, status), row in pending.items():
+            labels = (route, method, str(status))
+            requests.labels(*labels).inc(row[0])
+            child = durations.labels(*labels)
+            # Histogram has no bulk observe: add to its sum and per-bucket values directly
+            # (non-cumulative, as observe() keeps them; pinned by tests/monitor/test_metrics).
+            child._sum.inc(row[1])
+            for index, n in enumerate(row[2:]):
+                if n:
+                    child._buckets[index].inc(n)
 
+    def _flush_later(self) -> None:
         try:
-            await self.app(scope, receive, send_status)
-        finally:
-            method = scope["method"] if scope["method"] in _METHODS else "OTHER"
-            counter, histogram = self._child(self._route(scope), method, status)
-            counter.inc()
-            histogram.observe(time.perf_counter() - start)
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # not serving (a direct call): the next read flushes
+        self._timer = loop.call_later(FLUSH_AFTER_S, self._timed_flush)
 
-    def _child(self, route: str, method: str, status: int) -> tuple[Counter, Histogram]:
-        labels = (route, method, str(status))
-        child = self._children.get(labels)
-        if child is None:
-            child = (
-                self.metrics.http_requests.labels(*labels),
-                self.metrics.http_request_duration.labels(*labels),
-            )
-            self._children[labels] = child
-        return child
+    def _timed_flush(self) -> None:
+        self._timer = None
+        self.flush()
 
-    def _route(self, scope: Scope) -> str:
+    def route(self, scope: Scope) -> str:
+        """The route template of a request (``scope["route"]`` when the router matched)."""
         route = scope.get("route")
         if route is not None:
             return str(getattr(route, "path", UNMATCHED))

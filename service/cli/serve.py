@@ -16,6 +16,7 @@ from rich.console import Console
 
 from service.auth import generate_key
 from service.cli._http import dev_keys_path, fail, load_dev_keys, remember_dev_keys
+from service.cli._workers import run_workers
 from service.embedded import EmbeddedRedis, EmbeddedRedisError
 from service.logs import configure_logging, settings_secrets
 from service.settings import Settings
@@ -100,6 +101,9 @@ def serve(
     access_log: bool = typer.Option(
         None, "--access-log/--no-access-log", help="A log line per request [SHARPEN_ACCESS_LOG]"
     ),
+    workers: int = typer.Option(
+        1, min=1, help="API worker processes on the one port (docs/operations.md#sizing)"
+    ),
 ) -> None:
     """Run the service. Without a Redis URL it starts a private redis-server (AOF on)."""
     overrides: dict[str, Any] = {
@@ -157,6 +161,13 @@ def serve(
     from service.app import create_app
 
     try:
+        if workers > 1:
+            console.print(
+                f"sharpen on http://{settings.host}:{settings.port} with {workers} workers "
+                "(docs at /docs)"
+            )
+            run_workers(settings, listener, workers)
+            return
         app = create_app(settings)
         console.print(f"sharpen on http://{settings.host}:{settings.port} (docs at /docs)")
         # log_config=None: uvicorn's own loggers go through the handler configured above.

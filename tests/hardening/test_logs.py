@@ -73,6 +73,16 @@ def test_request_id_is_honoured_generated_and_echoed(app_client: TestClient) -> 
     assert assign.headers["x-request-id"] == "r1"
     missing = app_client.get("/v1/experiments/nope", headers={**ADMIN, "X-Request-ID": "r2"})
     assert missing.status_code == 404 and missing.headers["x-request-id"] == "r2"
+    # Refused before any route: no key on the hot path, ambiguous keys, the batch endpoint.
+    keyless = app_client.post("/v1/assign", json={}, headers={"X-Request-ID": "r3"})
+    assert keyless.status_code == 401 and keyless.headers["x-request-id"] == "r3"
+    both = {**CLIENT, "X-API-Key": "another-key", "X-Request-ID": "r4"}
+    ambiguous = app_client.post("/v1/assign/batch", json={}, headers=both)
+    assert ambiguous.status_code == 400 and ambiguous.headers["x-request-id"] == "r4"
+    batch = app_client.post(
+        "/v1/assign/batch", content=b"{", headers={**CLIENT, "X-Request-ID": "r5"}
+    )
+    assert batch.status_code == 422 and batch.headers["x-request-id"] == "r5"
 
 
 def test_every_line_of_a_request_carries_its_id_and_no_key(

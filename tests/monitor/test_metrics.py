@@ -8,6 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from service.api.request_metrics import RequestTable
 from service.app import create_app
 from service.metrics import ExperimentCollector, ExperimentSnapshot, GuardrailSeries, Metrics
 from service.monitor import build_snapshot, dump_snapshot, load_snapshot, segment_label
@@ -63,6 +64,53 @@ def test_requests_are_labelled_by_route_template(api: TestClient) -> None:
     exposition = api.get("/metrics").text
     assert "/v1/experiments/a-1" not in exposition  # never a raw path
     assert 'route="/v1/experiments/{key}"' in exposition
+
+
+def test_the_request_table_merges_exact_counts_and_buckets_at_each_read() -> None:
+    m = Metrics()
+    table = RequestTable(m)
+    for seconds in (0.0004, 0.001, 0.003, 0.003, 7.0, 30.0):
+        table.record("/v1/assign", "POST", 200, seconds)
+    table.record("/v1/assign", "PROPFIND", 405, 0.0001)  # unknown methods fold into OTHER
+    labels = {"route": "/v1/assign", "method": "POST", "status": "200"}
+    assert m.sample("sharpen_http_requests_total", labels) == 6
+    assert m.sample("sharpen_http_request_duration_seconds_sum", labels) == pytest.approx(37.0074)
+
+    def bucket(le: str) -> float | None:
+        return m.sample("sharpen_http_request_duration_seconds_bucket", {**labels, "le": le})
+
+    # Cumulative, as observe() would have made them (a bound includes its own value).
+    assert [bucket(le) for le in ("0.001", "0.0025", "0.005", "5.0", "10.0", "+Inf")] == [
+        2,
+        2,
+        4,
+        4,
+        5,
+        6,
+    ]
+    other = {"route": "/v1/assign", "method": "OTHER", "status": "405"}
+    assert m.sample("sharpen_http_requests_total", other) == 1
+    table.record("/v1/assign", "POST", 200, 0.002)  # merged once, never twice
+    assert m.sample("sharpen_http_requests_total", labels) == 7
+    assert m.sample("sharpen_http_request_duration_seconds_count", labels) == 7
+
+
+def test_assignment_endpoints_are_counted_by_route(api: TestClient) -> None:
+    body = {"experiment": "nope", "units": [{"unit_id": "u1"}, {"unit_id": "u2"}]}
+    assert api.post("/v1/assign/batch", json=body, headers=CLIENT).status_code == 404
+    assert (
+        api.post("/v1/assign", json={"experiment": "fraud-v7"}, headers=CLIENT).status_code == 422
+    )
+    assert api.post("/v1/assign", json={}).status_code == 401
+    m: Metrics = api.app.state.runtime.metrics  # type: ignore[attr-defined]
+
+    def count(route: str, status: str) -> float | None:
+        labels = {"route": route, "method": "POST", "status": status}
+        return m.sample("sharpen_http_requests_total", labels)
+
+    assert count("/v1/assign/batch", "404") == 1
+    assert count("/v1/assign", "422") == 1
+    assert count("/v1/assign", "401") == 1
 
 
 def test_rejected_events_are_counted_by_reason(api: TestClient) -> None:

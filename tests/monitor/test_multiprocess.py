@@ -11,6 +11,7 @@ from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests._live import LiveServer
+from tests._wait import wait_for
 from tests.conftest import ADMIN
 from tests.monitor._support import guarded_spec
 
@@ -37,11 +38,16 @@ def test_two_workers_serve_the_same_totals(server_env: dict[str, str], tmp_path:
             assert client.post("/v1/experiments", json=guarded_spec(), headers=ADMIN).is_success
             for _ in range(40):  # a new connection each: the workers share them out
                 assert httpx.get(f"{server.url}/healthz").status_code == 200
+
+        # Every scrape, whichever worker answers, counts all 40 (plus the first one's own
+        # startup probes) once each worker merged its request table (within FLUSH_AFTER_S),
+        # and shows the experiment stored in Redis.
+        def agreeing_scrapes() -> list[str] | None:
             scrapes = [httpx.get(f"{server.url}/metrics").text for _ in range(6)]
-        # Every scrape, whichever worker answers, counts all 40 (plus the first one's
-        # own startup probes), and shows the experiment stored in Redis.
-        counts = [_healthz_count(text) for text in scrapes]
-        assert min(counts) >= 40 and len(set(counts)) == 1, counts
+            counts = [_healthz_count(text) for text in scrapes]
+            return scrapes if min(counts) >= 40 and len(set(counts)) == 1 else None
+
+        scrapes = wait_for(agreeing_scrapes, what="every worker's scrape to count 40 requests")
         assert all('sharpen_experiment_status{experiment="fraud-v7",status="draft"} 1.0' in t
                    for t in scrapes)  # fmt: skip
         counted = {
