@@ -20,6 +20,7 @@ __all__ = [
     "confidence",
     "count",
     "days",
+    "elapsed",
     "guardrail_confidence",
     "interval",
     "interval_of",
@@ -83,6 +84,18 @@ def pct(value: object, *, sign: bool = True, digits: int = 1) -> str:
         return MISSING
     text = f"{x:+,.{digits}%}" if sign else f"{x:,.{digits}%}"
     return _no_negative_zero(text)
+
+
+def elapsed(seconds: object) -> str:
+    """A span in its largest unit: ``45 min``, ``3 h``, ``2 d`` (``12 s`` under a minute)."""
+    x = as_float(seconds)
+    if x is None:
+        return MISSING
+    x = max(x, 0.0)
+    for size, unit in ((86_400, "d"), (3600, "h"), (60, "min")):
+        if x >= size:
+            return f"{x / size:.0f} {unit}"
+    return f"{x:.0f} s"
 
 
 def share(value: object) -> str:

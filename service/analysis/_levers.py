@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 from statsmodels.stats.proportion import confint_proportions_2indep
 
+from service import format as fmt
 from service.analysis._frame import BoolArray, FloatArray, Frame, IntArray
 from service.analysis._groups import clean as finite
 from service.analysis._names import LEVERS, Lever
@@ -165,7 +166,7 @@ def _examples(frame: Frame, a: Assignment, lever: Lever) -> list[str]:
 
 
 def _pct(x: float) -> str:
-    return f"{x:.1%}"
+    return fmt.pct(x, sign=False)
 
 
 def _count_reasons(codes: IntArray, names: Sequence[str], mine: BoolArray) -> dict[str, int]:
@@ -251,21 +252,23 @@ def _test_text(lever: Lever, a: Assignment, test: Any) -> str:
             return "no clean record is novel relative to the reference: nothing blamed on shift"
         what = "recalibration" if lever == "threshold" else "probe"
         return f"the {what} could not be fitted (too few labelled records or no scores)"
-    p = f"p = {test.p_adjusted:.2g} after Holm"
+    p = f"p = {fmt.p_value(test.p_adjusted)} after Holm"
     if lever == "distribution_shift":
         d = test.detail
         r_in = d["novel_errors"] / d["novel"] if d["novel"] else 0.0
         r_out = d["rest_errors"] / d["rest"] if d["rest"] else 0.0
         text = (
-            f"novel records err at {_pct(r_in)} (n={d['novel']:,}) vs {_pct(r_out)} for the "
-            f"rest (n={d['rest']:,}), {p}"
+            f"novel records err at {_pct(r_in)} (n={fmt.count(d['novel'])}) vs {_pct(r_out)} "
+            f"for the rest (n={fmt.count(d['rest'])}), {p}"
         )
         if test.passed:
             return text + ": their errors are blamed on shift"
         return text + ": novel records do not err significantly more, so nothing is blamed on shift"
     what = "per-segment recalibration" if lever == "threshold" else "the probe"
     d = test.detail
-    text = f"{what} fixes {d['fixed']:,} and breaks {d['made']:,} out-of-fold ({p})"
+    text = (
+        f"{what} fixes {fmt.count(d['fixed'])} and breaks {fmt.count(d['made'])} out-of-fold ({p})"
+    )
     if test.passed:
         return text
     return text + ": not significantly better, so nothing is blamed on " + lever
@@ -342,22 +345,19 @@ def lever_rows(
     if top is None:
         top = next(r for r in rows if r["lever"] == "feature_gap")
         why = (
-            f"no cheaper lever is expected to fix any of the {total:,} errors; "
+            f"no cheaper lever is expected to fix any of the {fmt.count(total)} errors; "
             "they need information the features do not carry"
         )
     else:
         est = top["expected_fixed"]
         why = (
-            f"{top['errors']:,} of {total:,} errors ({_pct(top['share'])}) point at "
-            f"{top['lever']}; pulling it should fix about {est['estimate']:,.0f} "
-            f"(95% CI {_fmt(est['ci'][0])} to {_fmt(est['ci'][1])}), more than any other lever"
+            f"{fmt.count(top['errors'])} of {fmt.count(total)} errors ({_pct(top['share'])}) "
+            f"point at {top['lever']}; pulling it should fix about {fmt.count(est['estimate'])} "
+            f"(95% CI {fmt.count(est['ci'][0])} to {fmt.count(est['ci'][1])}), "
+            "more than any other lever"
         )
     top["first"] = True
     return rows, {"lever": top["lever"], "action": top["action"], "why": why + "."}
-
-
-def _fmt(x: float | None) -> str:
-    return "n/a" if x is None else f"{x:,.0f}"
 
 
 def record_evidence(frame: Frame, a: Assignment) -> list[dict[str, Any]]:

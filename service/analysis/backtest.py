@@ -37,6 +37,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from service import format as fmt
 from service.analysis._frame import FloatArray, Frame, build_frame
 from service.analysis._groups import clean, metric_rows, total_stats
 from service.analysis._paired import paired_comparison
@@ -414,11 +415,11 @@ def _where(segment: Mapping[str, str]) -> str:
 
 
 def _segment_reason(c: GuardrailResult) -> str:
-    lo, hi = c.ci
-    span = "n/a" if not (math.isfinite(lo) and math.isfinite(hi)) else f"{lo:+.2%} to {hi:+.2%}"
+    span = fmt.interval(c.ci, percent=True) or fmt.MISSING
     return (
         f"{c.metric} in {_where(c.segment or {})} is {c.status}, not shown non-inferior "
-        f"(relative change {c.estimate:+.2%}, CI {span}, margin {c.margin:.2%})"
+        f"(relative change {fmt.pct(c.estimate, digits=2)}, CI {span}, "
+        f"margin {fmt.pct(c.margin, sign=False, digits=2)})"
     )
 
 

@@ -20,6 +20,7 @@ from service.errors import (
     error_body,
     field_error,
 )
+from service.spec.validation import field_message
 
 __all__ = ["install_error_handlers"]
 
@@ -63,11 +64,13 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSON(exc.body(), status_code=exc.status, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSON:
+    async def _validation(request: Request, exc: RequestValidationError) -> JSON:
         errors = exc.errors()
         details = []
+        body = getattr(request.scope.get("route"), "body_field", None)
+        model = body.field_info.annotation if body is not None else None
         for err in errors[:MAX_DETAILS]:
-            message = str(err.get("msg", "invalid"))
+            message = field_message(err, model)
             if err.get("type") == "json_invalid":
                 message = "body is not valid JSON"
             details.append(field_error(_field(tuple(err.get("loc", ()))), message))

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from service import format as fmt
+from service.spec.duration import format_duration
 
 __all__ = [
     "GUARDRAIL_COLUMNS",
@@ -125,7 +126,11 @@ def progress(results: Mapping[str, Any]) -> Progress:
         if horizon or seq.get("design") == "always_valid":
             pass  # the horizon's own sentence below, or no planned looks at all
         elif reached:
-            text += "; the plan's sample is reached: the final look comes with the next hour"
+            every = fmt.as_float(seq.get("look_every_s")) or 3600.0
+            text += (
+                "; the plan's sample is reached: the final look comes at the end of the "
+                f"current {format_duration(every)} window"
+            )
         else:
             text += f", next at {fmt.count(next_units)} units per variant"
         if horizon:

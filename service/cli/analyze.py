@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -14,6 +13,7 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
+from service import format as fmt
 from service.cli._http import AdminAPI, fail
 
 __all__ = [
@@ -32,18 +32,12 @@ UrlOpt = typer.Option(
     None, "--url", help="Service URL [SHARPEN_URL, default http://127.0.0.1:8000]"
 )
 KeyOpt = typer.Option(None, "--api-key", help="Admin key [SHARPEN_API_KEY, else dev keys]")
-DASH = "-"
-
-
-def _num(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if math.isfinite(value) else None
+DASH = fmt.MISSING
+_num = fmt.as_float
 
 
 def _pct(value: Any, digits: int = 1) -> str:
-    x = _num(value)
-    return DASH if x is None else f"{x:.{digits}%}"
+    return fmt.pct(value, sign=False, digits=digits)
 
 
 def _rate(rate: dict[str, Any] | None) -> str:
@@ -59,31 +53,24 @@ def _attrs(attributes: dict[str, Any] | None) -> str:
     return " & ".join(f"{k}={v}" for k, v in attributes.items())
 
 
-def _p(value: Any) -> str:
-    x = _num(value)
-    return DASH if x is None else ("<1e-12" if x < 1e-12 else f"{x:.2g}")
+_p = fmt.p_value
 
 
-def _num_ci(block: dict[str, Any] | None, digits: int = 4) -> str:
+def _num_ci(block: dict[str, Any] | None) -> str:
     """A mean that is not a rate (log loss, absolute error): 0.589 [0.58, 0.60]."""
     if not block or _num(block.get("value")) is None:
         return DASH
     lo, hi = block.get("ci") or [None, None]
-    return f"{_g(block['value'], digits)} [{_g(lo, digits)}, {_g(hi, digits)}]"
-
-
-def _g(value: Any, digits: int = 4) -> str:
-    x = _num(value)
-    return DASH if x is None else f"{x:.{digits}g}"
+    return f"{fmt.number(block['value'])} [{fmt.number(lo)}, {fmt.number(hi)}]"
 
 
 def _fixed(block: dict[str, Any]) -> str:
     est = _num(block.get("estimate"))
     if est is None:
-        return f"up to {block.get('upper_bound', 0):,} (no estimate)"
+        return f"up to {fmt.count(block.get('upper_bound', 0))} (no estimate)"
     lo, hi = (_num(x) for x in block.get("ci") or [None, None])
-    ci = "" if lo is None or hi is None else f" [{lo:,.0f}, {hi:,.0f}]"
-    return f"{est:,.0f}{ci}"
+    ci = "" if lo is None or hi is None else f" [{fmt.count(lo)}, {fmt.count(hi)}]"
+    return f"{fmt.count(est)}{ci}"
 
 
 def _money(value: dict[str, Any] | None) -> str:
@@ -95,16 +82,16 @@ def _money(value: dict[str, Any] | None) -> str:
         return DASH
     lo, hi = (_num(x) for x in per_year.get("ci") or [None, None])
     cur = value.get("currency") or ""
-    ci = "" if lo is None or hi is None else f" [{lo:,.0f}, {hi:,.0f}]"
-    return f"{est:,.0f}{ci} {cur}/yr".strip()
+    ci = "" if lo is None or hi is None else f" [{fmt.count(lo)}, {fmt.count(hi)}]"
+    return f"{fmt.count(est)}{ci} {cur}/yr".strip()
 
 
 def render_analysis(report: dict[str, Any], out: Console, *, rows: int = 10) -> None:
     """The analysis report as tables: overall, levers, slices, segments, time, calibration."""
     ov = report["overall"]
     out.print(
-        f"[bold]{report.get('model', 'model')}[/]  {ov['records']:,} records, "
-        f"{ov['labelled']:,} labelled, {ov['errors']:,} errors  "
+        f"[bold]{report.get('model', 'model')}[/]  {fmt.count(ov['records'])} records, "
+        f"{fmt.count(ov['labelled'])} labelled, {fmt.count(ov['errors'])} errors  "
         f"error rate {_rate(ov['error_rate'])}  ({ov['mode']} predictions)"
     )
     loss = ov.get("loss") or "mean loss"
@@ -114,7 +101,7 @@ def render_analysis(report: dict[str, Any], out: Console, *, rows: int = 10) -> 
     out.print(quality + f"{loss} {_num_ci(ov['mean_loss'])}")
     ref = report.get("reference") or {}
     if ref.get("source"):
-        out.print(f"[dim]reference: {ref['source']}, {ref.get('records', 0):,} rows[/]")
+        out.print(f"[dim]reference: {ref['source']}, {fmt.count(ref.get('records', 0))} rows[/]")
     elif ref.get("note"):
         out.print(f"[dim]reference: {ref['note']}[/]")
     rec = report.get("recommendation")
@@ -141,7 +128,7 @@ def render_analysis(report: dict[str, Any], out: Console, *, rows: int = 10) -> 
         levers.add_row(
             str(row["rank"]),
             row["lever"],
-            f"{row['errors']:,}",
+            fmt.count(row["errors"]),
             _pct(row["share"]),
             _fixed(row["expected_fixed"]),
             _money(row.get("value")),
@@ -165,7 +152,7 @@ def render_analysis(report: dict[str, Any], out: Console, *, rows: int = 10) -> 
     for s in report["slices"][:rows]:
         slices.add_row(
             _attrs(s["attributes"]),
-            f"{s['records']:,}",
+            fmt.count(s["records"]),
             _rate({"value": s["error_rate"], "ci": s["ci"]}),
             _pct(s["error_share"]),
             f"{s['lift']:.2f}x" if _num(s["lift"]) is not None else DASH,
@@ -188,7 +175,10 @@ def render_analysis(report: dict[str, Any], out: Console, *, rows: int = 10) -> 
         cats = Table("category", "records", "errors", "share of errors", title="error categories")
         for c in report["categories"][:rows]:
             cats.add_row(
-                c["category"], f"{c['records']:,}", f"{c['errors']:,}", _pct(c["error_share"])
+                c["category"],
+                fmt.count(c["records"]),
+                fmt.count(c["errors"]),
+                _pct(c["error_share"]),
             )
         out.print(cats)
 
@@ -222,7 +212,7 @@ def _segments(report: dict[str, Any], out: Console, rows: int) -> None:
     for s in worst:
         table.add_row(
             _attrs(s["attributes"]),
-            f"{s['labelled']:,}",
+            fmt.count(s["labelled"]),
             _rate(s["error_rate"]),
             _pct(s.get("precision", {}).get("value")),
             _pct(s.get("recall", {}).get("value")),
@@ -237,7 +227,7 @@ def _time(report: dict[str, Any], out: Console) -> None:
     table = Table("dimension", "value", "labelled", "error rate [95% CI]", title="by time (UTC)")
     for dim in ("day", "weekday", "hour"):
         for r in (r for r in report["time"] if r["dimension"] == dim):
-            table.add_row(dim, str(r["value"]), f"{r['labelled']:,}", _rate(r["error_rate"]))
+            table.add_row(dim, str(r["value"]), fmt.count(r["labelled"]), _rate(r["error_rate"]))
     out.print(table)
 
 
@@ -261,7 +251,7 @@ def _calibration(cal: dict[str, Any], out: Console) -> None:
         style = "red" if b["status"] != "ok" else ""
         table.add_row(
             f"{b['lower']:.1f}-{b['upper']:.1f}",
-            f"{b['records']:,}",
+            fmt.count(b["records"]),
             _pct(b["mean_predicted"]),
             _rate(b["observed"]),
             _pct(b["gap"]),
@@ -285,10 +275,10 @@ def list_models(url: str = UrlOpt, api_key: str = KeyOpt) -> None:
     for m in models:
         table.add_row(
             m["name"],
-            f"{m['records']:,}",
-            f"{m['accepted']:,}",
-            f"{m.get('labelled', 0):,}",
-            f"{m['labels']:,}",
+            fmt.count(m["records"]),
+            fmt.count(m["accepted"]),
+            fmt.count(m.get("labelled", 0)),
+            fmt.count(m["labels"]),
             "yes" if m["has_reference"] else "-",
         )
     console.print(table)
@@ -369,7 +359,7 @@ def render_errors(page: dict[str, Any], out: Console, *, title: str) -> None:
     if not page["errors"]:
         table.add_row("no errors match", DASH, DASH, DASH)
     out.print(table)
-    out.print(f"[dim]{page['total']:,} errors match[/]")
+    out.print(f"[dim]{fmt.count(page['total'])} errors match[/]")
     if page.get("next"):
         out.print(f"next page: --cursor {page['next']}")
 
@@ -434,7 +424,7 @@ def render_backtest(result: dict[str, Any], out: Console) -> None:
         "relative [CI]",
         "p",
         "status",
-        title=f"{result['candidate']} vs {result['baseline']}, {result['records']:,} "
+        title=f"{result['candidate']} vs {result['baseline']}, {fmt.count(result['records'])} "
         f"records, alpha {verdict['bar']['alpha']:g}",
     )
     for m in result["metrics"]:
@@ -455,21 +445,18 @@ def render_backtest(result: dict[str, Any], out: Console) -> None:
         checks = ", ".join(f"{c['metric']} {c['status']}" for c in s["checks"]) or "too small"
         segs.add_row(
             _attrs(s["segment"]),
-            f"{s['records']:,}",
+            fmt.count(s["records"]),
             checks,
             "yes" if s["non_inferior"] else "[red]no[/]",
         )
     out.print(segs)
 
 
-def _fmt(value: Any) -> str:
-    x = _num(value)
-    return DASH if x is None else f"{x:.4g}"
+_fmt = fmt.number
 
 
 def _signed(value: Any) -> str:
-    x = _num(value)
-    return DASH if x is None else f"{x:+.2%}"
+    return fmt.pct(value, digits=2)
 
 
 def backtest(

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from service import format as fmt
 from service.journal._lines import line_of
 from service.spec import ExperimentRecord
 
@@ -92,11 +93,9 @@ def _interval(block: Any) -> Interval:
         return Interval(estimate=None, ci=(None, None))
     ci = block.get("ci") or (None, None)
     lo, hi = (ci[0], ci[1]) if len(ci) == 2 else (None, None)
-    return Interval(estimate=_num(block.get("estimate")), ci=(_num(lo), _num(hi)))
-
-
-def _num(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    return Interval(
+        estimate=fmt.as_float(block.get("estimate")), ci=(fmt.as_float(lo), fmt.as_float(hi))
+    )
 
 
 def _chosen_variant(record: ExperimentRecord, detail: Mapping[str, Any]) -> str | None:
@@ -163,10 +162,8 @@ def _daily_units(
 def _observed(seconds: float) -> str:
     for size, unit in ((3600.0, "hour"), (60.0, "minute")):
         if seconds >= size:
-            n = round(seconds / size)
-            return f"{n} {unit}" + ("" if n == 1 else "s")
-    n = max(round(seconds), 0)
-    return f"{n} second" + ("" if n == 1 else "s")
+            return fmt.plural(round(seconds / size), unit)
+    return fmt.plural(max(round(seconds), 0), "second")
 
 
 def _value(

@@ -4,51 +4,33 @@
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from service import format as fmt
 
 __all__ = ["duration", "review_markdown"]
 
 
-def _finite(x: Any) -> float | None:
-    if isinstance(x, bool) or not isinstance(x, int | float) or not math.isfinite(x):
-        return None
-    return float(x)
-
-
 def _pct(x: Any, signed: bool = False) -> str:
-    v = _finite(x)
-    return "n/a" if v is None else f"{v * 100:{'+' if signed else ''}.1f}%"
-
-
-def _count(x: Any) -> str:
-    v = _finite(x)
-    return "n/a" if v is None else f"{v:,.0f}"
+    return fmt.pct(x, sign=signed)
 
 
 def _day(ts: Any) -> str:
-    v = _finite(ts)
-    return "n/a" if v is None else dt.datetime.fromtimestamp(v, dt.UTC).strftime("%Y-%m-%d")
+    v = fmt.as_float(ts)
+    return fmt.MISSING if v is None else dt.datetime.fromtimestamp(v, dt.UTC).strftime("%Y-%m-%d")
 
 
-def duration(seconds: Any) -> str:
-    """``3 h``, ``2 d``, ``45 min``; ``n/a`` when unknown."""
-    v = _finite(seconds)
-    if v is None:
-        return "n/a"
-    for size, unit in ((86_400, "d"), (3600, "h"), (60, "min")):
-        if v >= size:
-            return f"{v / size:.0f} {unit}"
-    return f"{v:.0f} s"
+duration = fmt.elapsed
+"""``3 h``, ``2 d``, ``45 min``; the missing mark when unknown."""
 
 
-def _then_now(block: Mapping[str, Any] | None, fmt: Any) -> str:
+def _then_now(block: Mapping[str, Any] | None, show: Any) -> str:
     block = block or {}
     then, now = block.get("then"), block.get("now")
     if then is None:
-        return f"{fmt(now)} (no summary a week ago)"
-    return f"{fmt(then)} → {fmt(now)}"
+        return f"{show(now)} (no summary a week ago)"
+    return f"{show(then)} → {show(now)}"
 
 
 def _list(items: Sequence[str]) -> str:
@@ -67,7 +49,7 @@ def _changes(line: Mapping[str, Any]) -> list[str]:
         f"{_list(c.get('still_drifting') or [])}",
         f"- Label completeness (week): {_then_now(line.get('completeness'), _pct)}; latest "
         f"label {duration(line.get('label_lag_s'))} ago",
-        f"- Predictions (week): {_then_now(line.get('records'), _count)}; error rate: "
+        f"- Predictions (week): {_then_now(line.get('records'), fmt.count)}; error rate: "
         f"{_then_now(line.get('error_rate'), _pct)}",
     ]
     return out
@@ -78,10 +60,11 @@ def _pattern(pattern: Mapping[str, Any] | None) -> str:
         return "- Error pattern to fix now: no analysis"
     if "unavailable" in pattern:
         return f"- Error pattern to fix now: not available ({pattern['unavailable']})"
-    fixed = _finite(pattern.get("expected_fixed"))
+    fixed = fmt.as_float(pattern.get("expected_fixed"))
     text = f"- Error pattern to fix now: **{pattern['lever']}**: {pattern.get('action') or ''}"
     if fixed is not None:
-        text += f" (about {fixed:,.0f} of {_count(pattern.get('errors'))} errors expected fixed)"
+        errors = fmt.count(pattern.get("errors"))
+        text += f" (about {fmt.count(fixed)} of {errors} errors expected fixed)"
     return text
 
 
@@ -113,11 +96,16 @@ def _experiments(line: Mapping[str, Any]) -> list[str]:
 
 def _stake(line: Mapping[str, Any]) -> str:
     value = line.get("value_at_stake")
-    errors = _finite(line.get("errors_per_week"))
-    if value and _finite(value.get("estimate")) is not None:
-        return f"{value['estimate']:,.0f} {value.get('currency') or ''} a week at stake".strip()
+    errors = fmt.as_float(line.get("errors_per_week"))
+    if value and fmt.as_float(value.get("estimate")) is not None:
+        return (
+            f"{fmt.count(value['estimate'])} {value.get('currency') or ''} a week at stake".strip()
+        )
     if errors is not None:
-        return f"{errors:,.0f} errors a week (no price: set `impact` on an experiment of the line)"
+        return (
+            f"{fmt.count(errors)} errors a week "
+            "(no price: set `impact` on an experiment of the line)"
+        )
     return "value at stake unknown (no labelled predictions this week)"
 
 
@@ -138,7 +126,8 @@ def review_markdown(review: Mapping[str, Any]) -> str:
         return "\n".join(out) + "\n"
     for line in lines:
         out.append(
-            f"## {line['rank']}. {line['model']}: {line.get('status', 'n/a')} — {_stake(line)}"
+            f"## {line['rank']}. {line['model']}: {line.get('status', fmt.MISSING)} "
+            f"— {_stake(line)}"
         )
         out.append("")
         if line.get("status") == "pending":

@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from service import format as fmt
 from service.metrics import GUARDRAIL_STATUS_CODES, ExperimentSnapshot, GuardrailSeries
 
 __all__ = ["OTHER", "build_snapshot", "dump_snapshot", "load_snapshot", "segment_label"]
@@ -47,12 +48,6 @@ def segment_label(segment: Mapping[str, Any] | None, admitted: Admitted, max_val
     return ",".join(parts)
 
 
-def _num(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
-
-
 def _segment_units(rows: Sequence[Any]) -> dict[str, float]:
     sizes: dict[str, float] = {}
     for row in rows:
@@ -61,11 +56,11 @@ def _segment_units(rows: Sequence[Any]) -> dict[str, float]:
         n = 0.0
         units = row.get("units")  # guardrail rows: {"baseline": n, "treatment": n}
         if isinstance(units, Mapping):
-            n = sum(_num(v) or 0.0 for v in units.values())
+            n = sum(fmt.as_float(v) or 0.0 for v in units.values())
         for side in ("baseline", "treatment"):  # metric rows: {"units": n, "mean": x} each
             block = row.get(side)
             if isinstance(block, Mapping):
-                n += _num(block.get("units")) or 0.0
+                n += fmt.as_float(block.get("units")) or 0.0
         fp = _fingerprint(row["segment"])
         sizes[fp] = max(sizes.get(fp, 0.0), n)
     return sizes
@@ -88,7 +83,7 @@ def build_snapshot(
     units = {
         str(v): int(n)
         for v, n in (units_doc.items() if isinstance(units_doc, Mapping) else [])
-        if _num(n) is not None
+        if fmt.as_float(n) is not None
     }
     srm = doc.get("srm") if isinstance(doc.get("srm"), Mapping) else {}
     assert isinstance(srm, Mapping)
@@ -111,9 +106,9 @@ def build_snapshot(
             variant=str(row.get("variant")),
             segment=segment_label(row.get("segment"), admitted, max_values),
             status=status,
-            estimate=_num(rel.get("estimate")),
-            lower=_num(ci[0]) if len(ci) > 0 else None,
-            upper=_num(ci[1]) if len(ci) > 1 else None,
+            estimate=fmt.as_float(rel.get("estimate")),
+            lower=fmt.as_float(ci[0]) if len(ci) > 0 else None,
+            upper=fmt.as_float(ci[1]) if len(ci) > 1 else None,
         )
         slot = (series.metric, series.variant, series.segment)
         if slot not in chosen or series.status > chosen[slot].status:
@@ -123,7 +118,7 @@ def build_snapshot(
         experiment=key,
         analysed_at=at,
         units=units,
-        srm_p_value=_num(srm.get("p_value")),
+        srm_p_value=fmt.as_float(srm.get("p_value")),
         srm_ok=ok is not False,
         guardrails=tuple(chosen.values()),
     )

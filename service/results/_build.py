@@ -165,9 +165,9 @@ def _primary(
     """The primary row for one candidate, its sequential picture, max-sample-reached.
 
     Fixed and group-sequential designs are tested at their planned looks only,
-    replayed from the hourly cells (a fixed design has one, at the planned size); the
-    verdict at the horizon is final. The current totals are always shown under
-    ``latest`` with an always-valid interval, marked ``past_plan`` once the horizon
+    replayed from the time cells at the spec's ``look_every`` (a fixed design has one, at
+    the planned size); the verdict at the horizon is final. The current totals are always
+    shown under ``latest`` with an always-valid interval, marked ``past_plan`` once the horizon
     has been passed, and never tested.
     """
     metric = spec.primary
@@ -194,8 +194,10 @@ def _primary(
     }
     if a.design == "always_valid":
         return _row(metric, candidate, None, current), sequential, units >= planned
+    look_every = int(a.look_every)
+    sequential["look_every_s"] = look_every
     points = primary_looks(
-        cells, metric.name, spec.baseline, candidate, planned, planned_looks, int(now // 3600)
+        cells, metric.name, spec.baseline, candidate, planned, planned_looks, look_every, now
     )
     done = math.floor(units / planned * planned_looks)
     sequential["next_look_units"] = (  # whole units: a look waits for the unit that crosses
@@ -227,7 +229,7 @@ def _primary(
             }
         ]
     sequential["looks"] = [
-        {"look": i + 1, "hour": p.hour * 3600, "units": p.units, **look}
+        {"look": i + 1, "hour": p.start, "units": p.units, **look}
         for i, (p, look) in enumerate(zip(points, tested, strict=True))
     ]
     sequential["horizon_reached_at"] = verdict.horizon
@@ -370,10 +372,11 @@ def _timeline(
     variants = spec.variant_keys()
     weights = [v.weight for v in spec.variants]
     first_metric = cells.metrics[0] if cells.metrics else spec.metrics[0].name
-    by_hour: dict[int, dict[str, int]] = {}
+    by_hour: dict[int, dict[str, int]] = {}  # hourly, whatever the width of the cells
     for c in cells.cells:
         if c.hour is not None and c.segment is None and c.metric == first_metric:
-            by_hour.setdefault(c.hour, {})[c.variant] = c.n
+            within = by_hour.setdefault(c.hour * cells.cell_seconds // 3600, {})
+            within[c.variant] = within.get(c.variant, 0) + c.n
     totals = dict.fromkeys(variants, 0)
     out: list[dict[str, Any]] = []
     for hour in sorted(by_hour)[-_TIMELINE_HOURS:]:

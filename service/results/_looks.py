@@ -1,10 +1,12 @@
-"""Planned looks of a group-sequential design, replayed from the hourly cells.
+"""Planned looks of a group-sequential design, replayed from the time cells.
 
-Look ``k`` of ``K`` happens at the end of the first hour in which the effective units per
-variant of (baseline, candidate) reach ``k/K`` of the planned maximum. Its statistics are
-the cumulative cells at that hour, so looks are recorded by the data itself and every
-reader sees the same looks, however often it asks. Only completed hours count: the hour
-in progress is still changing, and a look must not move once taken.
+Time is cut into windows of the spec's ``analysis.look_every`` (default an hour; windows
+start on multiples of it since the epoch). Look ``k`` of ``K`` happens at the end of the
+first window in which the effective units per variant of (baseline, candidate) reach
+``k/K`` of the planned maximum. Its statistics are the cumulative cells at the end of that
+window, so looks are recorded by the data itself and every reader sees the same looks,
+however often it asks. Only completed windows count: the window in progress is still
+changing, and a look must not move once taken.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ __all__ = ["LookPoint", "primary_looks"]
 
 @dataclass(frozen=True, slots=True)
 class LookPoint:
-    hour: int
+    start: int
+    """Epoch seconds at which the look's window starts (it ends ``look_every`` later)."""
     baseline: Cell
     treatment: Cell
     units: float
@@ -36,24 +39,29 @@ def primary_looks(
     candidate: str,
     planned_per_variant: float,
     looks: int,
-    before_hour: int,
+    look_every: int,
+    now: float,
 ) -> list[LookPoint]:
-    """The looks reached by the end of the last hour before ``before_hour``, oldest first."""
-    by_hour: dict[int, dict[str, Cell]] = {}
+    """The looks reached by the end of the last window completed at ``now``, oldest first."""
+    current = int(now // look_every)
+    by_window: dict[int, dict[str, Cell]] = {}
     for cell in cells.cells:
         if (
-            cell.hour is not None
-            and cell.hour < before_hour
-            and cell.segment is None
-            and cell.metric == metric
-            and cell.variant in (baseline, candidate)
+            cell.hour is None
+            or cell.segment is not None
+            or cell.metric != metric
+            or cell.variant not in (baseline, candidate)
         ):
-            by_hour.setdefault(cell.hour, {})[cell.variant] = cell
+            continue
+        window = cell.hour * cells.cell_seconds // look_every
+        if window < current:
+            within = by_window.setdefault(window, {})
+            within[cell.variant] = _cumulate(within.get(cell.variant), cell)
     running: dict[str, Cell | None] = {baseline: None, candidate: None}
     out: list[LookPoint] = []
     next_look = 1
-    for hour in sorted(by_hour):
-        for variant, delta in by_hour[hour].items():
+    for window in sorted(by_window):
+        for variant, delta in by_window[window].items():
             running[variant] = _cumulate(running[variant], delta)
         b, t = running[baseline], running[candidate]
         if b is None or t is None or next_look > looks:
@@ -64,5 +72,5 @@ def primary_looks(
             next_look += 1
             crossed += 1
         if crossed:
-            out.append(LookPoint(hour=hour, baseline=b, treatment=t, units=units))
+            out.append(LookPoint(start=window * look_every, baseline=b, treatment=t, units=units))
     return out

@@ -41,7 +41,11 @@ async def experiment_results(
     """The results document (DESIGN.md, "Results") of experiment ``key``."""
     record = await runtime.experiments.get(key)
     await _not_deleted(runtime, key)
-    cells = await _aggregates(runtime).read(key, [m.name for m in record.spec.metrics])
+    cells = await _aggregates(runtime).read(
+        key,
+        [m.name for m in record.spec.metrics],
+        cell_seconds=record.spec.analysis.cell_seconds,
+    )
     # CPU-bound (tens of ms for large experiments): keep it off the event loop.
     return await asyncio.to_thread(
         build_results, record, cells, time.time() if now is None else now

@@ -16,6 +16,7 @@ from pydantic import (
     model_validator,
 )
 
+from service.spec.duration import Duration, format_duration
 from service.spec.rollout import Rollout
 from service.webhook_targets import check_url_syntax
 from sharpen import canonical
@@ -41,6 +42,25 @@ Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 Text = Annotated[str, StringConstraints(max_length=4000)]
 TargetValue = str | int | float | bool
 MAX_SEGMENT_VALUES = 100
+
+
+MIN_LOOK_EVERY_S = 300
+HOUR_S, DAY_S = 3600, 86_400
+
+
+def _look_every(seconds: float) -> float:
+    """A cadence whose windows tile hours (<= 1h) or days (> 1h), so every reader cuts time
+    at the same instants: 5m, 6m, 10m, 12m, 15m, 20m, 30m, 1h, 2h, 3h, 4h, 6h, 8h, 12h, 1d."""
+    fits = seconds == int(seconds) and (
+        (seconds <= HOUR_S and seconds % 60 == 0 and HOUR_S % seconds == 0)
+        or (HOUR_S < seconds <= DAY_S and seconds % HOUR_S == 0 and DAY_S % seconds == 0)
+    )
+    if seconds < MIN_LOOK_EVERY_S or not fits:
+        raise ValueError(
+            f"{format_duration(seconds)} is not a look cadence: give at least 5m, dividing an "
+            "hour (5m, 6m, 10m, 12m, 15m, 20m, 30m, 1h) or a day (2h, 3h, 4h, 6h, 8h, 12h, 1d)"
+        )
+    return seconds
 
 
 def _webhook_url(url: str) -> str:
@@ -95,6 +115,17 @@ class Analysis(_Model):
     min_days: int = Field(default=14, ge=0, le=365)
     expected_daily_units: float | None = Field(default=None, gt=0)
     correction: Literal["holm", "bh", "none"] = "holm"
+    look_every: Annotated[Duration, AfterValidator(_look_every)] = Field(
+        default=float(HOUR_S),
+        description="Cadence of the planned looks: a look is taken at the end of the first "
+        "window of this length in which the units reach it (5m up to 1d; default 1h).",
+    )
+
+    @property
+    def cell_seconds(self) -> int:
+        """Width of the time cells the aggregator keeps: the cadence, at most an hour (longer
+        cadences take their looks on whole hours)."""
+        return int(min(self.look_every, HOUR_S))
 
 
 class Segment(_Model):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import typing
 from collections.abc import Iterator
 from typing import Any
@@ -13,7 +14,7 @@ from service.errors import FieldError, ValidationFailed, field_error
 from service.spec.models import ExperimentSpec
 from service.spec.rollout import rollout_errors
 
-__all__ = ["check_spec", "loc_to_field", "parse_spec", "pydantic_details"]
+__all__ = ["check_spec", "field_message", "loc_to_field", "parse_spec", "pydantic_details"]
 
 MAX_SEGMENT_VALUE_CHARS = 256  # the longest attribute value events may carry by default
 
@@ -42,21 +43,28 @@ def _known_fields(model: type[BaseModel], seen: set[type[BaseModel]] | None = No
     return names
 
 
-_SPEC_FIELDS = sorted(_known_fields(ExperimentSpec))
+@functools.cache
+def _fields_of(annotation: Any) -> list[str]:
+    names: set[str] = set()
+    for model in _models_in(annotation):
+        names |= _known_fields(model)
+    return sorted(names)
 
 
-def _message(err: Any) -> str:
-    """Pydantic's message; an unknown field also names the nearest known one (typos)."""
-    if err["type"] == "extra_forbidden" and err["loc"] and isinstance(err["loc"][-1], str):
-        close = difflib.get_close_matches(err["loc"][-1], _SPEC_FIELDS, n=1, cutoff=0.6)
+def field_message(err: Any, body: Any = ExperimentSpec) -> str:
+    """Pydantic's message; an unknown field also names the nearest field known to ``body``
+    (a model, or an annotation holding models), for typos: ``did you mean `mde`?``."""
+    loc = err.get("loc") or ()
+    if err.get("type") == "extra_forbidden" and loc and isinstance(loc[-1], str):
+        close = difflib.get_close_matches(loc[-1], _fields_of(body), n=1, cutoff=0.6)
         if close:
-            return f"{err['msg']}: did you mean `{close[0]}`?"
-    return str(err["msg"])
+            return f"{err.get('msg')}: did you mean `{close[0]}`?"
+    return str(err.get("msg", "invalid"))
 
 
 def pydantic_details(exc: ValidationError, prefix: tuple[int | str, ...] = ()) -> list[FieldError]:
     return [
-        field_error(loc_to_field(prefix + tuple(err["loc"])), _message(err), type=err["type"])
+        field_error(loc_to_field(prefix + tuple(err["loc"])), field_message(err), type=err["type"])
         for err in exc.errors(include_url=False, include_context=False, include_input=False)
     ]
 

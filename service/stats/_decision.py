@@ -16,6 +16,7 @@ Every decision carries plain-words reasons.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -45,10 +46,19 @@ def _describe(g: GuardrailResult) -> str:
     lo, hi = g.ci
     # The guardrail's own interval (alpha per side for this cell), not the metric's: say so.
     level = f"{(1 - 2 * g.alpha) * 100:.4g}% guardrail CI"
+    if not math.isfinite(g.estimate):
+        return f"guardrail {g.metric}{variant} {_where(g.segment)}: no data yet"
     return (
         f"guardrail {g.metric}{variant} {_where(g.segment)}: relative change "
-        f"{g.estimate:+.2%} ({level} {lo:+.2%} to {hi:+.2%}), margin {g.margin:.2%}"
+        f"{g.estimate:+.2%} ({level} {_bound(lo)} to {_bound(hi)}), margin {g.margin:.2%}"
     )
+
+
+def _bound(x: float) -> str:
+    """An interval end; an unbounded one (the baseline not clearly above zero) is infinite."""
+    if math.isnan(x):
+        return "—"
+    return f"{x:+.2%}" if math.isfinite(x) else ("+∞" if x > 0 else "-∞")
 
 
 def _within_margin(g: GuardrailResult) -> bool:

@@ -49,7 +49,10 @@ counted). The fields of :class:`Cell` are then sums over the cell's units:
 ==============  =================================================================
 
 Hours are whole hours since the Unix epoch (``int(ts // 3600)``) of the event or exposure
-timestamp. An hourly cell holds *deltas*: ``n`` counts the units that entered in that hour,
+timestamp. An experiment whose spec sets ``analysis.look_every`` below an hour has shorter
+time cells: its ``hour`` is then ``int(ts // look_every)`` (the cell starts at
+``hour * ExperimentCells.cell_seconds``); the keys and everything below are the same. An
+hourly cell holds *deltas*: ``n`` counts the units that entered in that hour,
 and the sums hold how much the hour's events changed the sums above (a unit's second event
 changes ``sum_sq`` by ``(y1 + y2)² - y1²``). So the statistics as of the end of hour ``h``
 are the prefix sums over hours ≤ ``h`` (:meth:`ExperimentCells.cumulative`), exact when each
@@ -133,6 +136,8 @@ class ExperimentCells:
     experiment: str
     metrics: tuple[str, ...]
     cells: tuple[Cell, ...]
+    cell_seconds: int = 3600
+    """Width of the time cells: ``hour`` counts these since the epoch (see the module doc)."""
 
     @property
     def hours(self) -> list[int]:
@@ -309,9 +314,12 @@ class AggregateStore:
         self._redis = redis
         self._read = redis.register_script(lua("read_aggregates"))
 
-    async def read(self, key: str, metrics: Iterable[str] | None = None) -> ExperimentCells:
+    async def read(
+        self, key: str, metrics: Iterable[str] | None = None, *, cell_seconds: int = 3600
+    ) -> ExperimentCells:
         """Every cell of experiment ``key``; ``metrics`` (default: those the aggregator
-        recorded) get a cell, zeros included, in every variant x segment that has units."""
+        recorded) get a cell, zeros included, in every variant x segment that has units.
+        ``cell_seconds``: the width the aggregator used (the spec's ``analysis.cell_seconds``)."""
         expected = sorted(int(h) for h in await self._redis.smembers(keys.aggregate_hours(key)))
         for _ in range(_READ_ATTEMPTS):
             answer = await self._read(
@@ -341,4 +349,6 @@ class AggregateStore:
         cells = _cells(None, totals, names, shown, others)
         for hour, flat in zip(expected, answer[3:], strict=True):
             cells += _cells(hour, _Hash.parse(flat, names), names, shown, others)
-        return ExperimentCells(experiment=key, metrics=tuple(names), cells=tuple(cells))
+        return ExperimentCells(
+            experiment=key, metrics=tuple(names), cells=tuple(cells), cell_seconds=cell_seconds
+        )

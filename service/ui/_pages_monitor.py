@@ -3,7 +3,6 @@ one model's statuses, evidence, drift and trends, and the weekly review."""
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Path, Query, Request, Response
 from markupsafe import Markup
 
+from service import format as fmt
 from service.api.model_monitor import gather_review, parse_since
 from service.api.models import line_impact
 from service.errors import ValidationFailed
@@ -28,22 +28,16 @@ _RANK = {"degraded": 4, "warning": 3}
 STALE_LABELS_S = 6 * 3600
 
 
-def _num(x: Any) -> float | None:
-    if isinstance(x, bool) or not isinstance(x, int | float) or not math.isfinite(x):
-        return None
-    return float(x)
-
-
 def attention(model: Mapping[str, Any]) -> tuple[float, ...]:
     """Sort key, most urgent first: degraded, warning, input drift, stale labels, then
     the most value (or errors) at stake."""
     report = model.get("monitor") or {}
     status = str(report.get("status") or "")
     drift = any(d.get("status") == "drift" for d in report.get("drift") or [])
-    last = _num((report.get("labels") or {}).get("last_at"))
+    last = fmt.as_float((report.get("labels") or {}).get("last_at"))
     stale = last is not None and time.time() - last > STALE_LABELS_S
-    stake = _num((model.get("value_at_stake") or {}).get("estimate"))
-    errors = _num(model.get("errors_per_week"))
+    stake = fmt.as_float((model.get("value_at_stake") or {}).get("estimate"))
+    errors = fmt.as_float(model.get("errors_per_week"))
     return (
         -_RANK.get(status, 0),
         -float(drift),
@@ -62,7 +56,10 @@ async def with_monitor(runtime: Runtime, models: list[dict[str, Any]]) -> list[d
         report = reports.get(str(model["name"]))
         row = {**model, "monitor": report, "errors_per_week": None, "value_at_stake": None}
         summary = (report or {}).get("summary") or {}
-        rate, volume = _num(summary.get("error_rate_week")), _num(summary.get("records_week"))
+        rate, volume = (
+            fmt.as_float(summary.get("error_rate_week")),
+            fmt.as_float(summary.get("records_week")),
+        )
         if rate is not None and volume is not None:
             row["errors_per_week"] = rate * volume
             impact = await line_impact(runtime, str(model["name"]))
@@ -89,7 +86,7 @@ def _trends(report: Mapping[str, Any], metric: str) -> list[Markup]:
         if series["metric"] != metric:
             continue
         points = [
-            TrendDay(day, _num(v), int(n or 0))
+            TrendDay(day, fmt.as_float(v), int(n or 0))
             for day, v, n in zip(days, series["values"], series["labelled"], strict=True)
         ]
         band = series.get("band")
@@ -99,7 +96,7 @@ def _trends(report: Mapping[str, Any], metric: str) -> list[Markup]:
                     points,
                     segment=series["segment"],
                     metric=metric,
-                    reference=_num(series.get("reference")),
+                    reference=fmt.as_float(series.get("reference")),
                     band=(float(band[0]), float(band[1])) if band else None,
                     status=status.get((series["segment"], metric), "reported"),
                 )

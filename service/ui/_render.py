@@ -37,13 +37,7 @@ def pct(value: Any, digits: int = 1, signed: bool = True) -> str:
 
 def age(value: Any) -> str:
     x = fmt.as_float(value)
-    if x is None:
-        return fmt.MISSING
-    seconds = max(time.time() - x, 0.0)
-    for size, unit in ((86_400, "d"), (3600, "h"), (60, "min")):
-        if seconds >= size:
-            return f"{seconds / size:.0f} {unit}"
-    return f"{seconds:.0f} s"
+    return fmt.MISSING if x is None else fmt.elapsed(time.time() - x)
 
 
 class Templates:

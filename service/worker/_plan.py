@@ -39,6 +39,9 @@ class AggregationPlan:
     segment_candidates: int = 1000
     """Values counted per segment to rank them by volume (Space-Saving counters)."""
     admit_until: float | None = None
+    cell_seconds: int = 3600
+    """Width of the time cells (``int(ts // cell_seconds)``): the spec's look cadence, at most
+    an hour; the default keeps cells on clock hours."""
     """Once the experiment ended: its end. Later events still count for units already in
     the analysis, but bring no new unit in (they were served the baseline, not a variant)."""
 
@@ -77,6 +80,7 @@ class AggregationPlan:
             ),
             segment_candidates=segment_candidates,
             admit_until=record.ended_at if record.status in ENDED else None,
+            cell_seconds=spec.analysis.cell_seconds,
         )
 
     @property

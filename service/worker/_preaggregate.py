@@ -2,8 +2,9 @@
 
 Pure (no I/O). The work per batch is O(events) here and O(units + cells) in Lua:
 
-- unit-level experiments: events are grouped per unit and per hour (within a unit and an
-  hour, sums add up and a proportion's "any value > 0" is an OR), so the script reads and
+- unit-level experiments: events are grouped per unit and per time cell (an hour, or the
+  spec's shorter look cadence: ``plan.cell_seconds``; within a unit and a cell, sums add up
+  and a proportion's "any value > 0" is an OR), so the script reads and
   writes each unit's running totals once per batch;
 - ``unit: request`` experiments: every event is its own unit, so whole cell vectors
   (n, then 8 sums per metric) are summed here and the script only adds them up.
@@ -30,7 +31,6 @@ from service.worker._plan import AggregationPlan
 
 __all__ = ["PreparedBatch", "prepare"]
 
-_HOUR_S = 3600
 _encoder = msgspec.msgpack.Encoder()
 
 
@@ -180,7 +180,7 @@ def _unit_groups(
             unit[0] = variant
         if not variant:
             unit[1] += 1
-        hour = int(event.ts // _HOUR_S)
+        hour = int(event.ts // plan.cell_seconds)
         hi = hour_index.get(hour)
         if hi is None:
             hi = hour_index[hour] = len(hour_index) + 1
@@ -238,7 +238,7 @@ def _request_cells(
         if not event.variant or (admit is not None and event.ts > admit):
             excluded += 1
             continue
-        hour = int(event.ts // _HOUR_S)
+        hour = int(event.ts // plan.cell_seconds)
         hi = hour_index.get(hour)
         if hi is None:
             hi = hour_index[hour] = len(hour_index) + 1

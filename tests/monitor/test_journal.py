@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from service import format as fmt
 from service.cli import app as cli
 from service.journal import Journal, line_of
 from service.spec import ExperimentSpec
@@ -141,6 +142,9 @@ def test_line_of_a_spec() -> None:
     assert line_of(spec(key="fraud-scoring-v12")) == "fraud-scoring"
     assert line_of(spec(key="fraud-v7", layer="fraud-models")) == "fraud-models"
     assert line_of(spec(key="homepage")) == "homepage"
+    # The demo's keys name the line, not the run: fraud-v7-win-s7 iterates on "fraud".
+    assert line_of(spec(key="fraud-v7-win-s7")) == "fraud"
+    assert line_of(spec(key="fraud-v7-regression-s11")) == "fraud"
 
 
 async def test_yearly_value_with_its_interval(redis: RedisClient) -> None:
@@ -162,6 +166,42 @@ async def test_yearly_value_with_its_interval(redis: RedisClient) -> None:
     assert entry.value.yearly.estimate == pytest.approx(0.03 * 0.8 * 2000 * 365)
     assert entry.value.yearly.ci[0] == pytest.approx(0.01 * 0.8 * 2000 * 365)
     assert entry.value.yearly.ci[1] == pytest.approx(0.05 * 0.8 * 2000 * 365)
+
+
+async def test_yearly_value_needs_a_day_of_traffic(redis: RedisClient) -> None:
+    """Minutes of traffic say nothing about a year: below one day the spec's expected
+    daily units stand in, and without them the value is not estimable (never billions)."""
+    clock = Clock()
+    store, journal = ExperimentStore(redis, clock=clock), Journal(redis, clock=clock)
+    doc = _results(0.05, (0.02, 0.08), 0.03, (0.01, 0.05))
+    impact = {"value_per_unit": 0.8, "currency": "USD"}
+    seconds = 90.0  # 2000 units in a minute and a half: 1.9 billion a day if extrapolated
+    short = await _run(store, clock, "ship", days=seconds / DAY, impact=impact)
+    entry = await journal.record(short, doc, "a")
+    assert entry is not None and entry.value is None
+    assert entry.value_note is not None and entry.value_note.startswith("not estimable")
+    assert "2 minutes of traffic observed" in entry.value_note
+    assert fmt.journal_value(entry.model_dump(mode="json")) == entry.value_note
+
+    expected = await _run(
+        store,
+        clock,
+        "ship",
+        key="fraud-v8",
+        days=seconds / DAY,
+        impact=impact,
+        analysis={"expected_daily_units": 20_000},
+    )
+    entry = await journal.record(expected, doc, "a")
+    assert entry is not None and entry.value is not None
+    assert entry.value.daily_units_source == "expected" and entry.value.daily_units == 20_000
+    assert entry.value.yearly.estimate == pytest.approx(0.03 * 0.8 * 20_000 * 365)
+    assert "(at 20,000 units/day, expected)" in fmt.journal_value(entry.model_dump(mode="json"))
+
+    long = await _run(store, clock, "ship", key="fraud-v9", days=1.0, impact=impact)
+    entry = await journal.record(long, doc, "a")
+    assert entry is not None and entry.value is not None
+    assert entry.value.daily_units_source == "observed"
 
 
 async def test_levers_summary(redis: RedisClient) -> None:

@@ -8,6 +8,7 @@ Screenshots land in ``test-artifacts/ui/`` (gitignored). Skips, saying why, with
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -104,6 +105,16 @@ def _accessible(page: Any) -> None:
     assert page.evaluate(_A11Y) == [], page.url
 
 
+_MEANINGLESS = re.compile(r"(?<![\w/])(nan|NaN|n/a|None|inf|-inf)(?![\w/])")
+
+
+def _meaningful(page: Any) -> None:
+    """Where data exists, no rendered text says nan, n/a, None or inf."""
+    text = page.locator("main").inner_text()
+    found = [text[max(m.start() - 60, 0) : m.end() + 20] for m in _MEANINGLESS.finditer(text)]
+    assert not found, f"{page.url} shows {found}"
+
+
 def _records() -> list[dict[str, Any]]:
     records = []
     for i in range(600):
@@ -171,6 +182,7 @@ def test_log_in_see_the_breach_and_roll_back(browser: Any, server: LiveServer) -
             assert page.evaluate("document.activeElement.textContent") == "Skip to content"
             mobile.scroll_into_view_if_needed()
             page.screenshot(path=str(ARTIFACTS / "experiment.png"), full_page=True)
+            _meaningful(page)
 
             # While it runs, the results refresh by themselves.
             units_before = page.locator("#units").inner_text()
@@ -214,6 +226,7 @@ def test_log_in_see_the_breach_and_roll_back(browser: Any, server: LiveServer) -
                 "breached guardrail latency_ms"
             )
             page.screenshot(path=str(ARTIFACTS / "journal.png"), full_page=True)
+            _meaningful(page)
 
             # The plan calculator, by keyboard-reachable labels.
             page.get_by_role("link", name="Plan").click()
@@ -226,6 +239,7 @@ def test_log_in_see_the_breach_and_roll_back(browser: Any, server: LiveServer) -
             assert page.locator('svg[data-plot="mde"] .mde-point').count() >= 5
             page.screenshot(path=str(ARTIFACTS / "plan.png"), full_page=True)
             _accessible(page)
+            _meaningful(page)
 
             # A monitored model's error analysis.
             res = http.post(
@@ -236,11 +250,29 @@ def test_log_in_see_the_breach_and_roll_back(browser: Any, server: LiveServer) -
             page.get_by_role("link", name="fraud").click()
             expect(page.locator("h1")).to_contain_text("deployed model")  # the monitor page
             _accessible(page)
+            _meaningful(page)
             page.get_by_role("link", name="Error analysis").click()
             expect(page.locator('svg[data-plot="reliability"] g.bin').first).to_be_attached()
             expect(page.locator("#levers tbody tr").first).to_be_visible()
             page.screenshot(path=str(ARTIFACTS / "analysis.png"), full_page=True)
             _accessible(page)
+            _meaningful(page)
+            page.get_by_role("link", name="Models").click()
+            expect(page.locator('#models tr[data-model="fraud"] td.labelled')).to_contain_text(
+                f"{len(_records()):,}"
+            )
+            _meaningful(page)
+
+            # Started, no traffic yet: a clear empty state, not numbers that mean nothing.
+            empty = scenario_spec("ranker-v3")
+            assert http.post("/v1/experiments", json=empty, headers=ADMIN).status_code == 201
+            started = http.post("/v1/experiments/ranker-v3/start", headers=ADMIN)
+            assert started.status_code == 200, started.text
+            page.goto(f"{server.url}/ui/experiments/ranker-v3")
+            expect(page.locator("main")).to_contain_text("no data yet")
+            expect(page.locator("main")).to_contain_text("not yet testable")
+            page.screenshot(path=str(ARTIFACTS / "empty-experiment.png"), full_page=True)
+            _meaningful(page)
 
             # Logging out ends the session.
             page.get_by_role("button", name="Log out").click()

@@ -6,6 +6,7 @@ Every plotted number is read back out of the SVG and compared with the JSON API.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -315,6 +316,9 @@ def test_analysis_page_plots_the_analysis_api_numbers(api: TestClient) -> None:
     login(api)
     listing = api.get("/ui/models").text
     assert 'href="/ui/models/fraud/analysis"' in listing
+    # The list, `sharpen models` and the analysis count the same labelled records.
+    labelled = re.search(r'<td class="labelled">([\d,]+)', listing)
+    assert labelled and labelled.group(1) == f"{report['overall']['labelled']:,}" == "600"
     page = api.get("/ui/models/fraud/analysis")
     assert page.status_code == 200
     html = page.text
