@@ -38,7 +38,7 @@ from service.embedded import EmbeddedRedisError, find_redis_server, free_port
 from tests.conftest import ROOT
 
 FENCE = re.compile(r"^(?P<indent>[ \t]*)```(?P<lang>\w*)\n(?P<body>.*?)^(?P=indent)```", re.S | re.M)
-LOCAL = re.compile(r"http://127\.0\.0\.1:8000(/[\w/.-]*)?")
+LOCAL = re.compile(r"http://127\.0\.0\.1:8000(/[\w/.-]*)?")  # a page, or the bare base URL
 NOT_RUN = {
     "make test": "the whole test suite, of which this walk is a part",
     "make check": "the linters, run by CI on their own",
@@ -120,7 +120,7 @@ def walk(tmp_path: Path) -> Iterator[Walk]:
         for process in state.demos.values():
             if process.poll() is None:
                 process.kill()
-                process.wait()
+            process.communicate()
         if state.service is not None:
             _stop_group(state.service)
 
@@ -244,7 +244,7 @@ def test_readme_walk(walk: Walk) -> None:
             pytest.fail(f"a ```{lang} block under {_heading(text, at)!r}: run it or say why not")
 
     assert walk.url is not None, "the README never starts the service"
-    for path in sorted({m.group(1) or "/" for m in LOCAL.finditer(text)}):
+    for path in sorted({m.group(1) for m in LOCAL.finditer(text) if m.group(1)}):
         answer = httpx.get(walk.url + path, follow_redirects=True, timeout=30)
         assert answer.status_code == 200, f"{path} (shown in the README) answers {answer.status_code}"
         walk.ran.append(f"GET {path}")
