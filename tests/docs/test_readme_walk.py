@@ -9,7 +9,7 @@ therefore runs the clone's code (checked). Then, in the README's order:
   on a free port through ``SHARPEN_PORT``; ``sharpen demo`` runs each scenario) or is
   named with the reason it is not run here; a command the walk does not know fails it;
 * every generated block (``<!-- generated: … -->``) is run against that service and its
-  output compared with the README's (times of day masked);
+  output compared with the README's (times of day masked), then those of the docs;
 * every complete Python example (one that reads ``SHARPEN_URL``) runs against it;
 * every ``http://127.0.0.1:8000/…`` address the README gives answers.
 
@@ -199,7 +199,7 @@ def _generated(w: Walk, block: gen.Block) -> None:
     )
     new = gen.render_block(block, run)
     if not gen.same(block.body, new):
-        w.drift.append(f"<!-- generated: {block.spec} -->:\n{gen.mask_times(new)}")
+        w.drift.append(f"{block.path}, <!-- generated: {block.spec} -->:\n{gen.mask_times(new)}")
     w.ran.append(block.spec)
 
 
@@ -244,7 +244,10 @@ def test_readme_walk(walk: Walk) -> None:
             pytest.fail(f"a ```{lang} block under {_heading(text, at)!r}: run it or say why not")
 
     assert walk.url is not None, "the README never starts the service"
-    for path in sorted({m.group(1) for m in LOCAL.finditer(text) if m.group(1)}):
+    for path in gen.FILES[1:]:  # the docs' generated blocks, against the same service
+        for block in gen.blocks(path, (walk.clone / path).read_text()):
+            _generated(walk, block)
+    for path in sorted({m.group(1).rstrip(".") for m in LOCAL.finditer(text) if m.group(1)}):
         answer = httpx.get(walk.url + path, follow_redirects=True, timeout=30)
         assert answer.status_code == 200, f"{path} (shown in the README) answers {answer.status_code}"
         walk.ran.append(f"GET {path}")
