@@ -2,9 +2,9 @@
 
 A block is delimited by two HTML comments, which Markdown does not show::
 
-    <!-- generated: .venv/bin/sharpen apply examples/fraud-v7.yaml; .venv/bin/sharpen start fraud-v7 -->
+    <!-- generated: sharpen apply examples/fraud-v7.yaml; sharpen start fraud-v7 -->
     ```console
-    $ .venv/bin/sharpen apply examples/fraud-v7.yaml
+    $ sharpen apply examples/fraud-v7.yaml
     created fraud-v7 (status draft, version 1)
     ...
     ```
@@ -110,7 +110,7 @@ def _options(command: Any) -> str:
             if param.is_flag and param.secondary_opts:
                 name = f"{name}/{max(param.secondary_opts, key=len)}"
             names.append(f"`{name}`")
-    return ", ".join(names) or "–"
+    return ", ".join(names) or "-"
 
 
 def _first_sentence(text: str | None) -> str:
@@ -278,7 +278,9 @@ def needs_service(texts: dict[str, str]) -> bool:
     return any(b.spec != CLI_TABLE for path, text in texts.items() for b in blocks(path, text))
 
 
-def regenerate(root: Path = ROOT, files: tuple[str, ...] = FILES) -> dict[str, tuple[str, list[str]]]:
+def regenerate(
+    root: Path = ROOT, files: tuple[str, ...] = FILES
+) -> dict[str, tuple[str, list[str]]]:
     """Every file's text with its blocks regenerated, and the drift of each."""
     texts = {path: (root / path).read_text() for path in files}
 

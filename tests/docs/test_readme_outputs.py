@@ -34,7 +34,8 @@ def test_every_command_is_in_docs_cli() -> None:
 
 def test_blocks_are_found_with_their_indent_and_masked_times() -> None:
     text = (
-        "intro\n   <!-- generated: sharpen plan x.yaml; sharpen get k -->\n   old\n   <!-- end -->\n"
+        "intro\n"
+        "   <!-- generated: sharpen plan x.yaml; sharpen get k -->\n   old\n   <!-- end -->\n"
     )
     (block,) = gen.blocks("x.md", text)
     assert block.commands == ["sharpen plan x.yaml", "sharpen get k"]

@@ -37,7 +37,9 @@ from scripts import readme_outputs as gen
 from service.embedded import EmbeddedRedisError, find_redis_server, free_port
 from tests.conftest import ROOT
 
-FENCE = re.compile(r"^(?P<indent>[ \t]*)```(?P<lang>\w*)\n(?P<body>.*?)^(?P=indent)```", re.S | re.M)
+FENCE = re.compile(
+    r"^(?P<indent>[ \t]*)```(?P<lang>\w*)\n(?P<body>.*?)^(?P=indent)```", re.S | re.M
+)
 LOCAL = re.compile(r"http://127\.0\.0\.1:8000(/[\w/.-]*)?")  # a page, or the bare base URL
 NOT_RUN = {
     "make test": "the whole test suite, of which this walk is a part",
@@ -49,7 +51,8 @@ DEMOS = {  # the demo's last line, which the README promises
 }
 NOT_RUN_LANGS = {
     "js": "the TypeScript SDK, run by tests/sdk_js (needs node)",
-    "markdown": "an example of `sharpen review`, which needs weeks of model data (tests/modelwatch)",
+    "markdown": "an example of `sharpen review`, which needs weeks of model data "
+    "(tests/modelwatch)",
 }
 
 
@@ -249,7 +252,9 @@ def test_readme_walk(walk: Walk) -> None:
             _generated(walk, block)
     for path in sorted({m.group(1).rstrip(".") for m in LOCAL.finditer(text) if m.group(1)}):
         answer = httpx.get(walk.url + path, follow_redirects=True, timeout=30)
-        assert answer.status_code == 200, f"{path} (shown in the README) answers {answer.status_code}"
+        assert answer.status_code == 200, (
+            f"{path} (shown in the README) answers {answer.status_code}"
+        )
         walk.ran.append(f"GET {path}")
 
     assert "`final status: rolled_back`" in text
@@ -266,4 +271,3 @@ def test_readme_walk(walk: Walk) -> None:
         "the README's generated blocks differ from what the commands print now "
         "(run `.venv/bin/python scripts/readme_outputs.py --write`):\n\n" + "\n\n".join(walk.drift)
     )
-
