@@ -115,8 +115,8 @@ def _options(command: Any) -> str:
 
 def _first_sentence(text: str | None) -> str:
     line = " ".join((text or "").split("\n\n")[0].split())
-    head, dot, _ = line.partition(". ")
-    return (head + dot).strip().rstrip(".") + "."
+    head = re.split(r"[.;] ", line, maxsplit=1)[0]
+    return head.strip().rstrip(".") + "."
 
 
 def cli_table() -> str:

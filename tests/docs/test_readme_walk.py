@@ -1,9 +1,10 @@
 """A new user's first hour: the README walked top to bottom on a fresh clone.
 
 The repository's HEAD (commit first: uncommitted changes are not in the clone) is cloned
-into a temporary directory. Installing would take minutes, so the clone reuses this
-checkout's ``.venv`` (a symlink) with ``PYTHONPATH`` pointing at the clone, which
-therefore runs the clone's code (checked). Then, in the README's order:
+into a temporary directory. Installing would take minutes, so the clone's ``.venv`` is a
+symlink to the environment running the tests (this checkout's ``.venv``), with
+``PYTHONPATH`` pointing at the clone, which therefore runs the clone's code (checked).
+Then, in the README's order:
 
 * every ```` ```sh ```` line is run the way a reader would (``make run`` starts the service,
   on a free port through ``SHARPEN_PORT``; ``sharpen demo`` runs each scenario) or is
@@ -26,6 +27,7 @@ import shutil
 import signal
 import stat
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,9 +93,9 @@ def walk(tmp_path: Path) -> Iterator[Walk]:
         find_redis_server()
     except EmbeddedRedisError as exc:
         pytest.skip(f"the README walk starts sharpen with embedded Redis: {exc}")
-    venv = ROOT / ".venv"
-    if not (venv / "bin" / "python").exists():
-        pytest.skip("the README walk reuses this checkout's .venv: run `make venv` first")
+    venv = Path(sys.prefix)  # the environment running the tests, with sharpen installed
+    if not (venv / "bin" / "sharpen").exists():
+        pytest.skip(f"the README walk reuses the test environment, which lacks bin/sharpen: {venv}")
     dirty = subprocess.run(
         ["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout
