@@ -83,7 +83,7 @@ def check_scalar(value: Any) -> Any:
 
 
 class RecordIn(BaseModel):
-    """One prediction of the production model (see DESIGN: models)."""
+    """One prediction of the production model (docs/http-api.md, "Models")."""
 
     model_config = ConfigDict(extra="forbid")
 

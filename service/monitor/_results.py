@@ -1,4 +1,4 @@
-"""How the monitor gets an experiment's results document (DESIGN.md "Results")."""
+"""How the monitor gets an experiment's results document (docs/results.md)."""
 
 from __future__ import annotations
 

@@ -77,7 +77,7 @@ def build_snapshot(
     max_values: int,
     at: float,
 ) -> ExperimentSnapshot:
-    """The snapshot of one results document (DESIGN.md "Results" shape)."""
+    """The snapshot of one results document (docs/results.md)."""
     key = str(doc.get("experiment", ""))
     units_doc = doc.get("units")
     units = {

@@ -1,6 +1,6 @@
 """Results of one experiment from its cells: pure, so backtests and tests can call it.
 
-Choices (documented in the README):
+Choices (docs/results.md says more):
 
 * the primary metric follows the spec's design; with several candidates each is tested at
   ``alpha / candidates`` (Bonferroni);
@@ -390,7 +390,7 @@ def _timeline(
 
 
 def build_results(record: ExperimentRecord, cells: ExperimentCells, now: float) -> dict[str, Any]:
-    """The results document of DESIGN.md for ``record`` given its aggregated ``cells``."""
+    """The results document (docs/results.md) for ``record`` given its aggregated ``cells``."""
     spec = record.spec
     variants = spec.variant_keys()
     candidates = [v for v in variants if v != spec.baseline]

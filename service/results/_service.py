@@ -38,7 +38,7 @@ async def _not_deleted(runtime: Runtime, key: str) -> None:
 async def experiment_results(
     runtime: Runtime, key: str, now: float | None = None
 ) -> dict[str, Any]:
-    """The results document (DESIGN.md, "Results") of experiment ``key``."""
+    """The results document (docs/results.md) of experiment ``key``."""
     record = await runtime.experiments.get(key)
     await _not_deleted(runtime, key)
     cells = await _aggregates(runtime).read(

@@ -103,7 +103,7 @@ def results_doc(
     primary: dict[str, Any] | None = None,
     decision: str = "continue",
 ) -> dict[str, Any]:
-    """A results document of DESIGN.md's shape."""
+    """A results document of the shape docs/results.md describes."""
     return {
         "experiment": key,
         "status": "running",
