@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
+import socket
 import threading
 import time
 from collections.abc import Mapping
@@ -16,8 +18,9 @@ from sharpen._config import Config
 from sharpen._core import ClientCore, Mode, Settings, logger
 from sharpen._exceptions import ClientClosedError, TransportError, request_of
 from sharpen._models import EMPTY_PAYLOAD, Assignment
-from sharpen._retry import RetryPolicy
+from sharpen._retry import RetryPolicy, parse_retry_after
 from sharpen._stats import ClientStats
+from sharpen._stream import STREAM_PATH, STREAM_READ_TIMEOUT_S, EventParser
 from sharpen._version import __version__
 from sharpen._wire import ASSIGN_PATH, CONFIG_PATH, assign_body
 
@@ -30,9 +33,12 @@ class Client:
     """Assign units to variants and report outcomes to a sharpen service.
 
     In ``local`` mode (the default) the config is fetched once at construction
-    (waiting at most ``timeout`` seconds; failure is not fatal), refreshed in
-    the background every ``poll_interval`` seconds with ``If-None-Match``, and
-    every :meth:`assign` is evaluated in-process.  ``remote`` mode asks
+    (waiting at most ``timeout`` seconds; failure is not fatal) and every
+    :meth:`assign` is evaluated in-process.  With ``stream`` (the default) the
+    service pushes every config change on ``GET /v1/config/stream`` (a rollback
+    reaches the client within a second or so); while the stream is down the
+    config is polled every ``poll_interval`` seconds with ``If-None-Match``, and
+    the stream is reconnected with jittered backoff.  ``remote`` mode asks
     ``POST /v1/assign`` and falls back to local evaluation on any failure.
 
     Exposures, :meth:`track` events, and :meth:`log_prediction` records and their
@@ -63,6 +69,7 @@ class Client:
         max_buffer: int = 100_000,
         exposure_cache: int = 100_000,
         retry: RetryPolicy | None = None,
+        stream: bool = True,
     ) -> None:
         settings = Settings(
             api_key=api_key,
@@ -74,6 +81,7 @@ class Client:
             max_buffer=max_buffer,
             exposure_cache=exposure_cache,
             retry=retry,
+            stream=stream,
         )
         self._settings = settings
         self._core = ClientCore(settings, _USER_AGENT)
@@ -92,6 +100,7 @@ class Client:
         self._close_deadline = 0.0
         self._core.wake = self._wake_sender
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._stream_response: httpx.Response | None = None
         # The local-mode hot path, bound once: assign() makes a single call.
         self._local = self._core.assign_local if settings.mode == "local" else None
         if settings.mode == "remote":
@@ -250,6 +259,7 @@ class Client:
         self._core.closed = True
         self._stop.set()
         self._wake.set()
+        self._end_stream()
         deadline = self._close_deadline
         self._poller.join(max(deadline - time.monotonic(), 0.0))
         self.flush(max(deadline - time.monotonic(), 0.0))
@@ -315,21 +325,76 @@ class Client:
             return core.assign_local(experiment, unit_id, attributes, default)
 
     def _poll_loop(self) -> None:
-        interval = self._settings.poll_interval
+        """Stream the config (polling while the stream is down), or poll it."""
+        settings = self._settings
+        failures = 0
         while True:
-            try:
-                self.refresh()
-            except ClientClosedError:
+            if settings.stream:
+                live, retry_after = self._stream_once()
+                if self._stop.is_set():
+                    return
+                failures = 0 if live else failures + 1
+                if not live and not self._poll_once():
+                    return
+                delay = self._core.stream_delay(failures, retry_after)
+            else:
+                if not self._poll_once() or settings.poll_interval is None:
+                    return
+                # +-10% jitter so that a fleet does not poll in lockstep.
+                delay = settings.poll_interval * self._core.rng.uniform(0.9, 1.1)
+            if self._stop.wait(delay):
                 return
-            except Exception as exc:  # keep polling
-                self._core.config_failed(exc)
-            finally:
-                self._first_load.set()
-            if interval is None:
-                return
-            # +-10% jitter so that a fleet does not poll in lockstep.
-            if self._stop.wait(interval * self._core.rng.uniform(0.9, 1.1)):
-                return
+
+    def _poll_once(self) -> bool:
+        """One ``GET /v1/config``; ``False`` once the client is closed."""
+        try:
+            self.refresh()
+        except ClientClosedError:
+            return False
+        except Exception as exc:  # keep polling
+            self._core.config_failed(exc)
+        finally:
+            self._first_load.set()
+        return True
+
+    def _stream_once(self) -> tuple[bool, float | None]:
+        """Read the config stream until it ends: ``(whether it delivered, Retry-After)``."""
+        core = self._core
+        live = False
+        timeout = httpx.Timeout(self._settings.timeout, read=STREAM_READ_TIMEOUT_S)
+        try:
+            with self._http.stream(
+                "GET", STREAM_PATH, headers=core.stream_headers(), timeout=timeout
+            ) as response:
+                if response.status_code != 200:
+                    core.stream_failed(f"HTTP {response.status_code}")
+                    return False, parse_retry_after(response.headers.get("Retry-After"))
+                self._stream_response = response
+                if self._stop.is_set():
+                    return False, None
+                parser = EventParser()
+                for line in response.iter_lines():
+                    event = parser.feed(line)
+                    if event is not None and core.apply_stream_event(event):
+                        live = True
+                        self._first_load.set()
+        except Exception as exc:  # the stream is down: poll, then reconnect
+            if not self._stop.is_set():
+                core.stream_failed(repr(exc))
+        finally:
+            self._stream_response = None
+        return live, None
+
+    def _end_stream(self) -> None:
+        """Unblock the config thread's read of the stream (close() from another thread)."""
+        response = self._stream_response
+        if response is None:
+            return
+        network = response.extensions.get("network_stream")
+        sock = network.get_extra_info("socket") if network is not None else None
+        if isinstance(sock, socket.socket):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     def _send_loop(self) -> None:
         interval = self._settings.flush_interval

@@ -7,6 +7,7 @@ retry.  So the sync and async clients behave the same by construction.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import time
@@ -26,6 +27,7 @@ from sharpen._records import ModelItem, label_item, prediction_item
 from sharpen._refusals import RefusalLog
 from sharpen._retry import RetryPolicy, classify, parse_retry_after
 from sharpen._stats import ClientStats, Counters
+from sharpen._stream import RECONNECT_SPREAD_S, STREAM_PATH, ServerEvent, bare_etag
 from sharpen._wire import (
     ExposureRecord,
     auth_headers,
@@ -55,6 +57,7 @@ class Settings:
         "mode",
         "poll_interval",
         "retry",
+        "stream",
         "timeout",
     )
 
@@ -70,6 +73,7 @@ class Settings:
         max_buffer: int,
         exposure_cache: int,
         retry: RetryPolicy | None,
+        stream: bool = True,
     ) -> None:
         if not isinstance(api_key, str) or not api_key:
             raise ValueError("api_key must be a non-empty string")
@@ -96,6 +100,7 @@ class Settings:
         self.max_buffer = max_buffer
         self.exposure_cache = exposure_cache
         self.retry = retry or RetryPolicy()
+        self.stream = bool(stream)
 
 
 class ClientCore:
@@ -480,6 +485,46 @@ class ClientCore:
             live[key] = (entry, old[1] if keep and old is not None else {}, entry.version)
         self._live = live
         self.config = config
+
+    def stream_headers(self) -> dict[str, str]:
+        """``Last-Event-ID``: the service then skips a config this client already has."""
+        headers = {"Accept": "text/event-stream"}
+        config = self.config
+        if config is not None and config.etag:
+            headers["Last-Event-ID"] = bare_etag(config.etag)
+        return headers
+
+    def apply_stream_event(self, event: ServerEvent) -> bool:
+        """Install the config a stream event carries; ``True`` for an event that shows the
+        stream is live (a config, or ``unchanged``). Raises :class:`ConfigError`."""
+        if event.kind == "unchanged":
+            return True
+        if event.kind != "config":
+            return False
+        try:
+            document = json.loads(event.data)
+        except ValueError:
+            raise ConfigError(f"{STREAM_PATH}: config event is not JSON") from None
+        etag = f'"{event.event_id}"' if event.event_id else None
+        config = parse_config(document, etag=etag)
+        for key, why in config.skipped.items():
+            logger.warning("sharpen: skipping malformed experiment %r: %s", key, why)
+        self.install(config)
+        self.counters.add("config_pushes")
+        return True
+
+    def stream_failed(self, error: BaseException | str) -> None:
+        self.counters.add("stream_errors")
+        logger.info("sharpen: config stream down (%s); polling until it reconnects", error)
+
+    def stream_delay(self, failures: int, retry_after: float | None) -> float:
+        """Seconds before the next stream attempt: spread over ``RECONNECT_SPREAD_S`` after a
+        stream the service ended, else the retry policy's backoff (at most the poll
+        interval, so a service without streams is still polled that often)."""
+        if failures == 0 and retry_after is None:
+            return self.rng.uniform(0.1, RECONNECT_SPREAD_S)
+        delay = self.settings.retry.delay(max(failures, 1), retry_after, self.rng)
+        return min(delay, self.settings.poll_interval or delay)
 
     def config_failed(self, error: BaseException) -> None:
         self.counters.add("config_errors")
