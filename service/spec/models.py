@@ -18,7 +18,7 @@ from pydantic import (
 
 from service.spec.rollout import Rollout
 from service.webhook_targets import check_url_syntax
-from sharpen import canonical
+from sharpen.core import canonical
 
 __all__ = [
     "KEY_PATTERN",
