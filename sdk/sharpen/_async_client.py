@@ -52,6 +52,7 @@ class AsyncClient:
         exposure_cache: int = 100_000,
         retry: RetryPolicy | None = None,
         stream: bool = True,
+        overrides: Mapping[str, str] | None = None,
     ) -> None:
         settings = Settings(
             api_key=api_key,
@@ -64,6 +65,7 @@ class AsyncClient:
             exposure_cache=exposure_cache,
             retry=retry,
             stream=stream,
+            overrides=overrides,
         )
         self._settings = settings
         self._core = ClientCore(settings, _USER_AGENT)
@@ -99,18 +101,33 @@ class AsyncClient:
         attributes: Mapping[str, object] | None = None,
         *,
         default: str | None = None,
+        expose: bool = True,
     ) -> Assignment:
         """The variant of ``unit_id`` in ``experiment``; never raises (see ``Client.assign``)."""
         core = self._core
         try:
             if not self._started:
                 await self.start()
+            if not expose:
+                return core.assign_unexposed(experiment, unit_id, attributes, default)
             if not self._remote:
                 return core.assign_local(experiment, unit_id, attributes, default)
             return await self._assign_remote(experiment, unit_id, attributes, default)
         except Exception as exc:  # assign must never raise
             logger.exception("sharpen: assign(%r) failed unexpectedly: %r", experiment, exc)
             return Assignment(experiment, default, EMPTY_PAYLOAD, False, "fallback")
+
+    def expose(self, assignment: Assignment) -> bool:
+        """Log the exposure of an ``assign(..., expose=False)`` answer (see ``Client.expose``)."""
+        try:
+            return self._core.expose(assignment)
+        except Exception as exc:  # never raise on the caller's path
+            logger.exception("sharpen: expose() failed unexpectedly: %r", exc)
+            return False
+
+    def force(self, experiment: str, variant: str | None) -> None:
+        """Override ``experiment`` for every unit (see ``Client.force``); ``None`` removes it."""
+        self._core.force(experiment, variant)
 
     def track(
         self,
@@ -268,6 +285,9 @@ class AsyncClient:
         default: str | None,
     ) -> Assignment:
         core = self._core
+        forced = core.override(experiment)
+        if forced is not None:
+            return forced
         try:
             body = assign_body(experiment, unit_id, attributes)
             response = await asyncio.wait_for(

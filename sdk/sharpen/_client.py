@@ -50,7 +50,8 @@ class Client:
 
     ``exposure_cache`` is how many units per experiment are remembered as
     already exposed (their repeats are not resent; ``0`` sends every call);
-    ``retry`` tunes the backoff (:class:`RetryPolicy`); ``transport`` is an
+    ``retry`` tunes the backoff (:class:`RetryPolicy`); ``overrides`` maps experiment
+    keys to the variant every unit gets (see :meth:`force`); ``transport`` is an
     ``httpx.BaseTransport`` (e.g. ``httpx.MockTransport`` in tests).
     Invalid settings raise ``ValueError`` here, naming the argument.
     """
@@ -70,6 +71,7 @@ class Client:
         exposure_cache: int = 100_000,
         retry: RetryPolicy | None = None,
         stream: bool = True,
+        overrides: Mapping[str, str] | None = None,
     ) -> None:
         settings = Settings(
             api_key=api_key,
@@ -82,6 +84,7 @@ class Client:
             exposure_cache=exposure_cache,
             retry=retry,
             stream=stream,
+            overrides=overrides,
         )
         self._settings = settings
         self._core = ClientCore(settings, _USER_AGENT)
@@ -122,21 +125,43 @@ class Client:
         attributes: Mapping[str, object] | None = None,
         *,
         default: str | None = None,
+        expose: bool = True,
     ) -> Assignment:
         """The variant of ``unit_id`` in ``experiment``; never raises.
 
         ``attributes`` feed targeting.  ``default`` is the variant served when
         the experiment is unknown or no config was ever loaded (reasons
-        ``unknown_experiment`` and ``fallback``).
+        ``unknown_experiment`` and ``fallback``).  ``expose=False`` logs no
+        exposure (evaluated locally, in remote mode too): call :meth:`expose`
+        with the answer once its treatment is actually used.  An overridden
+        experiment (``overrides``, :meth:`force`) answers the forced variant,
+        reason ``override``, and is never exposed.
         """
         local = self._local
         try:
-            if local is not None:
+            if local is not None and expose:
                 return local(experiment, unit_id, attributes, default)
+            if not expose:
+                return self._core.assign_unexposed(experiment, unit_id, attributes, default)
             return self._assign_remote(experiment, unit_id, attributes, default)
         except Exception as exc:  # assign must never raise
             logger.exception("sharpen: assign(%r) failed unexpectedly: %r", experiment, exc)
             return Assignment(experiment, default, EMPTY_PAYLOAD, False, "fallback")
+
+    def expose(self, assignment: Assignment) -> bool:
+        """Log the exposure of an ``assign(..., expose=False)`` answer now (once its
+        treatment is used). ``True`` when queued; ``False`` when the unit is not in the
+        experiment, was already exposed to that variant, or the buffer is full."""
+        try:
+            return self._core.expose(assignment)
+        except Exception as exc:  # never raise on the caller's path
+            logger.exception("sharpen: expose() failed unexpectedly: %r", exc)
+            return False
+
+    def force(self, experiment: str, variant: str | None) -> None:
+        """Serve ``variant`` to every unit of ``experiment`` from now on, reason
+        ``override``, with no exposure (tests and QA); ``None`` removes the override."""
+        self._core.force(experiment, variant)
 
     def track(
         self,
@@ -312,6 +337,9 @@ class Client:
     ) -> Assignment:
         assert self._pool is not None
         core = self._core
+        forced = core.override(experiment)
+        if forced is not None:
+            return forced
         future = None
         try:
             body = assign_body(experiment, unit_id, attributes)
