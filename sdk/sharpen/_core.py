@@ -27,7 +27,13 @@ from sharpen._records import ModelItem, label_item, prediction_item
 from sharpen._refusals import RefusalLog
 from sharpen._retry import RetryPolicy, classify, parse_retry_after
 from sharpen._stats import ClientStats, Counters
-from sharpen._stream import RECONNECT_SPREAD_S, STREAM_PATH, ServerEvent, bare_etag
+from sharpen._stream import (
+    RECONNECT_SPREAD_S,
+    STREAM_MAX_BACKOFF_S,
+    STREAM_PATH,
+    ServerEvent,
+    bare_etag,
+)
 from sharpen._wire import (
     ExposureRecord,
     auth_headers,
@@ -617,11 +623,16 @@ class ClientCore:
 
     def stream_delay(self, failures: int, retry_after: float | None) -> float:
         """Seconds before the next stream attempt: spread over ``RECONNECT_SPREAD_S`` after a
-        stream the service ended, else the retry policy's backoff (at most the poll
-        interval, so a service without streams is still polled that often)."""
-        if failures == 0 and retry_after is None:
+        stream the service ended; after ``failures`` failed attempts a draw in ``[d/2, d]``,
+        ``d = min(30, 2**(failures-1))``, or ``[r, 1.25 r]`` for a ``Retry-After`` of ``r``;
+        at most the poll interval (a service without streams is still polled that often)."""
+        if retry_after is not None:
+            delay = retry_after * self.rng.uniform(1.0, 1.25)
+        elif failures == 0:
             return self.rng.uniform(0.1, RECONNECT_SPREAD_S)
-        delay = self.settings.retry.delay(max(failures, 1), retry_after, self.rng)
+        else:
+            ceiling = min(STREAM_MAX_BACKOFF_S, 2.0 ** (failures - 1))
+            delay = self.rng.uniform(ceiling / 2, ceiling)
         return min(delay, self.settings.poll_interval or delay)
 
     def config_failed(self, error: BaseException) -> None:

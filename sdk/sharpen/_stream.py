@@ -11,6 +11,7 @@ from typing import Final, NamedTuple
 
 __all__ = [
     "RECONNECT_SPREAD_S",
+    "STREAM_MAX_BACKOFF_S",
     "STREAM_PATH",
     "STREAM_READ_TIMEOUT_S",
     "EventParser",
@@ -26,6 +27,9 @@ STREAM_READ_TIMEOUT_S: Final = 45.0
 RECONNECT_SPREAD_S: Final = 2.0
 """After a stream the service ended (a restart), reconnect after a uniform draw in
 ``[0.1, this]`` seconds: a fleet comes back spread out, not all at once."""
+
+STREAM_MAX_BACKOFF_S: Final = 30.0
+"""The longest wait between failed stream attempts (1 s, 2 s, 4 s ... jittered)."""
 
 
 class ServerEvent(NamedTuple):
