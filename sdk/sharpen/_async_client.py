@@ -382,12 +382,14 @@ class AsyncClient:
 
     async def _send(self, batch: Batch, deadline: float | None) -> None:
         core = self._core
-        headers = {"Idempotency-Key": batch.idempotency_key}
+        headers = {"Idempotency-Key": batch.idempotency_key, "Content-Type": "application/json"}
         while True:
             response: httpx.Response | None = None
             error: BaseException | None = None
             try:
-                response = await self._http.post(batch.path, json=batch.body, headers=headers)
+                response = await self._http.post(
+                    batch.path, content=batch.content(), headers=headers
+                )
             except Exception as exc:  # network errors are retried
                 error = exc
             if deadline is None and self._stop.is_set():

@@ -447,12 +447,12 @@ class Client:
 
     def _send(self, batch: Batch, deadline: float | None) -> None:
         core = self._core
-        headers = {"Idempotency-Key": batch.idempotency_key}
+        headers = {"Idempotency-Key": batch.idempotency_key, "Content-Type": "application/json"}
         while True:
             response: httpx.Response | None = None
             error: BaseException | None = None
             try:
-                response = self._http.post(batch.path, json=batch.body, headers=headers)
+                response = self._http.post(batch.path, content=batch.content(), headers=headers)
             except Exception as exc:  # network errors are retried
                 error = exc
             if deadline is None and self._stop.is_set():

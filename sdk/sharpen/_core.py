@@ -38,7 +38,7 @@ from sharpen._wire import (
     ExposureRecord,
     auth_headers,
     event_body,
-    exposure_body,
+    exposure_content,
     parse_assign_response,
 )
 
@@ -172,21 +172,28 @@ class ClientCore:
             # assignment of the same unit is not resent while remembered.
             if exposed.get(unit_id) != variant:  # type: ignore[arg-type]
                 pending = self._pending_exposures
-                size = len(pending)
-                if size >= self._max_buffer:
-                    self.exposures.drop(1)
+                # One comparison on the common path: past the wake mark, _room() tells
+                # the sender and refuses when full.
+                if len(pending) >= self._wake_at and not self._room():
                     return result
                 pending.append(
                     # A copy: callers may reuse and mutate their attributes dict.
                     (experiment, unit_id, variant, version, _now(), attributes and dict(attributes))  # type: ignore[arg-type]
                 )
-                if self._cache_size:
-                    if len(exposed) >= self._cache_size:
-                        exposed.clear()
+                if len(exposed) < self._cache_size:
                     exposed[unit_id] = variant  # type: ignore[index,assignment]
-                if size >= self._wake_at:
-                    self.wake()
+                elif self._cache_size:
+                    exposed.clear()
+                    exposed[unit_id] = variant  # type: ignore[index,assignment]
         return result
+
+    def _room(self) -> bool:
+        """A full batch waits: wake the sender; ``False`` (one more drop) when full."""
+        if len(self._pending_exposures) >= self._max_buffer:
+            self.exposures.drop(1)
+            return False
+        self.wake()
+        return True
 
     def assign_unexposed(
         self,
@@ -406,7 +413,7 @@ class ClientCore:
         batches = []
         records = self.exposures.take(self._max_batch)
         if records:
-            batches.append(Batch("exposures", len(records), exposure_body(records)))
+            batches.append(Batch("exposures", len(records), exposure_content(records)))
         events = self.events.take(self._max_batch)
         if events:
             batches.append(Batch("events", len(events), {"events": events}))
