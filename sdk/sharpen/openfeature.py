@@ -71,10 +71,10 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
 
 from sharpen._async_client import AsyncClient
 from sharpen._client import Client
-from sharpen._config import ExperimentConfig
 from sharpen._core import logger
 from sharpen._exceptions import InvalidEventError
 from sharpen._models import Assignment, thaw
+from sharpen.core import ExperimentConfig
 
 __all__ = [
     "ERRORS",
