@@ -39,6 +39,7 @@ BENCHES = (
     "bench_sdk_js",
     "bench_assign",
     "bench_exposures",
+    "bench_push",
     "bench_ingest",
     "bench_stats",
     "bench_taxonomy",
@@ -49,6 +50,7 @@ QUICK_ARGS: dict[str, list[str]] = {
     "bench_assign": ["--duration", "3"],
     "bench_exposures": ["--duration", "5", "--b-requests", "500"],
     "bench_stats": ["--rounds", "3"],
+    "bench_push": ["--trials", "20", "--memory-streams", "200"],
     "bench_hostile": ["--quick"],
 }
 EXTRA_ARGS: dict[str, list[str]] = {"bench_sdk": ["--json"]}

@@ -103,6 +103,17 @@ class Settings(BaseSettings):
     event_dedup_window_s: int = Field(default=3600, ge=1)
     idempotency_window_s: int = Field(default=86_400, ge=1)
     config_poll_interval_s: float = Field(default=0.5, gt=0, le=30)
+    # GET /v1/config/stream (service/assignment/_stream.py); limits are per worker process.
+    config_stream_max: int = Field(
+        default=1000, ge=0, le=100_000, description="Config streams one worker holds; more: 503."
+    )
+    config_stream_max_per_key: int = Field(
+        default=500,
+        ge=0,
+        le=100_000,
+        description="Config streams of one API key per worker; more: 429.",
+    )
+    config_stream_heartbeat_s: float = Field(default=15.0, gt=0, le=300)
     monitor_interval_s: float = Field(default=15.0, gt=0)
     # Guardrail monitor, Prometheus metrics, webhooks (service/monitor, service/metrics.py).
     monitor_lease_ttl_s: float | None = Field(

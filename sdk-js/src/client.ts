@@ -2,7 +2,7 @@
 
 import { canonical } from "./canonical.js";
 import type { Config } from "./config.js";
-import { type ConfigChannel, type ConfigListener, ConfigPoller, ConfigStore } from "./config-feed.js";
+import { type ConfigChannel, type ConfigListener, ConfigPoller, ConfigStore, ConfigStream } from "./config-feed.js";
 import { ClientClosedError, HTTPStatusError } from "./errors.js";
 import { assignFromConfig, evaluate } from "./evaluation.js";
 import { type Fetch, Http, jsonOf } from "./http.js";
@@ -22,8 +22,16 @@ export interface ClientOptions {
   mode?: Mode;
   /** Longest wait of any request, and of the first config load (default 2000 ms). */
   timeoutMs?: number;
-  /** Config refresh period (default 30 000 ms, ±10% jitter); null loads once. */
+  /**
+   * Take config changes from the service's push stream, `GET /v1/config/stream` (default
+   * true): a rollback reaches the client within a second or so. While the stream is down
+   * the config is polled, and the stream reconnected with jittered backoff.
+   */
+  stream?: boolean;
+  /** Config refresh period without the stream, or while it is down (default 30 000 ms, ±10% jitter); null loads once. */
   pollIntervalMs?: number | null;
+  /** Experiment key → the variant every unit gets, reason `override`, never exposed (tests, QA); see force(). */
+  overrides?: Readonly<Record<string, string>>;
   /** Upload period of queued exposures and events (default 5000 ms). */
   flushIntervalMs?: number;
   /** Items per upload; a full batch is sent at once (default 500). */
@@ -44,6 +52,17 @@ export interface ClientOptions {
 export interface AssignOptions {
   /** The variant served when the experiment is unknown or no config was ever loaded. */
   default?: string;
+  /**
+   * false: log no exposure now (evaluated locally, in remote mode too); call
+   * `client.expose(answer)` once the treatment is actually used (default true).
+   */
+  expose?: boolean;
+}
+
+interface Unexposed {
+  readonly unit: string;
+  readonly attributes: Attributes | null;
+  readonly version: number;
 }
 
 function positive(name: string, value: number): number {
@@ -76,6 +95,8 @@ export class Client {
   private readonly store: ConfigStore;
   private readonly poller: ConfigPoller;
   private readonly channels: ConfigChannel[];
+  /** The answers of assign(..., { expose: false }) that expose() can still log. */
+  private readonly unexposed = new WeakMap<Assignment, Unexposed>();
   private readonly uploader: Uploader;
   private readonly maxBatch: number;
   private readonly cacheSize: number;
@@ -106,17 +127,23 @@ export class Client {
     this.mode = mode;
     this.maxBatch = maxBatch;
     this.logger = options.logger ?? consoleLogger;
-    this.http = new Http(baseUrl, apiKey, `sharpen-js/${VERSION}`, timeoutMs, fetchImpl);
-    this.store = new ConfigStore(this.counters, this.logger);
+    // Node's own HTTP client for the stream (an unref'd socket) unless a fetch was given.
+    const nodeStreams = options.fetch === undefined && typeof globalThis.process?.versions?.node === "string";
+    this.http = new Http(baseUrl, apiKey, `sharpen-js/${VERSION}`, timeoutMs, fetchImpl, nodeStreams);
+    this.store = new ConfigStore(this.counters, this.logger, overridesOf(options.overrides));
     this.uploader = new Uploader(this.http, { maxBatch, maxBuffer, flushIntervalMs, retry }, this.counters, this.logger);
     this.poller = new ConfigPoller(this.http, this.store, pollIntervalMs);
-    this.channels = [this.poller];
+    const stream = options.stream ?? true;
+    const first = stream
+      ? new ConfigStream(this.http, this.store, this.poller, pollIntervalMs, this.counters, this.logger)
+      : this.poller;
+    this.channels = [first];
     for (const channel of this.channels) channel.start();
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timedOut = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, timeoutMs);
     });
-    this.firstLoad = Promise.race([this.poller.firstAttempt, timedOut]).then(() => {
+    this.firstLoad = Promise.race([first.firstAttempt, timedOut]).then(() => {
       clearTimeout(timer);
       this.waited = true;
       return this.store.config !== null;
@@ -143,10 +170,54 @@ export class Client {
     attributes?: Attributes | null,
     options?: AssignOptions,
   ): Promise<Assignment> {
-    if (this.waited && (this.mode === "local" || this.closed)) {
+    if (this.waited && (this.mode === "local" || this.closed || options?.expose === false)) {
       return Promise.resolve(this.assignSync(experiment, unitId, attributes, options));
     }
+    if (options?.expose === false) {
+      return this.firstLoad.then(() => this.assignSync(experiment, unitId, attributes, options));
+    }
     return this.assignLater(experiment, unitId, attributes, options?.default ?? null);
+  }
+
+  /**
+   * Log the exposure of an `assign(..., { expose: false })` answer now, once its treatment
+   * is used. True when queued; false when the unit is not in the experiment, the answer
+   * was exposed already (by this call or an earlier one), or the buffer is full.
+   */
+  expose(answer: Assignment): boolean {
+    const pending = this.unexposed.get(answer);
+    if (pending === undefined) return false;
+    this.unexposed.delete(answer);
+    const live = this.store.live.get(answer.experiment);
+    const exposed = live !== undefined && live.version === pending.version ? live.exposed : null;
+    const variant = answer.variant as string;
+    if (exposed?.get(pending.unit) === variant) return false;
+    const queue = this.uploader.exposures;
+    if (this.closed) {
+      queue.dropped++;
+      return false;
+    }
+    const record = {
+      experiment: answer.experiment,
+      unitId: pending.unit,
+      variant,
+      version: pending.version,
+      at: Date.now(),
+      attributes: pending.attributes,
+    };
+    if (!queue.add(record)) return false;
+    if (exposed !== null && this.cacheSize > 0) {
+      if (exposed.size >= this.cacheSize) exposed.clear();
+      exposed.set(pending.unit, variant);
+    }
+    if (queue.length >= this.maxBatch) this.uploader.wake();
+    return true;
+  }
+
+  /** Serve `variant` to every unit of `experiment` from now on, reason `override`, never exposed (tests, QA); null removes it. */
+  force(experiment: string, variant: string | null): void {
+    if (variant !== null) checkOverride(experiment, variant, "force");
+    this.store.force(experiment, variant);
   }
 
   /**
@@ -163,6 +234,7 @@ export class Client {
   ): Assignment {
     const fallback = options?.default ?? null;
     try {
+      if (options?.expose === false) return this.assignUnexposed(experiment, unitId, attributes, fallback);
       return this.assignLocal(experiment, unitId, attributes, fallback);
     } catch (error) {
       return this.failed(experiment, fallback, error);
@@ -266,10 +338,7 @@ export class Client {
     fallback: string | null,
   ): Assignment {
     const live = this.store.live.get(experiment);
-    if (live === undefined) {
-      const reason = this.store.config === null ? "fallback" : "unknown_experiment";
-      return assignment(experiment, fallback, EMPTY_PAYLOAD, false, reason);
-    }
+    if (live === undefined) return this.notLive(experiment, fallback);
     const unit = typeof unitId === "string" ? unitId : (canonical(unitId) ?? "");
     const result = evaluate(live.entry, unit, attributes);
     if (result.inExperiment) {
@@ -303,6 +372,30 @@ export class Client {
     return result;
   }
 
+  /** assignLocal() without the exposure: an in-experiment answer is a new object expose() knows. */
+  private assignUnexposed(
+    experiment: string,
+    unitId: unknown,
+    attributes: Attributes | null | undefined,
+    fallback: string | null,
+  ): Assignment {
+    const live = this.store.live.get(experiment);
+    if (live === undefined) return this.notLive(experiment, fallback);
+    const unit = typeof unitId === "string" ? unitId : (canonical(unitId) ?? "");
+    const result = evaluate(live.entry, unit, attributes);
+    if (!result.inExperiment) return result;
+    const answer = assignment(experiment, result.variant, result.payload, true, result.reason);
+    this.unexposed.set(answer, { unit, attributes: attributes ? { ...attributes } : null, version: live.version });
+    return answer;
+  }
+
+  private notLive(experiment: string, fallback: string | null): Assignment {
+    const forced = this.store.overrides.get(experiment);
+    if (forced !== undefined) return assignment(experiment, forced, EMPTY_PAYLOAD, false, "override");
+    const reason = this.store.config === null ? "fallback" : "unknown_experiment";
+    return assignment(experiment, fallback, EMPTY_PAYLOAD, false, reason);
+  }
+
   /** assign() when it has to wait: for the first config load, or for the service. */
   private async assignLater(
     experiment: string,
@@ -325,6 +418,7 @@ export class Client {
     attributes: Attributes | null | undefined,
     fallback: string | null,
   ): Promise<Assignment> {
+    if (this.store.overrides.has(experiment)) return this.assignLocal(experiment, unitId, attributes, fallback);
     try {
       const response = await this.http.request("POST", ASSIGN_PATH, {
         body: assignBody(experiment, unitId, attributes),
@@ -360,4 +454,22 @@ export class Client {
     this.logger.error(`sharpen: assign(${JSON.stringify(experiment)}) failed unexpectedly: ${String(error)}`);
     return assignment(experiment, fallback, EMPTY_PAYLOAD, false, "fallback");
   }
+}
+
+function checkOverride(experiment: unknown, variant: unknown, where: string): void {
+  if (typeof experiment !== "string" || experiment === "") {
+    throw new TypeError(`${where}: experiment keys must be non-empty strings (got ${JSON.stringify(experiment)})`);
+  }
+  if (typeof variant !== "string" || variant === "") {
+    throw new TypeError(`${where}[${JSON.stringify(experiment)}] must be a variant key (got ${JSON.stringify(variant)})`);
+  }
+}
+
+function overridesOf(overrides: Readonly<Record<string, string>> | undefined): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const [experiment, variant] of Object.entries(overrides ?? {})) {
+    checkOverride(experiment, variant, "overrides");
+    out.set(experiment, variant);
+  }
+  return out;
 }

@@ -9,7 +9,10 @@ export type Payload = { readonly [key: string]: JsonValue };
 /** Targeting attributes of a unit: scalar values compare in canonical form. */
 export type Attributes = Readonly<Record<string, unknown>>;
 
-/** Why a unit got its variant; `assigned` is the only one in the experiment. */
+/**
+ * Why a unit got its variant; `assigned` is the only one in the experiment. `override`:
+ * forced by the client (`overrides`, `force()`), never exposed nor counted.
+ */
 export type Reason =
   | "assigned"
   | "shipped"
@@ -22,7 +25,8 @@ export type Reason =
   | "traffic"
   | "invalid_unit"
   | "unknown_experiment"
-  | "fallback";
+  | "fallback"
+  | "override";
 
 /** Every reason this SDK knows (a newer service may send others). */
 export const REASONS: ReadonlySet<string> = new Set<Reason>([
@@ -38,6 +42,7 @@ export const REASONS: ReadonlySet<string> = new Set<Reason>([
   "invalid_unit",
   "unknown_experiment",
   "fallback",
+  "override",
 ]);
 
 /**

@@ -56,6 +56,7 @@ export const OPENFEATURE_REASONS: Readonly<Record<string, string>> = Object.free
   assigned: StandardResolutionReasons.SPLIT,
   targeting: StandardResolutionReasons.TARGETING_MATCH,
   shipped: StandardResolutionReasons.STATIC,
+  override: StandardResolutionReasons.STATIC,
   layer: StandardResolutionReasons.DEFAULT,
   holdout: StandardResolutionReasons.DEFAULT,
   traffic: StandardResolutionReasons.DEFAULT,

@@ -12,6 +12,10 @@ export interface ClientStats {
   readonly configLoads: number;
   readonly configNotModified: number;
   readonly configErrors: number;
+  /** Configs the stream (`GET /v1/config/stream`) delivered; `configLoads` counts those polled. */
+  readonly configPushes: number;
+  /** Streams that failed or were refused (polling stands in until one reconnects). */
+  readonly streamErrors: number;
   readonly configSkippedEntries: number;
   readonly remoteErrors: number;
   readonly exposuresPending: number;
@@ -33,6 +37,8 @@ export type Counter =
   | "configLoads"
   | "configNotModified"
   | "configErrors"
+  | "configPushes"
+  | "streamErrors"
   | "remoteErrors"
   | "exposuresSent"
   | "exposuresRejected"
@@ -48,6 +54,8 @@ export class Counters {
     configLoads: 0,
     configNotModified: 0,
     configErrors: 0,
+    configPushes: 0,
+    streamErrors: 0,
     remoteErrors: 0,
     exposuresSent: 0,
     exposuresRejected: 0,

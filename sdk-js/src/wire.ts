@@ -7,6 +7,7 @@ import { InvalidEventError } from "./errors.js";
 import { type Assignment, type Attributes, type Payload, assignment, freeze } from "./models.js";
 
 export const CONFIG_PATH = "/v1/config";
+export const STREAM_PATH = "/v1/config/stream";
 export const ASSIGN_PATH = "/v1/assign";
 export const EVENTS_PATH = "/v1/events";
 export const EXPOSURES_PATH = "/v1/exposures";

@@ -605,3 +605,78 @@ describe("Retry-After", () => {
     );
   });
 });
+
+describe("config stream", () => {
+  const sse = (document, id) =>
+    new Response(`id: ${id}\nevent: config\ndata: ${JSON.stringify(document)}\n\n: ping\n\n`, {
+      status: 200,
+      headers: { "Content-Type": "text/event-stream" },
+    });
+
+  test("a pushed config is installed without polling; reconnects resume from it", async () => {
+    const service = new FakeService();
+    const pushed = documentOf([entry("fraud-v7", { status: "rolled_back", version: 3 })]);
+    service.responders["/v1/config/stream"] = (request) => {
+      assert.equal(request.headers.get("Accept"), "text/event-stream");
+      return sse(pushed, "v3");
+    };
+    const client = makeClient(service, { stream: true, pollIntervalMs: 30_000 });
+    await waitFor(async () => (await client.assign("fraud-v7", "u1")).reason === "rolled_back", { what: "the push" });
+    assert.equal(client.config.etag, '"v3"');
+    assert.ok(client.stats.configPushes >= 1);
+    assert.equal(service.gets().length, 0);
+    await waitFor(() => service.gets("/v1/config/stream").length >= 2, { what: "a reconnect" });
+    assert.equal(service.gets("/v1/config/stream").at(-1).headers.get("Last-Event-ID"), "v3");
+  });
+
+  test("a refused stream falls back to polling", async () => {
+    const service = new FakeService();
+    service.responders["/v1/config/stream"] = () => json(503, {}, { "Retry-After": "1" });
+    const client = makeClient(service, { stream: true, pollIntervalMs: 30_000 });
+    assert.equal(await client.ready(), true);
+    const stats = client.stats;
+    assert.ok(stats.configLoads >= 1 && stats.streamErrors >= 1 && stats.configPushes === 0);
+  });
+});
+
+describe("expose: false and overrides", () => {
+  const unitWith = (variant) => {
+    const config = parseExperiment(entry());
+    for (let i = 0; ; i++) if (evaluate(config, `u${i}`).variant === variant) return `u${i}`;
+  };
+
+  test("an unexposed answer is exposed once, when expose() is called", async () => {
+    const service = new FakeService();
+    const client = makeClient(service);
+    const unit = unitWith("candidate");
+    const answer = await client.assign("fraud-v7", unit, { country: "US" }, { expose: false });
+    assert.deepEqual([answer.variant, answer.reason, answer.inExperiment], ["candidate", "assigned", true]);
+    assert.equal(client.stats.exposuresPending, 0);
+    assert.equal(client.expose(answer), true);
+    assert.equal(client.expose(answer), false);
+    await client.assign("fraud-v7", unit); // already exposed: nothing new
+    assert.equal(client.expose(await client.assign("unknown", unit, null, { expose: false })), false);
+    assert.equal(await client.flush(), true);
+    assert.deepEqual(
+      service.exposures().map((e) => [e.unit_id, e.variant, e.attributes]),
+      [[unit, "candidate", { country: "US" }]],
+    );
+  });
+
+  test("overrides answer the forced variant, reason override, never exposed", async () => {
+    const service = new FakeService();
+    const client = makeClient(service, { overrides: { "fraud-v7": "baseline", "not-yet": "on" } });
+    for (let i = 0; i < 20; i++) {
+      const got = await client.assign("fraud-v7", `u${i}`);
+      assert.deepEqual([got.variant, got.reason, got.inExperiment, got.payload.model], ["baseline", "override", false, "fraud-v6"]);
+    }
+    assert.equal((await client.assign("not-yet", "u1")).variant, "on");
+    client.force("fraud-v7", null);
+    assert.equal((await client.assign("fraud-v7", unitWith("candidate"))).reason, "assigned");
+    client.force("fraud-v7", "candidate");
+    assert.equal((await client.assign("fraud-v7", unitWith("baseline"))).variant, "candidate");
+    assert.equal(await client.flush(), true);
+    assert.equal(service.exposures().length, 1);
+    assert.throws(() => makeClient(service, { overrides: { "fraud-v7": "" } }), /overrides/);
+  });
+});

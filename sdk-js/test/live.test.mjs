@@ -68,9 +68,20 @@ describe("against a live sharpen", { skip: live.skip }, () => {
     assert.deepEqual([stats.exposuresDropped, stats.exposuresRejected, stats.exposuresFailed], [0, 0, 0]);
   });
 
-  test("polls the config with its ETag: the service answers 304", async () => {
-    await waitFor(() => client.stats.configNotModified >= 2, { what: "two 304 answers to the client's polls" });
-    assert.equal(client.stats.configErrors, 0);
+  test("takes the config from the service's stream, not by polling", () => {
+    const stats = client.stats;
+    assert.ok(stats.configPushes >= 1, JSON.stringify(stats));
+    assert.deepEqual([stats.configLoads, stats.streamErrors, stats.configErrors], [0, 0, 0]);
+  });
+
+  test("without the stream, polls the config with its ETag: the service answers 304", async () => {
+    const polling = new Client(live.url, live.clientKey, { stream: false, timeoutMs: 5000, pollIntervalMs: 200, logger });
+    try {
+      await waitFor(() => polling.stats.configNotModified >= 2, { what: "two 304 answers to the client's polls" });
+      assert.equal(polling.stats.configErrors, 0);
+    } finally {
+      await polling.close();
+    }
   });
 
   test("remote mode answers what local mode does", async () => {

@@ -5,26 +5,21 @@
 ...     model = assignment.payload["model"]
 ...     client.track("fraud-v7", user_id, {"flagged": 1, "true_positive": 0})
 
-The pure core (``bucket``, ``parse_config``, ``evaluate``) is the single
-source of truth for bucketing; the service imports it too.
+The application's names are here; the pure core (hashing, bucketing, config parsing,
+evaluation) is :mod:`sharpen.core`. Its names are still importable from ``sharpen``, with a
+``DeprecationWarning``.
 """
 
 from __future__ import annotations
 
+import warnings as _warnings
+from typing import Any as _Any
+
+from sharpen import core
 from sharpen._async_client import AsyncClient
-from sharpen._canonical import MAX_UNIT_ID, canonical
+from sharpen._canonical import MAX_UNIT_ID
 from sharpen._client import Client
-from sharpen._config import (
-    STATUSES,
-    Config,
-    ExperimentConfig,
-    Status,
-    Variant,
-    parse_config,
-    parse_experiment,
-)
 from sharpen._core import Mode
-from sharpen._evaluation import assign_from_config, evaluate
 from sharpen._exceptions import (
     ClientClosedError,
     ConfigError,
@@ -34,61 +29,46 @@ from sharpen._exceptions import (
     TransportError,
     UnsupportedHashVersionError,
 )
-from sharpen._hashing import (
-    BUCKETS,
-    HOLDOUT_SALT,
-    HOLDOUT_SEED,
-    LAYER_SEED,
-    SUPPORTED_HASH_VERSIONS,
-    TRAFFIC_SEED,
-    VARIANT_SEED,
-    bucket,
-    threshold,
-    unit_hash,
-    weight_boundaries,
-)
 from sharpen._models import REASONS, Assignment, Reason
 from sharpen._retry import RetryPolicy
 from sharpen._stats import ClientStats
 from sharpen._version import __version__
 
 __all__ = [
-    "BUCKETS",
-    "HOLDOUT_SALT",
-    "HOLDOUT_SEED",
-    "LAYER_SEED",
     "MAX_UNIT_ID",
     "REASONS",
-    "STATUSES",
-    "SUPPORTED_HASH_VERSIONS",
-    "TRAFFIC_SEED",
-    "VARIANT_SEED",
     "Assignment",
     "AsyncClient",
     "Client",
     "ClientClosedError",
     "ClientStats",
-    "Config",
     "ConfigError",
-    "ExperimentConfig",
     "HTTPStatusError",
     "InvalidEventError",
     "Mode",
     "Reason",
     "RetryPolicy",
     "SharpenError",
-    "Status",
     "TransportError",
     "UnsupportedHashVersionError",
-    "Variant",
     "__version__",
-    "assign_from_config",
-    "bucket",
-    "canonical",
-    "evaluate",
-    "parse_config",
-    "parse_experiment",
-    "threshold",
-    "unit_hash",
-    "weight_boundaries",
+    "core",
 ]
+
+_MOVED = frozenset(core.__all__) - frozenset(__all__)
+
+
+def __getattr__(name: str) -> _Any:
+    """The core's names, from where they were before :mod:`sharpen.core` (deprecated)."""
+    if name in _MOVED:
+        _warnings.warn(
+            f"sharpen.{name} moved to sharpen.core.{name}; import it from sharpen.core",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(core, name)
+    raise AttributeError(f"module 'sharpen' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*__all__, *_MOVED])

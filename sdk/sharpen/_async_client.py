@@ -16,8 +16,9 @@ from sharpen._config import Config
 from sharpen._core import ClientCore, Mode, Settings, logger
 from sharpen._exceptions import ClientClosedError, TransportError, request_of
 from sharpen._models import EMPTY_PAYLOAD, Assignment
-from sharpen._retry import RetryPolicy
+from sharpen._retry import RetryPolicy, parse_retry_after
 from sharpen._stats import ClientStats
+from sharpen._stream import STREAM_PATH, STREAM_READ_TIMEOUT_S, EventParser
 from sharpen._version import __version__
 from sharpen._wire import ASSIGN_PATH, CONFIG_PATH, assign_body
 
@@ -31,8 +32,8 @@ class AsyncClient:
 
     Construction does no I/O: ``async with AsyncClient(...)`` (or ``await
     client.start()``) loads the config, waiting at most ``timeout`` seconds,
-    and starts the polling and upload tasks; the first :meth:`assign` does it
-    otherwise.  Use it from one event loop; ``async with`` (or
+    and starts the config (stream, else polling) and upload tasks; the first
+    :meth:`assign` does it otherwise.  Use it from one event loop; ``async with`` (or
     :meth:`aclose`) sends what is queued.
     """
 
@@ -50,6 +51,8 @@ class AsyncClient:
         max_buffer: int = 100_000,
         exposure_cache: int = 100_000,
         retry: RetryPolicy | None = None,
+        stream: bool = True,
+        overrides: Mapping[str, str] | None = None,
     ) -> None:
         settings = Settings(
             api_key=api_key,
@@ -61,6 +64,8 @@ class AsyncClient:
             max_buffer=max_buffer,
             exposure_cache=exposure_cache,
             retry=retry,
+            stream=stream,
+            overrides=overrides,
         )
         self._settings = settings
         self._core = ClientCore(settings, _USER_AGENT)
@@ -96,18 +101,33 @@ class AsyncClient:
         attributes: Mapping[str, object] | None = None,
         *,
         default: str | None = None,
+        expose: bool = True,
     ) -> Assignment:
         """The variant of ``unit_id`` in ``experiment``; never raises (see ``Client.assign``)."""
         core = self._core
         try:
             if not self._started:
                 await self.start()
+            if not expose:
+                return core.assign_unexposed(experiment, unit_id, attributes, default)
             if not self._remote:
                 return core.assign_local(experiment, unit_id, attributes, default)
             return await self._assign_remote(experiment, unit_id, attributes, default)
         except Exception as exc:  # assign must never raise
             logger.exception("sharpen: assign(%r) failed unexpectedly: %r", experiment, exc)
             return Assignment(experiment, default, EMPTY_PAYLOAD, False, "fallback")
+
+    def expose(self, assignment: Assignment) -> bool:
+        """Log the exposure of an ``assign(..., expose=False)`` answer (see ``Client.expose``)."""
+        try:
+            return self._core.expose(assignment)
+        except Exception as exc:  # never raise on the caller's path
+            logger.exception("sharpen: expose() failed unexpectedly: %r", exc)
+            return False
+
+    def force(self, experiment: str, variant: str | None) -> None:
+        """Override ``experiment`` for every unit (see ``Client.force``); ``None`` removes it."""
+        self._core.force(experiment, variant)
 
     def track(
         self,
@@ -265,6 +285,9 @@ class AsyncClient:
         default: str | None,
     ) -> Assignment:
         core = self._core
+        forced = core.override(experiment)
+        if forced is not None:
+            return forced
         try:
             body = assign_body(experiment, unit_id, attributes)
             response = await asyncio.wait_for(
@@ -276,21 +299,57 @@ class AsyncClient:
             return core.assign_local(experiment, unit_id, attributes, default)
 
     async def _poll_loop(self) -> None:
-        interval = self._settings.poll_interval
+        """Stream the config (polling while the stream is down), or poll it."""
+        settings = self._settings
+        failures = 0
         while True:
-            try:
-                await self.refresh()
-            except ClientClosedError:
+            if settings.stream:
+                live, retry_after = await self._stream_once()
+                failures = 0 if live else failures + 1
+                if not live and not await self._poll_once():
+                    return
+                delay = self._core.stream_delay(failures, retry_after)
+            else:
+                if not await self._poll_once() or settings.poll_interval is None:
+                    return
+                # +-10% jitter so that a fleet does not poll in lockstep.
+                delay = settings.poll_interval * self._core.rng.uniform(0.9, 1.1)
+            if await self._stopped_within(delay):
                 return
-            except Exception as exc:  # keep polling
-                self._core.config_failed(exc)
-            finally:
-                self._first_load.set()
-            if interval is None:
-                return
-            # +-10% jitter so that a fleet does not poll in lockstep.
-            if await self._stopped_within(interval * self._core.rng.uniform(0.9, 1.1)):
-                return
+
+    async def _poll_once(self) -> bool:
+        """One ``GET /v1/config``; ``False`` once the client is closed."""
+        try:
+            await self.refresh()
+        except ClientClosedError:
+            return False
+        except Exception as exc:  # keep polling
+            self._core.config_failed(exc)
+        finally:
+            self._first_load.set()
+        return True
+
+    async def _stream_once(self) -> tuple[bool, float | None]:
+        """Read the config stream until it ends: ``(whether it delivered, Retry-After)``."""
+        core = self._core
+        live = False
+        timeout = httpx.Timeout(self._settings.timeout, read=STREAM_READ_TIMEOUT_S)
+        try:
+            async with self._http.stream(
+                "GET", STREAM_PATH, headers=core.stream_headers(), timeout=timeout
+            ) as response:
+                if response.status_code != 200:
+                    core.stream_failed(f"HTTP {response.status_code}")
+                    return False, parse_retry_after(response.headers.get("Retry-After"))
+                parser = EventParser()
+                async for line in response.aiter_lines():
+                    event = parser.feed(line)
+                    if event is not None and core.apply_stream_event(event):
+                        live = True
+                        self._first_load.set()
+        except Exception as exc:  # the stream is down: poll, then reconnect
+            core.stream_failed(repr(exc))
+        return live, None
 
     async def _send_loop(self) -> None:
         interval = self._settings.flush_interval
@@ -323,12 +382,14 @@ class AsyncClient:
 
     async def _send(self, batch: Batch, deadline: float | None) -> None:
         core = self._core
-        headers = {"Idempotency-Key": batch.idempotency_key}
+        headers = {"Idempotency-Key": batch.idempotency_key, "Content-Type": "application/json"}
         while True:
             response: httpx.Response | None = None
             error: BaseException | None = None
             try:
-                response = await self._http.post(batch.path, json=batch.body, headers=headers)
+                response = await self._http.post(
+                    batch.path, content=batch.content(), headers=headers
+                )
             except Exception as exc:  # network errors are retried
                 error = exc
             if deadline is None and self._stop.is_set():

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
 from urllib.parse import quote
 
+from sharpen._wire import json_text
+
 __all__ = ["Batch", "BoundedBuffer", "Kind"]
 
 T = TypeVar("T")
@@ -76,7 +78,8 @@ class BoundedBuffer(Generic[T]):
 
 @dataclass(slots=True)
 class Batch:
-    """One upload: its body and the ``Idempotency-Key`` kept across retries.
+    """One upload: its body (a JSON object, or already encoded) and the
+    ``Idempotency-Key`` kept across retries.
 
     ``model`` is the model of a ``records`` or ``labels`` batch (its path names it), and
     ``items`` what it was cut from (to queue the good ones again when some are refused).
@@ -84,11 +87,15 @@ class Batch:
 
     kind: Kind
     size: int
-    body: dict[str, Any]
+    body: dict[str, Any] | bytes
     idempotency_key: str = field(default_factory=lambda: uuid.uuid4().hex)
     failures: int = 0
     model: str | None = None
     items: list[Any] | None = None
+
+    def content(self) -> bytes:
+        body = self.body
+        return body if isinstance(body, bytes) else json_text(body).encode()
 
     @property
     def path(self) -> str:

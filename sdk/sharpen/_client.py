@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
+import socket
 import threading
 import time
 from collections.abc import Mapping
@@ -16,8 +18,9 @@ from sharpen._config import Config
 from sharpen._core import ClientCore, Mode, Settings, logger
 from sharpen._exceptions import ClientClosedError, TransportError, request_of
 from sharpen._models import EMPTY_PAYLOAD, Assignment
-from sharpen._retry import RetryPolicy
+from sharpen._retry import RetryPolicy, parse_retry_after
 from sharpen._stats import ClientStats
+from sharpen._stream import STREAM_PATH, STREAM_READ_TIMEOUT_S, EventParser
 from sharpen._version import __version__
 from sharpen._wire import ASSIGN_PATH, CONFIG_PATH, assign_body
 
@@ -30,9 +33,12 @@ class Client:
     """Assign units to variants and report outcomes to a sharpen service.
 
     In ``local`` mode (the default) the config is fetched once at construction
-    (waiting at most ``timeout`` seconds; failure is not fatal), refreshed in
-    the background every ``poll_interval`` seconds with ``If-None-Match``, and
-    every :meth:`assign` is evaluated in-process.  ``remote`` mode asks
+    (waiting at most ``timeout`` seconds; failure is not fatal) and every
+    :meth:`assign` is evaluated in-process.  With ``stream`` (the default) the
+    service pushes every config change on ``GET /v1/config/stream`` (a rollback
+    reaches the client within a second or so); while the stream is down the
+    config is polled every ``poll_interval`` seconds with ``If-None-Match``, and
+    the stream is reconnected with jittered backoff.  ``remote`` mode asks
     ``POST /v1/assign`` and falls back to local evaluation on any failure.
 
     Exposures, :meth:`track` events, and :meth:`log_prediction` records and their
@@ -44,7 +50,8 @@ class Client:
 
     ``exposure_cache`` is how many units per experiment are remembered as
     already exposed (their repeats are not resent; ``0`` sends every call);
-    ``retry`` tunes the backoff (:class:`RetryPolicy`); ``transport`` is an
+    ``retry`` tunes the backoff (:class:`RetryPolicy`); ``overrides`` maps experiment
+    keys to the variant every unit gets (see :meth:`force`); ``transport`` is an
     ``httpx.BaseTransport`` (e.g. ``httpx.MockTransport`` in tests).
     Invalid settings raise ``ValueError`` here, naming the argument.
     """
@@ -63,6 +70,8 @@ class Client:
         max_buffer: int = 100_000,
         exposure_cache: int = 100_000,
         retry: RetryPolicy | None = None,
+        stream: bool = True,
+        overrides: Mapping[str, str] | None = None,
     ) -> None:
         settings = Settings(
             api_key=api_key,
@@ -74,6 +83,8 @@ class Client:
             max_buffer=max_buffer,
             exposure_cache=exposure_cache,
             retry=retry,
+            stream=stream,
+            overrides=overrides,
         )
         self._settings = settings
         self._core = ClientCore(settings, _USER_AGENT)
@@ -92,6 +103,7 @@ class Client:
         self._close_deadline = 0.0
         self._core.wake = self._wake_sender
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._stream_response: httpx.Response | None = None
         # The local-mode hot path, bound once: assign() makes a single call.
         self._local = self._core.assign_local if settings.mode == "local" else None
         if settings.mode == "remote":
@@ -113,21 +125,43 @@ class Client:
         attributes: Mapping[str, object] | None = None,
         *,
         default: str | None = None,
+        expose: bool = True,
     ) -> Assignment:
         """The variant of ``unit_id`` in ``experiment``; never raises.
 
         ``attributes`` feed targeting.  ``default`` is the variant served when
         the experiment is unknown or no config was ever loaded (reasons
-        ``unknown_experiment`` and ``fallback``).
+        ``unknown_experiment`` and ``fallback``).  ``expose=False`` logs no
+        exposure (evaluated locally, in remote mode too): call :meth:`expose`
+        with the answer once its treatment is actually used.  An overridden
+        experiment (``overrides``, :meth:`force`) answers the forced variant,
+        reason ``override``, and is never exposed.
         """
         local = self._local
         try:
-            if local is not None:
+            if local is not None and expose:
                 return local(experiment, unit_id, attributes, default)
+            if not expose:
+                return self._core.assign_unexposed(experiment, unit_id, attributes, default)
             return self._assign_remote(experiment, unit_id, attributes, default)
         except Exception as exc:  # assign must never raise
             logger.exception("sharpen: assign(%r) failed unexpectedly: %r", experiment, exc)
             return Assignment(experiment, default, EMPTY_PAYLOAD, False, "fallback")
+
+    def expose(self, assignment: Assignment) -> bool:
+        """Log the exposure of an ``assign(..., expose=False)`` answer now (once its
+        treatment is used). ``True`` when queued; ``False`` when the unit is not in the
+        experiment, was already exposed to that variant, or the buffer is full."""
+        try:
+            return self._core.expose(assignment)
+        except Exception as exc:  # never raise on the caller's path
+            logger.exception("sharpen: expose() failed unexpectedly: %r", exc)
+            return False
+
+    def force(self, experiment: str, variant: str | None) -> None:
+        """Serve ``variant`` to every unit of ``experiment`` from now on, reason
+        ``override``, with no exposure (tests and QA); ``None`` removes the override."""
+        self._core.force(experiment, variant)
 
     def track(
         self,
@@ -250,6 +284,7 @@ class Client:
         self._core.closed = True
         self._stop.set()
         self._wake.set()
+        self._end_stream()
         deadline = self._close_deadline
         self._poller.join(max(deadline - time.monotonic(), 0.0))
         self.flush(max(deadline - time.monotonic(), 0.0))
@@ -302,6 +337,9 @@ class Client:
     ) -> Assignment:
         assert self._pool is not None
         core = self._core
+        forced = core.override(experiment)
+        if forced is not None:
+            return forced
         future = None
         try:
             body = assign_body(experiment, unit_id, attributes)
@@ -315,21 +353,76 @@ class Client:
             return core.assign_local(experiment, unit_id, attributes, default)
 
     def _poll_loop(self) -> None:
-        interval = self._settings.poll_interval
+        """Stream the config (polling while the stream is down), or poll it."""
+        settings = self._settings
+        failures = 0
         while True:
-            try:
-                self.refresh()
-            except ClientClosedError:
+            if settings.stream:
+                live, retry_after = self._stream_once()
+                if self._stop.is_set():
+                    return
+                failures = 0 if live else failures + 1
+                if not live and not self._poll_once():
+                    return
+                delay = self._core.stream_delay(failures, retry_after)
+            else:
+                if not self._poll_once() or settings.poll_interval is None:
+                    return
+                # +-10% jitter so that a fleet does not poll in lockstep.
+                delay = settings.poll_interval * self._core.rng.uniform(0.9, 1.1)
+            if self._stop.wait(delay):
                 return
-            except Exception as exc:  # keep polling
-                self._core.config_failed(exc)
-            finally:
-                self._first_load.set()
-            if interval is None:
-                return
-            # +-10% jitter so that a fleet does not poll in lockstep.
-            if self._stop.wait(interval * self._core.rng.uniform(0.9, 1.1)):
-                return
+
+    def _poll_once(self) -> bool:
+        """One ``GET /v1/config``; ``False`` once the client is closed."""
+        try:
+            self.refresh()
+        except ClientClosedError:
+            return False
+        except Exception as exc:  # keep polling
+            self._core.config_failed(exc)
+        finally:
+            self._first_load.set()
+        return True
+
+    def _stream_once(self) -> tuple[bool, float | None]:
+        """Read the config stream until it ends: ``(whether it delivered, Retry-After)``."""
+        core = self._core
+        live = False
+        timeout = httpx.Timeout(self._settings.timeout, read=STREAM_READ_TIMEOUT_S)
+        try:
+            with self._http.stream(
+                "GET", STREAM_PATH, headers=core.stream_headers(), timeout=timeout
+            ) as response:
+                if response.status_code != 200:
+                    core.stream_failed(f"HTTP {response.status_code}")
+                    return False, parse_retry_after(response.headers.get("Retry-After"))
+                self._stream_response = response
+                if self._stop.is_set():
+                    return False, None
+                parser = EventParser()
+                for line in response.iter_lines():
+                    event = parser.feed(line)
+                    if event is not None and core.apply_stream_event(event):
+                        live = True
+                        self._first_load.set()
+        except Exception as exc:  # the stream is down: poll, then reconnect
+            if not self._stop.is_set():
+                core.stream_failed(repr(exc))
+        finally:
+            self._stream_response = None
+        return live, None
+
+    def _end_stream(self) -> None:
+        """Unblock the config thread's read of the stream (close() from another thread)."""
+        response = self._stream_response
+        if response is None:
+            return
+        network = response.extensions.get("network_stream")
+        sock = network.get_extra_info("socket") if network is not None else None
+        if isinstance(sock, socket.socket):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     def _send_loop(self) -> None:
         interval = self._settings.flush_interval
@@ -354,12 +447,12 @@ class Client:
 
     def _send(self, batch: Batch, deadline: float | None) -> None:
         core = self._core
-        headers = {"Idempotency-Key": batch.idempotency_key}
+        headers = {"Idempotency-Key": batch.idempotency_key, "Content-Type": "application/json"}
         while True:
             response: httpx.Response | None = None
             error: BaseException | None = None
             try:
-                response = self._http.post(batch.path, json=batch.body, headers=headers)
+                response = self._http.post(batch.path, content=batch.content(), headers=headers)
             except Exception as exc:  # network errors are retried
                 error = exc
             if deadline is None and self._stop.is_set():

@@ -7,6 +7,7 @@ retry.  So the sync and async clients behave the same by construction.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import time
@@ -21,16 +22,23 @@ from sharpen._canonical import canonical
 from sharpen._config import Config, ExperimentConfig, parse_config
 from sharpen._evaluation import assign_from_config, evaluate
 from sharpen._exceptions import ConfigError, HTTPStatusError, InvalidEventError
-from sharpen._models import EMPTY_PAYLOAD, Assignment
+from sharpen._models import EMPTY_PAYLOAD, Assignment, UnexposedAssignment
 from sharpen._records import ModelItem, label_item, prediction_item
 from sharpen._refusals import RefusalLog
 from sharpen._retry import RetryPolicy, classify, parse_retry_after
 from sharpen._stats import ClientStats, Counters
+from sharpen._stream import (
+    RECONNECT_SPREAD_S,
+    STREAM_MAX_BACKOFF_S,
+    STREAM_PATH,
+    ServerEvent,
+    bare_etag,
+)
 from sharpen._wire import (
     ExposureRecord,
     auth_headers,
     event_body,
-    exposure_body,
+    exposure_content,
     parse_assign_response,
 )
 
@@ -53,8 +61,10 @@ class Settings:
         "max_batch",
         "max_buffer",
         "mode",
+        "overrides",
         "poll_interval",
         "retry",
+        "stream",
         "timeout",
     )
 
@@ -70,6 +80,8 @@ class Settings:
         max_buffer: int,
         exposure_cache: int,
         retry: RetryPolicy | None,
+        stream: bool = True,
+        overrides: Mapping[str, str] | None = None,
     ) -> None:
         if not isinstance(api_key, str) or not api_key:
             raise ValueError("api_key must be a non-empty string")
@@ -96,6 +108,10 @@ class Settings:
         self.max_buffer = max_buffer
         self.exposure_cache = exposure_cache
         self.retry = retry or RetryPolicy()
+        self.stream = bool(stream)
+        self.overrides = dict(overrides or {})
+        for key, variant in self.overrides.items():
+            check_override(key, variant, "overrides")
 
 
 class ClientCore:
@@ -122,8 +138,11 @@ class ClientCore:
         self._cache_size = settings.exposure_cache
         # experiment key -> (its config, unit id -> variant last exposed, its
         # version): one lookup per assign finds all three.  Swapped whole when
-        # the config changes.
+        # the config changes.  An overridden experiment's config answers the
+        # override to every unit (as a shipped one does), so the hot path does
+        # not look overrides up.
         self._live: dict[str, tuple[ExperimentConfig, dict[str, str], int]] = {}
+        self._overrides = settings.overrides
 
     # --- assignment -----------------------------------------------------------
 
@@ -142,8 +161,7 @@ class ClientCore:
         """
         live = self._live.get(experiment)
         if live is None:
-            reason = "fallback" if self.config is None else "unknown_experiment"
-            return Assignment(experiment, default, EMPTY_PAYLOAD, False, reason)
+            return self._not_live(experiment, default)
         entry, exposed, version = live
         if type(unit_id) is not str:
             unit_id = canonical(unit_id)
@@ -154,21 +172,115 @@ class ClientCore:
             # assignment of the same unit is not resent while remembered.
             if exposed.get(unit_id) != variant:  # type: ignore[arg-type]
                 pending = self._pending_exposures
-                size = len(pending)
-                if size >= self._max_buffer:
-                    self.exposures.drop(1)
+                # One comparison on the common path: past the wake mark, _room() tells
+                # the sender and refuses when full.
+                if len(pending) >= self._wake_at and not self._room():
                     return result
                 pending.append(
                     # A copy: callers may reuse and mutate their attributes dict.
                     (experiment, unit_id, variant, version, _now(), attributes and dict(attributes))  # type: ignore[arg-type]
                 )
-                if self._cache_size:
-                    if len(exposed) >= self._cache_size:
-                        exposed.clear()
+                if len(exposed) < self._cache_size:
                     exposed[unit_id] = variant  # type: ignore[index,assignment]
-                if size >= self._wake_at:
-                    self.wake()
+                elif self._cache_size:
+                    exposed.clear()
+                    exposed[unit_id] = variant  # type: ignore[index,assignment]
         return result
+
+    def _room(self) -> bool:
+        """A full batch waits: wake the sender; ``False`` (one more drop) when full."""
+        if len(self._pending_exposures) >= self._max_buffer:
+            self.exposures.drop(1)
+            return False
+        self.wake()
+        return True
+
+    def assign_unexposed(
+        self,
+        experiment: str,
+        unit_id: object,
+        attributes: Mapping[str, object] | None,
+        default: str | None,
+    ) -> Assignment:
+        """:meth:`assign_local` without the exposure: an in-experiment answer carries what
+        :meth:`expose` needs to log it later."""
+        live = self._live.get(experiment)
+        if live is None:
+            return self._not_live(experiment, default)
+        entry, _, version = live
+        unit = unit_id if type(unit_id) is str else canonical(unit_id)
+        result = evaluate(entry, unit, attributes)  # type: ignore[arg-type]
+        if not result.in_experiment:
+            return result
+        return UnexposedAssignment(
+            result.experiment,
+            result.variant,
+            result.payload,
+            True,
+            result.reason,
+            unit_id=unit,  # type: ignore[arg-type]
+            attributes=attributes and dict(attributes),
+            config_version=version,
+        )
+
+    def expose(self, assignment: Assignment) -> bool:
+        """Queue the exposure of an ``expose=False`` answer; ``True`` when queued (not when
+        not in the experiment, already exposed, or dropped)."""
+        if not isinstance(assignment, UnexposedAssignment) or not assignment.in_experiment:
+            return False
+        variant = assignment.variant
+        unit = assignment.unit_id
+        live = self._live.get(assignment.experiment)
+        exposed = live[1] if live is not None and live[2] == assignment.config_version else None
+        if exposed is not None and exposed.get(unit) == variant:
+            return False
+        if self.closed or len(self._pending_exposures) >= self._max_buffer:
+            self.exposures.drop(1)
+            return False
+        self._pending_exposures.append(
+            (
+                assignment.experiment,
+                unit,
+                variant,
+                assignment.config_version,
+                _now(),
+                assignment.attributes,
+            )  # type: ignore[arg-type]
+        )
+        if exposed is not None and self._cache_size and variant is not None:
+            if len(exposed) >= self._cache_size:
+                exposed.clear()
+            exposed[unit] = variant
+        if len(self._pending_exposures) >= self._max_batch:
+            self.wake()
+        return True
+
+    def override(self, experiment: str) -> Assignment | None:
+        """The forced answer of ``experiment``, if it is overridden."""
+        variant = self._overrides.get(experiment)
+        if variant is None:
+            return None
+        live = self._live.get(experiment)
+        if live is not None:
+            return live[0].fixed
+        return Assignment(experiment, variant, EMPTY_PAYLOAD, False, "override")
+
+    def force(self, experiment: str, variant: str | None) -> None:
+        """Serve ``variant`` for ``experiment`` to every unit from now on (``None``: stop)."""
+        if variant is None:
+            self._overrides.pop(experiment, None)
+        else:
+            check_override(experiment, variant, "force")
+            self._overrides[experiment] = variant
+        if self.config is not None:
+            self.install(self.config)
+
+    def _not_live(self, experiment: str, default: str | None) -> Assignment:
+        forced = self._overrides.get(experiment)
+        if forced is not None:
+            return Assignment(experiment, forced, EMPTY_PAYLOAD, False, "override")
+        reason = "fallback" if self.config is None else "unknown_experiment"
+        return Assignment(experiment, default, EMPTY_PAYLOAD, False, reason)
 
     def recent_variant(self, experiment: str, unit_id: str) -> str | None:
         """The variant recently served to ``unit_id`` in ``experiment``, if remembered."""
@@ -301,7 +413,7 @@ class ClientCore:
         batches = []
         records = self.exposures.take(self._max_batch)
         if records:
-            batches.append(Batch("exposures", len(records), exposure_body(records)))
+            batches.append(Batch("exposures", len(records), exposure_content(records)))
         events = self.events.take(self._max_batch)
         if events:
             batches.append(Batch("events", len(events), {"events": events}))
@@ -473,13 +585,62 @@ class ClientCore:
     def install(self, config: Config) -> None:
         """Use ``config`` from now on (keeping what was exposed under it)."""
         previous = self._live
+        overrides = self._overrides
         live = {}
         for key, entry in config.experiments.items():
             old = previous.get(key)
             keep = old is not None and old[2] == entry.version
+            forced = overrides.get(key)
+            if forced is not None:
+                entry = _forced(entry, forced)
             live[key] = (entry, old[1] if keep and old is not None else {}, entry.version)
         self._live = live
         self.config = config
+
+    def stream_headers(self) -> dict[str, str]:
+        """``Last-Event-ID``: the service then skips a config this client already has."""
+        headers = {"Accept": "text/event-stream"}
+        config = self.config
+        if config is not None and config.etag:
+            headers["Last-Event-ID"] = bare_etag(config.etag)
+        return headers
+
+    def apply_stream_event(self, event: ServerEvent) -> bool:
+        """Install the config a stream event carries; ``True`` for an event that shows the
+        stream is live (a config, or ``unchanged``). Raises :class:`ConfigError`."""
+        if event.kind == "unchanged":
+            return True
+        if event.kind != "config":
+            return False
+        try:
+            document = json.loads(event.data)
+        except ValueError:
+            raise ConfigError(f"{STREAM_PATH}: config event is not JSON") from None
+        etag = f'"{event.event_id}"' if event.event_id else None
+        config = parse_config(document, etag=etag)
+        for key, why in config.skipped.items():
+            logger.warning("sharpen: skipping malformed experiment %r: %s", key, why)
+        self.install(config)
+        self.counters.add("config_pushes")
+        return True
+
+    def stream_failed(self, error: BaseException | str) -> None:
+        self.counters.add("stream_errors")
+        logger.info("sharpen: config stream down (%s); polling until it reconnects", error)
+
+    def stream_delay(self, failures: int, retry_after: float | None) -> float:
+        """Seconds before the next stream attempt: spread over ``RECONNECT_SPREAD_S`` after a
+        stream the service ended; after ``failures`` failed attempts a draw in ``[d/2, d]``,
+        ``d = min(30, 2**(failures-1))``, or ``[r, 1.25 r]`` for a ``Retry-After`` of ``r``;
+        at most the poll interval (a service without streams is still polled that often)."""
+        if retry_after is not None:
+            delay = retry_after * self.rng.uniform(1.0, 1.25)
+        elif failures == 0:
+            return self.rng.uniform(0.1, RECONNECT_SPREAD_S)
+        else:
+            ceiling = min(STREAM_MAX_BACKOFF_S, 2.0 ** (failures - 1))
+            delay = self.rng.uniform(ceiling / 2, ceiling)
+        return min(delay, self.settings.poll_interval or delay)
 
     def config_failed(self, error: BaseException) -> None:
         self.counters.add("config_errors")
@@ -505,6 +666,22 @@ _NOUNS = {"records": "predictions", "labels": "labels"}
 
 def _nothing() -> None:
     return None
+
+
+def check_override(experiment: object, variant: object, where: str) -> None:
+    if not isinstance(experiment, str) or not experiment:
+        raise ValueError(f"{where}: experiment keys must be non-empty strings (got {experiment!r})")
+    if not isinstance(variant, str) or not variant:
+        raise ValueError(f"{where}[{experiment!r}] must be a variant key (got {variant!r})")
+
+
+def _forced(entry: ExperimentConfig, variant: str) -> ExperimentConfig:
+    """``entry`` answering ``variant`` (with its payload, if it is one of the entry's) to
+    every unit, reason ``override``: never in the experiment, so never exposed."""
+    payload = next((v.payload for v in entry.variants if v.key == variant), EMPTY_PAYLOAD)
+    forced = replace(entry)
+    object.__setattr__(forced, "fixed", Assignment(entry.key, variant, payload, False, "override"))
+    return forced
 
 
 def _per_model(kind: Literal["records", "labels"], items: list[ModelItem]) -> list[Batch]:

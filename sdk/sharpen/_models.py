@@ -7,7 +7,15 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final, Literal, get_args
 
-__all__ = ["EMPTY_PAYLOAD", "REASONS", "Assignment", "Reason", "freeze", "thaw"]
+__all__ = [
+    "EMPTY_PAYLOAD",
+    "REASONS",
+    "Assignment",
+    "Reason",
+    "UnexposedAssignment",
+    "freeze",
+    "thaw",
+]
 
 Reason = Literal[
     "assigned",
@@ -22,8 +30,10 @@ Reason = Literal[
     "invalid_unit",
     "unknown_experiment",
     "fallback",
+    "override",
 ]
-"""Why a unit got its variant; ``assigned`` is the only one in the experiment."""
+"""Why a unit got its variant; ``assigned`` is the only one in the experiment. ``override``:
+forced by the client (``overrides=`` or ``force()``), not exposed nor counted."""
 
 REASONS: Final[frozenset[str]] = frozenset(get_args(Reason))
 
@@ -73,3 +83,13 @@ class Assignment:
             "in_experiment": self.in_experiment,
             "reason": self.reason,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class UnexposedAssignment(Assignment):
+    """An in-experiment answer of ``assign(..., expose=False)``: what ``client.expose()``
+    needs to log its exposure later (the unit, its attributes, the config version)."""
+
+    unit_id: str = field(default="", repr=False)
+    attributes: Mapping[str, object] | None = field(default=None, repr=False, hash=False)
+    config_version: int = field(default=0, repr=False)

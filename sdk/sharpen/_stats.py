@@ -25,11 +25,17 @@ class ClientStats:
     ``predictions_sent`` counts what the service kept, ``predictions_duplicates`` of
     them repeated an earlier ``record_id``; ``labels_unmatched`` of the ``labels_sent``
     named no stored record (the service does not keep those).
+
+    ``config_pushes`` counts the configs the stream delivered (``GET /v1/config/stream``;
+    ``config_loads`` those polled), ``stream_errors`` the streams that failed or were
+    refused (polling stands in until one reconnects).
     """
 
     config_loads: int = 0
     config_not_modified: int = 0
     config_errors: int = 0
+    config_pushes: int = 0
+    stream_errors: int = 0
     config_skipped_entries: int = 0
     remote_errors: int = 0
     exposures_pending: int = 0

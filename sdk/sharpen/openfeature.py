@@ -23,7 +23,8 @@ holds them for both):
 * **reasons** (:data:`REASONS`): ``assigned`` → ``SPLIT``; ``targeting`` →
   ``TARGETING_MATCH`` (a targeting rule on the unit's attributes decided: it gets the
   baseline); ``layer``, ``holdout``, ``traffic`` (outside the experiment's share) →
-  ``DEFAULT``; ``shipped`` (every unit gets the shipped variant) → ``STATIC``;
+  ``DEFAULT``; ``shipped`` (every unit gets the shipped variant) and ``override`` (forced
+  by the client, never exposed) → ``STATIC``;
   ``stopped``, ``rolled_back``, ``not_running`` → ``DISABLED``; a reason this SDK does
   not know (a newer service) → ``UNKNOWN``.  Errors (:data:`ERRORS`) answer the caller's
   default with reason ``ERROR`` and no variant: ``unknown_experiment`` →
@@ -70,10 +71,10 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
 
 from sharpen._async_client import AsyncClient
 from sharpen._client import Client
-from sharpen._config import ExperimentConfig
 from sharpen._core import logger
 from sharpen._exceptions import InvalidEventError
 from sharpen._models import Assignment, thaw
+from sharpen.core import ExperimentConfig
 
 __all__ = [
     "ERRORS",
@@ -93,6 +94,7 @@ REASONS: Final[Mapping[str, Reason]] = MappingProxyType(
         "assigned": Reason.SPLIT,
         "targeting": Reason.TARGETING_MATCH,
         "shipped": Reason.STATIC,
+        "override": Reason.STATIC,
         "layer": Reason.DEFAULT,
         "holdout": Reason.DEFAULT,
         "traffic": Reason.DEFAULT,

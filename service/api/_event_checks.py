@@ -20,7 +20,7 @@ from service.spec import ENDED, ExperimentRecord
 from service.spec.sdk_config import sdk_entry
 from service.store import ExperimentStore, StoredEvent
 from service.store.event_codec import epoch_seconds
-from sharpen import ExperimentConfig, canonical, evaluate, parse_experiment
+from sharpen.core import ExperimentConfig, canonical, evaluate, parse_experiment
 
 __all__ = ["Checked", "Target", "Targets", "check_events"]
 

@@ -1,11 +1,13 @@
-"""``GET /v1/config`` (client scope): what the SDK needs to evaluate locally, with an ETag."""
+"""``GET /v1/config`` (client scope): what the SDK needs to evaluate locally, with an ETag;
+``GET /v1/config/stream``: the same document pushed on every change (server-sent events)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from service.api.deps import AssignerDep, ClientDep
+from service.api.deps import AssignerDep, ClientDep, RuntimeDep
+from service.assignment import ConfigStreams, EventStream
 
 __all__ = ["router"]
 
@@ -72,3 +74,32 @@ async def get_config(request: Request, _: ClientDep, assigner: AssignerDep) -> R
     if condition is not None and _matches(condition, config.etag):
         return Response(status_code=304, headers=headers)
     return Response(config.body, media_type="application/json", headers=headers)
+
+
+@router.get(
+    "/config/stream",
+    summary="The SDK config pushed on every change (server-sent events)",
+    response_model=None,
+    responses={
+        200: {
+            "description": "`text/event-stream`: `event: config` (`id:` the ETag, `data:` the "
+            "`GET /v1/config` body) on connect and on every change; `event: unchanged` when "
+            "`Last-Event-ID` is still current; a `: ping` comment every heartbeat",
+            "content": {"text/event-stream": {}},
+        },
+        401: {"description": "Missing or unknown API key"},
+        403: {"description": "Key lacks the client scope"},
+        429: {"description": "This key holds its streams on this worker; `Retry-After` set"},
+        503: {"description": "Config not loaded, worker full or shutting down; `Retry-After`"},
+    },
+)
+async def stream_config(
+    request: Request, caller: ClientDep, assigner: AssignerDep, runtime: RuntimeDep
+) -> Response:
+    assigner.config()  # 503 until the first load, as GET /v1/config
+    streams = runtime.extras.get("config_streams")
+    if not isinstance(streams, ConfigStreams):
+        raise RuntimeError(
+            "config streams are not wired: add_assignment is not a component factory"
+        )
+    return EventStream(streams, streams.open(caller.name), request.headers.get("last-event-id"))

@@ -12,6 +12,7 @@ from service.assignment._components import add_assignment
 from service.assignment._exposures import ExposureBuffer, ExposureStats
 from service.assignment._requests import MAX_BATCH, MAX_EXPOSURES, MAX_UNIT_ID
 from service.assignment._source import ConfigSource, StaticConfig
+from service.assignment._stream import ConfigStreams, EventStream
 
 __all__ = [
     "MAX_BATCH",
@@ -21,6 +22,8 @@ __all__ = [
     "CompiledConfig",
     "ConfigCache",
     "ConfigSource",
+    "ConfigStreams",
+    "EventStream",
     "ExposureBuffer",
     "ExposureStats",
     "StaticConfig",

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 
 from redis.exceptions import RedisError
 
@@ -52,6 +53,7 @@ class ConfigCache:
         self._lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
         self._listen_delay = 0.1
+        self._on_reload: list[Callable[[CompiledConfig], None]] = []
         self.reloads = 0
         self.loaded_at: float | None = None
 
@@ -80,6 +82,10 @@ class ConfigCache:
             # Bounded: a cancelled read on a broken connection must not hold up shutdown.
             await asyncio.wait(tasks, timeout=_STOP_WAIT_S)
 
+    def on_reload(self, callback: Callable[[CompiledConfig], None]) -> None:
+        """Call ``callback(config)`` after every reload (it must not block)."""
+        self._on_reload.append(callback)
+
     def changed(self) -> None:
         """Ask for a reload check now (cheap: a version read unless it moved)."""
         self._wake.set()
@@ -95,6 +101,8 @@ class ConfigCache:
             self._state = state
             self.reloads += 1
             self.loaded_at = time.time()
+            for callback in self._on_reload:
+                callback(self._current)
             return True
 
     async def _poll(self) -> None:

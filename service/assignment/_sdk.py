@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from sharpen import (
-    Assignment,
+from sharpen import Assignment, ConfigError
+from sharpen.core import (
     Config,
-    ConfigError,
     ExperimentConfig,
     canonical,
     evaluate,

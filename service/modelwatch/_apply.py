@@ -35,7 +35,7 @@ from service.modelwatch._contrib import (
 )
 from service.modelwatch._tracker import ValueCounter, admit_names
 from service.store.model_watch import FROZEN, BucketWrite, FeedEntry, WatchStore
-from sharpen import canonical
+from sharpen.core import canonical
 
 __all__ = ["Drained", "Limits", "drain", "grain_index"]
 

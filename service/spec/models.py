@@ -19,7 +19,7 @@ from pydantic import (
 from service.spec.duration import Duration, format_duration
 from service.spec.rollout import Rollout
 from service.webhook_targets import check_url_syntax
-from sharpen import canonical
+from sharpen.core import canonical
 
 __all__ = [
     "KEY_PATTERN",

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 
 import msgspec
 
-from sharpen import canonical
+from sharpen.core import canonical
 
 __all__ = [
     "ENTRY_COUNT",

@@ -48,7 +48,7 @@ def test_server_and_sdk_agree_on_100k_units(api: TestClient) -> None:
     for key, overrides in SPECS.items():
         launch(api, key, **overrides)
     response = api.get("/v1/config", headers=CLIENT)
-    config = sharpen.parse_config(response.json(), etag=response.headers["ETag"])
+    config = sharpen.core.parse_config(response.json(), etag=response.headers["ETag"])
     assert set(config.experiments) == set(SPECS) and not config.skipped
     attributes = [_attributes(i) for i in range(len(UNITS))]
 
@@ -60,7 +60,7 @@ def test_server_and_sdk_agree_on_100k_units(api: TestClient) -> None:
         counts: dict[str, int] = {}
         expected: dict[int, dict[str, Any]] = {}  # evaluate returns shared outcome objects
         for unit, attrs, got in zip(UNITS, attributes, served, strict=True):
-            want = sharpen.evaluate(entry, unit, attrs)
+            want = sharpen.core.evaluate(entry, unit, attrs)
             body = expected.get(id(want))
             if body is None:
                 body = expected[id(want)] = want.as_dict()

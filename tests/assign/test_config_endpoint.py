@@ -48,7 +48,7 @@ def test_config_lists_running_and_ended_but_not_drafts(api: TestClient) -> None:
         "c-stop": "stopped",
     }
     # The SDK parses every entry.
-    config = sharpen.parse_config(document)
+    config = sharpen.core.parse_config(document)
     assert not config.skipped and set(config.experiments) == set(statuses)
     assert config.experiments["c-ship"].shipped_variant == "candidate"
 

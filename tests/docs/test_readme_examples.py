@@ -69,8 +69,8 @@ def fraud_v7(live_server: LiveServer) -> str:
             lambda: "fraud-v7" in admin.get("/v1/config", headers=CLIENT).json()["experiments"],
             what="fraud-v7 in the served config",
         )
-        config = sharpen.parse_config(admin.get("/v1/config", headers=CLIENT).json())
-    expected = sharpen.assign_from_config(config, "fraud-v7", UNIT, ATTRIBUTES)
+        config = sharpen.core.parse_config(admin.get("/v1/config", headers=CLIENT).json())
+    expected = sharpen.core.assign_from_config(config, "fraud-v7", UNIT, ATTRIBUTES)
     assert expected.in_experiment and expected.variant is not None
     return expected.variant
 

@@ -26,6 +26,13 @@ def _v1_routes() -> list[tuple[str, str]]:
 ROUTES = _v1_routes()
 
 
+@pytest.fixture
+def settings(redis_url: str) -> Settings:
+    # An admitted GET /v1/config/stream never ends, and the in-process client waits for
+    # the whole answer: with no streams allowed, the client key gets 429 rather than 403.
+    return make_settings(redis_url, config_stream_max_per_key=0)
+
+
 @pytest.mark.parametrize(("method", "path"), ROUTES, ids=[f"{m} {p}" for m, p in ROUTES])
 def test_scopes(api: TestClient, method: str, path: str) -> None:
     missing = api.request(method, path, json={})

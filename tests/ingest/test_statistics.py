@@ -14,7 +14,7 @@ from service.app import create_app
 from service.settings import Settings
 from service.store import RedisSettings, close, connect
 from service.store.exposures import ExposureLog
-from sharpen import evaluate, parse_experiment
+from sharpen.core import evaluate, parse_experiment
 from tests.conftest import ADMIN, CLIENT, make_settings
 from tests.ingest._helpers import (
     FAST,

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from service.spec.sdk_config import sdk_entry
-from sharpen import evaluate, parse_experiment
+from sharpen.core import evaluate, parse_experiment
 from tests.rollout._support import ramped_spec, record_at
 
 UNITS = [f"user-{i}" for i in range(600)] + ["ü-1", "用户-2", "", "x" * 300]

@@ -65,9 +65,11 @@ async def make_client(fake: AsyncFake) -> AsyncIterator[Any]:
 
 
 def _candidate_unit() -> str:
-    config = sharpen.parse_experiment(entry())
+    config = sharpen.core.parse_experiment(entry())
     return next(
-        f"u{i}" for i in range(1000) if sharpen.evaluate(config, f"u{i}").variant == "candidate"
+        f"u{i}"
+        for i in range(1000)
+        if sharpen.core.evaluate(config, f"u{i}").variant == "candidate"
     )
 
 

@@ -17,9 +17,11 @@ FAST_RETRY = RetryPolicy(base_delay=0.01, max_delay=0.02)
 
 
 def _candidate_unit(exp: dict[str, Any] | None = None) -> str:
-    config = sharpen.parse_experiment(exp or entry())
+    config = sharpen.core.parse_experiment(exp or entry())
     return next(
-        f"u{i}" for i in range(1000) if sharpen.evaluate(config, f"u{i}").variant == "candidate"
+        f"u{i}"
+        for i in range(1000)
+        if sharpen.core.evaluate(config, f"u{i}").variant == "candidate"
     )
 
 

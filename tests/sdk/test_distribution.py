@@ -7,14 +7,7 @@ from collections import Counter
 import pytest
 from scipy import stats
 
-from sharpen import (
-    HOLDOUT_SALT,
-    HOLDOUT_SEED,
-    LAYER_SEED,
-    bucket,
-    evaluate,
-    parse_experiment,
-)
+from sharpen.core import HOLDOUT_SALT, HOLDOUT_SEED, LAYER_SEED, bucket, evaluate, parse_experiment
 from tests.sdk.fakes import entry
 
 ALPHA = 0.001

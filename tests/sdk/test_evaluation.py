@@ -8,14 +8,8 @@ from typing import Any
 import pytest
 
 import sharpen
-from sharpen import (
-    ConfigError,
-    UnsupportedHashVersionError,
-    assign_from_config,
-    evaluate,
-    parse_config,
-    parse_experiment,
-)
+from sharpen import ConfigError, UnsupportedHashVersionError
+from sharpen.core import assign_from_config, evaluate, parse_config, parse_experiment
 from tests.sdk.fakes import document, entry
 
 UNITS = [f"unit-{i}" for i in range(2000)]
@@ -197,7 +191,7 @@ def test_unknown_document_hash_version_is_a_clear_error_at_load() -> None:
     with pytest.raises(UnsupportedHashVersionError, match="unsupported hash_version 9"):
         parse_config({"hash_version": 9, "experiments": {}})
     with pytest.raises(UnsupportedHashVersionError):
-        sharpen.bucket("s", "u", seed=1, version=2)
+        sharpen.core.bucket("s", "u", seed=1, version=2)
 
 
 def test_document_hash_version_is_the_default_for_entries() -> None:
@@ -213,8 +207,8 @@ def test_etag_header_wins_over_the_document() -> None:
 
 
 def test_constructor_validates_like_the_parser() -> None:
-    variants = (sharpen.Variant("a", 1), sharpen.Variant("b", 1))
-    exp = sharpen.ExperimentConfig(key="k", variants=variants, baseline="a")
+    variants = (sharpen.core.Variant("a", 1), sharpen.core.Variant("b", 1))
+    exp = sharpen.core.ExperimentConfig(key="k", variants=variants, baseline="a")
     assert exp.salt == "k"
     with pytest.raises(ConfigError, match="baseline 'zzz'"):
-        sharpen.ExperimentConfig(key="k", variants=variants, baseline="zzz")
+        sharpen.core.ExperimentConfig(key="k", variants=variants, baseline="zzz")

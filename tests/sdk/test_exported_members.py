@@ -1,43 +1,76 @@
-"""``sharpen.__all__`` is complete, sorted and only names what exists."""
+"""``sharpen.__all__`` and ``sharpen.core.__all__`` are complete and only name what exists;
+the core's names are still importable from ``sharpen``, with a DeprecationWarning."""
 
 from __future__ import annotations
 
 import types
 
+import pytest
+
 import sharpen
+import sharpen.core
+
+APPLICATION = {
+    "Assignment",
+    "AsyncClient",
+    "Client",
+    "ClientClosedError",
+    "ClientStats",
+    "ConfigError",
+    "HTTPStatusError",
+    "InvalidEventError",
+    "MAX_UNIT_ID",
+    "Mode",
+    "REASONS",
+    "Reason",
+    "RetryPolicy",
+    "SharpenError",
+    "TransportError",
+    "UnsupportedHashVersionError",
+    "__version__",
+    "core",
+}
 
 
-def _isort_key(name: str) -> tuple[int, str]:
-    if name.isupper():
-        return (0, name)
-    if name[0].isupper():
-        return (1, name)
-    return (2, name)
+@pytest.mark.parametrize("module", [sharpen, sharpen.core], ids=lambda m: m.__name__)
+def test_all_names_exist_and_are_unique(module: types.ModuleType) -> None:
+    assert len(set(module.__all__)) == len(module.__all__)
+    for name in module.__all__:
+        assert name in vars(module), name
 
 
-def test_all_names_exist_and_are_unique() -> None:
-    assert len(set(sharpen.__all__)) == len(sharpen.__all__)
-    for name in sharpen.__all__:
-        assert hasattr(sharpen, name), name
-
-
-def test_all_is_sorted() -> None:
-    assert sharpen.__all__ == sorted(sharpen.__all__, key=_isort_key)
-
-
-def test_every_public_member_is_exported() -> None:
+@pytest.mark.parametrize("module", [sharpen, sharpen.core], ids=lambda m: m.__name__)
+def test_every_public_member_is_exported(module: types.ModuleType) -> None:
     public = {
         name
-        for name, value in vars(sharpen).items()
+        for name, value in vars(module).items()
         if not name.startswith("_")
         and not isinstance(value, types.ModuleType)
         and name != "annotations"
     }
-    assert public <= set(sharpen.__all__), public - set(sharpen.__all__)
+    assert public <= set(module.__all__), public - set(module.__all__)
 
 
-def test_exported_objects_come_from_private_modules() -> None:
-    for name in sharpen.__all__:
-        module = getattr(getattr(sharpen, name), "__module__", None)
-        if isinstance(module, str) and module.startswith("sharpen"):
-            assert module.split(".")[1].startswith("_"), (name, module)
+def test_the_top_level_holds_the_application_names() -> None:
+    assert set(sharpen.__all__) == APPLICATION
+
+
+@pytest.mark.parametrize("module", [sharpen, sharpen.core], ids=lambda m: m.__name__)
+def test_exported_objects_come_from_private_modules(module: types.ModuleType) -> None:
+    for name in module.__all__:
+        defined_in = getattr(getattr(module, name), "__module__", None)
+        if isinstance(defined_in, str) and defined_in.startswith("sharpen"):
+            assert defined_in.split(".")[1].startswith("_"), (name, defined_in)
+
+
+@pytest.mark.parametrize("name", sorted(set(sharpen.core.__all__) - APPLICATION))
+def test_core_names_still_import_from_sharpen_with_a_warning(name: str) -> None:
+    with pytest.warns(DeprecationWarning, match=f"sharpen.core.{name}"):
+        value = getattr(sharpen, name)
+    assert value is getattr(sharpen.core, name)
+    assert name in dir(sharpen)
+
+
+def test_unknown_names_still_raise() -> None:
+    with pytest.raises(AttributeError, match="no_such_name"):
+        sharpen.no_such_name  # noqa: B018

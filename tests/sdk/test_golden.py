@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 import sharpen
-from sharpen import (
+from sharpen.core import (
     BUCKETS,
     HOLDOUT_SALT,
     HOLDOUT_SEED,
@@ -36,7 +36,7 @@ def _id(case: dict[str, Any]) -> str:
 
 
 def test_constants_match_the_spec() -> None:
-    assert SPEC["hash_version"] in sharpen.SUPPORTED_HASH_VERSIONS
+    assert SPEC["hash_version"] in sharpen.core.SUPPORTED_HASH_VERSIONS
     assert SPEC["buckets"] == BUCKETS
     assert SPEC["holdout_salt"] == HOLDOUT_SALT
     assert SPEC["seeds"] == {
@@ -133,6 +133,8 @@ def test_invalid_experiments_are_rejected(case: dict[str, Any]) -> None:
     with pytest.raises(expected):
         parse_experiment(case["experiment"])
     # Inside a whole document the entry is skipped, not fatal.
-    config = sharpen.parse_config({"experiments": {case["experiment"]["key"]: case["experiment"]}})
+    config = sharpen.core.parse_config(
+        {"experiments": {case["experiment"]["key"]: case["experiment"]}}
+    )
     assert not config.experiments
     assert case["experiment"]["key"] in config.skipped
