@@ -19,7 +19,7 @@ from service.settings import Settings
 from service.spec import ENDED, ExperimentRecord
 from service.spec.sdk_config import sdk_entry
 from service.store import ExperimentStore, StoredEvent
-from service.store.event_codec import epoch_seconds
+from service.store.event_codec import TIMESTAMP_RANGE, epoch_seconds
 from sharpen import ExperimentConfig, canonical, evaluate, parse_experiment
 
 __all__ = ["Checked", "Target", "Targets", "check_events"]
@@ -105,7 +105,7 @@ def _explain(
             field_error(f"{where}.experiment", target.refusal, index=i, code="not_running")
         )
     if ts is None:
-        message = f"{event.timestamp!r} is neither ISO-8601 nor epoch seconds"
+        message = f"{event.timestamp!r} is neither ISO-8601 nor epoch seconds {TIMESTAMP_RANGE}"
         errors.append(field_error(f"{where}.timestamp", message, index=i))
     elif not limits.oldest <= ts <= limits.newest:
         message = (
