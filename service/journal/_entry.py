@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict
 
 from service.journal._lines import line_of
-from service.spec import ExperimentRecord
+from service.spec import ENDED, ENDING_ACTION, EndedStatus, ExperimentRecord
 
 __all__ = ["Decision", "Interval", "JournalEntry", "PrimaryLift", "YearlyValue", "build_entry"]
 
 EndAction = Literal["ship", "rollback", "stop"]
-_ACTION_OF_STATUS: dict[str, EndAction] = {
-    "shipped": "ship",
-    "rolled_back": "rollback",
-    "stopped": "stop",
-}
 _SECONDS_PER_DAY = 86_400.0
 
 
@@ -63,7 +58,7 @@ class JournalEntry(_Frozen):
     hypothesis: str
     description: str
     spec_version: int
-    status: Literal["shipped", "rolled_back", "stopped"]
+    status: EndedStatus
     actor: str
     decision: Decision
     baseline: str
@@ -190,12 +185,10 @@ def build_entry(
     results_error: str | None = None,
 ) -> JournalEntry:
     """The journal entry of an ended experiment (``record.status`` must be an end status)."""
-    if record.status not in _ACTION_OF_STATUS:
+    if record.status not in ENDED:
         raise ValueError(f"experiment {record.key!r} has not ended: it is {record.status}")
-    status: Literal["shipped", "rolled_back", "stopped"] = record.status  # type: ignore[assignment]
-    ending = next(
-        (a for a in reversed(record.audit) if a.action == _ACTION_OF_STATUS[status]), None
-    )
+    status = cast(EndedStatus, record.status)
+    ending = next((a for a in reversed(record.audit) if a.action == ENDING_ACTION[status]), None)
     detail = dict(ending.detail) if ending else {}
     variant = _chosen_variant(record, detail)
     primary = _primary(record, results, variant)
@@ -211,7 +204,7 @@ def build_entry(
         status=status,
         actor=actor,
         decision=Decision(
-            action=_ACTION_OF_STATUS[status],
+            action=ENDING_ACTION[status],
             reasons=_reasons(detail, results),
             recommended=dict(recommended) if isinstance(recommended, Mapping) else None,
         ),
