@@ -46,7 +46,7 @@ from service.errors import FieldError, ValidationFailed, field_error
 from service.spec import ExperimentSpec, parse_spec
 from service.spec.models import KEY_PATTERN, NAME_PATTERN
 from service.spec.validation import pydantic_details
-from service.store.records import upsert_journal
+from service.store.journal import JournalStore
 
 __all__ = ["BacktestBody", "plan_from_spec", "router"]
 
@@ -339,7 +339,7 @@ async def backtest(
         "primary": primary,
         "verdict": result["verdict"],
     }
-    added = await upsert_journal(runtime.redis, entry["id"], entry)
+    added = await JournalStore(runtime.redis).upsert_backtest(entry["id"], entry)
     journal = {"id": entry["id"], "at": entry["at"], "added": added}
     return JSON({**result, "journal": journal, "dry_run": False})
 
