@@ -40,7 +40,7 @@ from service.analysis.backtest import DERIVED_VALUES, BacktestPlan, PlanMetric, 
 from service.api._bodies import parse_model
 from service.api._docs import json_body
 from service.api.deps import AdminDep, ExperimentsDep, RuntimeDep
-from service.api.models import check_scalar
+from service.api.model_lines import check_scalar
 from service.api.responses import JSON
 from service.errors import FieldError, ValidationFailed, field_error
 from service.spec import ExperimentSpec, parse_spec

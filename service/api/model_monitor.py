@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Path, Query
 
 from service.api.deps import AdminDep, RecordsDep, RuntimeDep
-from service.api.models import analysis_slots, line_impact, model_analysis
+from service.api.model_lines import analysis_slots, line_impact, model_analysis
 from service.api.responses import JSON
 from service.errors import NotFound, SharpenServiceError, ValidationFailed, field_error
 from service.modelwatch import ReportConfig

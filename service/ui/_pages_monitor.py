@@ -11,8 +11,8 @@ from typing import Any
 from fastapi import APIRouter, Path, Query, Request, Response
 from markupsafe import Markup
 
+from service.api.model_lines import line_impact
 from service.api.model_monitor import gather_review, parse_since
-from service.api.models import line_impact
 from service.errors import ValidationFailed
 from service.modelwatch._review_md import review_markdown
 from service.runtime import Runtime

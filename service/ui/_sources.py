@@ -13,7 +13,7 @@ from typing import Annotated, Any, Protocol
 from fastapi import Depends
 
 from service.api.deps import get_records
-from service.api.models import analysis_slots, line_impact, model_analysis
+from service.api.model_lines import analysis_slots, line_impact, model_analysis
 from service.results import experiment_plan, experiment_results, spec_plan
 from service.runtime import Runtime
 from service.spec import ExperimentSpec, check_spec
