@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from service.assignment import Assigner
 from service.auth import Identity, Scope, authorize, caller_of
 from service.journal import Journal
+from service.modelwatch import records_of
 from service.runtime import Runtime
 from service.store import AggregateStore, EventStore, ExperimentStore
 from service.store.records import RecordStore
@@ -61,11 +62,7 @@ AggregatesDep = Annotated[AggregateStore, Depends(get_aggregates)]
 
 
 def get_records(runtime: RuntimeDep) -> RecordStore:
-    store = runtime.extras.get("records")
-    if not isinstance(store, RecordStore):
-        store = RecordStore(runtime.redis, max_records=runtime.settings.model_max_records)
-        runtime.extras["records"] = store
-    return store
+    return records_of(runtime)
 
 
 RecordsDep = Annotated[RecordStore, Depends(get_records)]

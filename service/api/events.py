@@ -23,13 +23,13 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
-from service.api._bodies import TooManyItems, off_loop, prepare
 from service.api._docs import json_body
-from service.api._event_checks import Checked, Target, Targets, check_events
-from service.api._event_decode import VALUE_LIMIT, Decoded, decode_events
 from service.api.deps import identity
 from service.api.responses import JSON
+from service.bodies import TooManyItems, off_loop, prepare
 from service.errors import MAX_DETAILS, Conflict, FieldError, ValidationFailed, field_error
+from service.ingestion._checks import Checked, Target, Targets, check_events
+from service.ingestion._decode import VALUE_LIMIT, Decoded, decode_events
 from service.runtime import Runtime
 from service.settings import Settings
 from service.store import AggregateStore, Call, EventStore, body_digest

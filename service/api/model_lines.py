@@ -29,15 +29,16 @@ from service.analysis import (
     Lever,
     Reference,
     build_reference,
-    run_analysis,
+    pack_rows,
+    reference_meta,
 )
-from service.analysis._reference import pack_rows, reference_meta, unpack
-from service.api._bodies import off_loop, skim
 from service.api._docs import json_body
 from service.api._reference_body import REFERENCE_SCHEMA, parse_reference
 from service.api.deps import AdminDep, ClientDep, RecordsDep, RuntimeDep
 from service.api.responses import JSON
-from service.errors import FieldError, NotFound, Unavailable, ValidationFailed, field_error
+from service.bodies import off_loop, skim
+from service.errors import FieldError, Unavailable, ValidationFailed, field_error
+from service.modelwatch import analysis_slots, line_impact, model_analysis
 from service.runtime import Runtime
 from service.spec.models import KEY_PATTERN
 from service.spec.validation import pydantic_details
@@ -46,10 +47,7 @@ from service.store.records import RecordStore
 
 __all__ = [
     "RecordIn",
-    "analysis_slots",
     "check_scalar",
-    "line_impact",
-    "model_analysis",
     "router",
     "stored_record",
 ]
@@ -307,14 +305,6 @@ def _epoch(value: dt.datetime | None) -> float | None:
     return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).timestamp()
 
 
-def _window(records: list[dict[str, Any]], start: float | None, end: float | None) -> list[Any]:
-    if start is None and end is None:
-        return records
-    lo = -math.inf if start is None else start
-    hi = math.inf if end is None else end
-    return [r for r in records if lo <= r["timestamp"] < hi]
-
-
 @router.get(
     "/{name}/analysis",
     response_class=JSON,
@@ -366,93 +356,6 @@ async def get_analysis(
         slots=analysis_slots(runtime),
     )
     return JSON(report)
-
-
-def analysis_slots(runtime: Any) -> asyncio.Semaphore:
-    """The per-process bound on analyses running at once (``SHARPEN_MODEL_ANALYSIS_SLOTS``)."""
-    slots = runtime.extras.get("analysis_slots")
-    if not isinstance(slots, asyncio.Semaphore):
-        slots = asyncio.Semaphore(runtime.settings.model_analysis_slots)
-        runtime.extras["analysis_slots"] = slots
-    return slots
-
-
-async def line_impact(runtime: Any, name: str) -> tuple[float, str] | None:
-    """``impact`` (value per unit, currency) of the newest experiment on the model's line."""
-    from service.journal import line_of
-
-    best: tuple[float, float, str] | None = None
-    for record in await runtime.experiments.list():
-        spec = record.spec
-        if spec.impact is None or line_of(spec) != name:
-            continue
-        at = float(record.started_at or 0.0)
-        if best is None or at >= best[0]:
-            best = (at, spec.impact.value_per_unit, spec.impact.currency)
-    return None if best is None else (best[1], best[2])
-
-
-async def _reference(
-    store: RecordStore,
-    name: str,
-    records: list[dict[str, Any]],
-    window: tuple[float | None, float | None] | None,
-) -> Reference | None:
-    if window is not None:
-        rows = _window(records, *window)
-        if not rows:
-            raise ValidationFailed(
-                "the reference window holds no records",
-                [field_error("reference_start", "no stored record falls in the window")],
-            )
-        return build_reference(rows, source="window")
-    stored = await store.reference(name)
-    return None if stored is None else unpack(*stored)
-
-
-async def model_analysis(
-    store: RecordStore,
-    name: str,
-    params: AnalysisParams | None = None,
-    *,
-    since: float | None = None,
-    until: float | None = None,
-    reference_window: tuple[float | None, float | None] | None = None,
-    impact: tuple[float, str] | None = None,
-    slots: asyncio.Semaphore | None = None,
-) -> dict[str, Any]:
-    """The analysis report of a stored model (what ``GET .../analysis`` returns).
-
-    Records in ``[since, until)``; the reference of ``reference_window`` when given,
-    else the stored one (uploaded, or the frozen first records). The model's settings
-    (``tolerance``) apply. The analysis runs in a worker thread, at most ``slots`` at
-    once (503 with Retry-After when all are busy); its per-error levers are kept for
-    ``GET .../errors``. Raises NotFound for a model without records.
-    """
-    if not await store.exists(name):
-        raise NotFound(f"model {name!r} has no records")
-    if slots is not None and slots.locked():
-        raise Unavailable("an analysis is already running; retry shortly", retry_after_s=5)
-    settings = await store.settings(name)
-    base = params or AnalysisParams()
-    params = dataclasses.replace(
-        base,
-        tolerance=settings.get("tolerance"),
-        value_per_error=None if impact is None else impact[0],
-        currency=None if impact is None else impact[1],
-    )
-    records = await store.read(name)
-    reference = await _reference(store, name, records, reference_window)
-    selected = _window(records, since, until)
-    guard = slots if slots is not None else asyncio.Semaphore(1)
-    async with guard:
-        try:
-            result = await asyncio.to_thread(run_analysis, selected, params, reference)
-        except ValueError as exc:
-            raise ValidationFailed(str(exc), [field_error("tolerance", str(exc))]) from None
-    at = time.time()
-    await store.save_errors(name, {"id": f"{at:.6f}", "at": at, "errors": result.errors})
-    return {"model": name, "stored": len(records), "analysed_at": at, **result.report}
 
 
 class SettingsIn(BaseModel):

@@ -157,7 +157,7 @@ async def test_review_after_a_degraded_week(
     redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from service.api import model_monitor
-    from service.api.model_monitor import gather_review
+    from service.modelwatch import gather_review
 
     monkeypatch.setattr(model_monitor, "REVIEW_ANALYSES", 1)  # only the first is analysed
 

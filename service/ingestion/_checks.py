@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from service.api._event_decode import EventFields
 from service.errors import FieldError, field_error
+from service.ingestion._decode import EventFields
 from service.settings import Settings
 from service.spec import ENDED, ExperimentRecord
 from service.spec.sdk_config import sdk_entry

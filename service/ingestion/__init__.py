@@ -1,0 +1,1 @@
+"""Ingestion of outcome events: decoding, checking against experiments, appending."""
