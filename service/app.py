@@ -41,8 +41,8 @@ def _components(runtime: Runtime) -> None:
 
 
 def _component_factories() -> list[ComponentFactory]:
-    from service.api.events import add_ingestion
     from service.assignment import add_assignment
+    from service.ingestion import add_ingestion
     from service.monitor import add_monitoring
     from service.worker import add_aggregator
 
