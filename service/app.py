@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -17,6 +17,7 @@ from service.api.ratelimit import AdminRateLimit
 from service.api.request_metrics import RequestMetrics
 from service.auth import Authenticate, KeyRing
 from service.auth_limits import FailedAuthLimit
+from service.components import running, wire
 from service.logs import RequestContext, configure_logging, settings_secrets
 from service.metrics import Metrics
 from service.runtime import Runtime
@@ -24,29 +25,11 @@ from service.settings import Settings
 from service.store import ExperimentStore, RedisSettings, close, connect
 from service.ui import router as ui_router
 
-__all__ = ["ComponentFactory", "create_app"]
+__all__ = ["create_app"]
 
 log = logging.getLogger("sharpen")
 
-ComponentFactory = Callable[[Runtime], None]
-"""Adds background components to a runtime before they are started (see ``_components``)."""
-
 _LARGE_BODY_PREFIXES = ("/v1/events", "/v1/models/", "/v1/backtest", "/v1/analyze")
-
-
-def _components(runtime: Runtime) -> None:
-    """Register the background parts each feature needs; each one owns its own module."""
-    for factory in _component_factories():
-        factory(runtime)
-
-
-def _component_factories() -> list[ComponentFactory]:
-    from service.assignment import add_assignment
-    from service.ingestion import add_ingestion
-    from service.monitor import add_monitoring
-    from service.worker import add_aggregator
-
-    return [add_assignment, add_ingestion, add_aggregator, add_monitoring]
 
 
 def create_app(settings: Settings, keyring: KeyRing | None = None) -> FastAPI:
@@ -77,19 +60,11 @@ def create_app(settings: Settings, keyring: KeyRing | None = None) -> FastAPI:
             auth_limit=auth_limit,
         )
         app.state.runtime = runtime
-        _components(runtime)
-        started = []
+        wire(runtime)
         try:
-            for component in runtime.components:
-                await component.start()
-                started.append(component)
-            yield
+            async with running(runtime):
+                yield
         finally:
-            for component in reversed(started):
-                try:
-                    await component.stop()
-                except Exception:
-                    log.exception("stopping %r failed", component)
             await close(redis)
 
     app = FastAPI(

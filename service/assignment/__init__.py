@@ -8,7 +8,6 @@ from __future__ import annotations
 from service.assignment._assigner import Assigner
 from service.assignment._cache import ConfigCache
 from service.assignment._compile import CompiledConfig, compile_config, compile_entries
-from service.assignment._components import add_assignment
 from service.assignment._exposures import ExposureBuffer, ExposureStats
 from service.assignment._requests import MAX_BATCH, MAX_EXPOSURES, MAX_UNIT_ID
 from service.assignment._source import ConfigSource, StaticConfig
@@ -24,7 +23,6 @@ __all__ = [
     "ExposureBuffer",
     "ExposureStats",
     "StaticConfig",
-    "add_assignment",
     "compile_config",
     "compile_entries",
 ]
