@@ -15,11 +15,10 @@ import contextlib
 import logging
 import time
 
-from redis.exceptions import RedisError
-
 from service.assignment._compile import CompiledConfig, compile_config
 from service.store import ExperimentStore
 from service.store.config_feed import ConfigFeed
+from service.store.connection import RedisError
 
 __all__ = ["ConfigCache"]
 

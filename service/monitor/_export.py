@@ -5,12 +5,11 @@ from __future__ import annotations
 import logging
 import time
 
-from redis.exceptions import RedisError
-
 from service.metrics import ExperimentSnapshot
 from service.monitor._snapshot import load_snapshot
 from service.runtime import Runtime
 from service.spec import ENDED
+from service.store.connection import RedisError
 from service.store.monitor_state import MonitorState
 
 __all__ = ["refresh_experiment_metrics"]

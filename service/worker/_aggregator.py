@@ -21,8 +21,6 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 
-from redis.exceptions import RedisError, ResponseError
-
 from service.settings import Settings
 from service.spec import ENDED, ExperimentRecord
 from service.store import (
@@ -36,6 +34,7 @@ from service.store import (
     connect,
 )
 from service.store.config_feed import ConfigFeed
+from service.store.connection import RedisError, ResponseError
 from service.store.retention import StateRetention
 from service.worker._plan import AggregationPlan
 from service.worker._preaggregate import prepare
