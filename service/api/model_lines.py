@@ -28,7 +28,6 @@ from service.analysis import (
     Flag,
     Lever,
     Reference,
-    build_reference,
     pack_rows,
     reference_meta,
 )
@@ -37,13 +36,13 @@ from service.api._reference_body import REFERENCE_SCHEMA, parse_reference
 from service.api.deps import AdminDep, ClientDep, RecordsDep, RuntimeDep
 from service.api.responses import JSON
 from service.bodies import off_loop, skim
-from service.errors import FieldError, Unavailable, ValidationFailed, field_error
+from service.errors import FieldError, ValidationFailed, field_error
+from service.modelwatch import add_labels as add_labels_of
+from service.modelwatch import add_records as add_records_of
 from service.modelwatch import analysis_slots, line_impact, model_analysis
 from service.runtime import Runtime
 from service.spec.models import KEY_PATTERN
 from service.spec.validation import pydantic_details
-from service.store.model_watch import WatchStore
-from service.store.records import RecordStore
 
 __all__ = [
     "RecordIn",
@@ -236,24 +235,6 @@ def stored_record(record: RecordIn, now: float) -> dict[str, Any]:
     return out
 
 
-async def _room_in_feed(runtime: Runtime, name: str) -> None:
-    """Refuse (503) while the model monitor is ``model_monitor_backlog_max`` items behind:
-    what is accepted must reach the monitor's statistics, so it is not taken on to drop."""
-    behind = await WatchStore(runtime.redis).backlog(name)
-    if behind >= runtime.settings.model_monitor_backlog_max:
-        raise Unavailable(
-            f"the model monitor is {behind:,} records and labels behind on {name!r}; retry shortly",
-            retry_after_s=5,
-        )
-
-
-async def _freeze_reference(store: RecordStore, name: str, first: int) -> None:
-    records = await store.read(name, limit=first)
-    reference = build_reference(records, source="first_records")
-    meta = {**reference_meta(reference), "created_at": time.time()}
-    await store.set_reference(name, meta, pack_rows(reference), replace=False)
-
-
 @router.post(
     "/{name}/records",
     status_code=202,
@@ -263,16 +244,11 @@ async def _freeze_reference(store: RecordStore, name: str, first: int) -> None:
     openapi_extra=json_body(RecordsBody),
 )
 async def add_records(
-    _: ClientDep, runtime: RuntimeDep, store: RecordsDep, name: ModelName, request: Request
+    _: ClientDep, runtime: RuntimeDep, name: ModelName, request: Request
 ) -> Accepted:
     records = await _body_items(request, runtime, _RECORD, "records")
-    await _room_in_feed(runtime, name)
     now = time.time()
-    result = await store.add(name, [stored_record(r, now) for r in records])
-    # Never more than are kept, or a small store would never freeze its reference.
-    first = min(runtime.settings.model_reference_records, runtime.settings.model_max_records)
-    if not result.has_reference and result.stored >= first:
-        await _freeze_reference(store, name, first)
+    result = await add_records_of(runtime, name, [stored_record(r, now) for r in records])
     return Accepted(accepted=result.accepted, duplicates=result.duplicates)
 
 
@@ -285,11 +261,12 @@ async def add_records(
     openapi_extra=json_body(LabelsBody),
 )
 async def add_labels(
-    _: ClientDep, runtime: RuntimeDep, store: RecordsDep, name: ModelName, request: Request
+    _: ClientDep, runtime: RuntimeDep, name: ModelName, request: Request
 ) -> Matched:
     labels = await _body_items(request, runtime, _LABEL, "labels")
-    await _room_in_feed(runtime, name)
-    matched, unmatched = await store.add_labels(name, [(x.record_id, x.label) for x in labels])
+    matched, unmatched = await add_labels_of(
+        runtime, name, [(x.record_id, x.label) for x in labels]
+    )
     return Matched(matched=matched, unmatched=unmatched)
 
 

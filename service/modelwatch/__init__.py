@@ -25,6 +25,8 @@ from __future__ import annotations
 from service.modelwatch._export import refresh_model_metrics, snapshot_of
 from service.modelwatch._lines import (
     REVIEW_ANALYSES,
+    add_labels,
+    add_records,
     analysis_slots,
     gather_review,
     line_impact,
@@ -50,6 +52,8 @@ __all__ = [
     "ModelWatch",
     "ReportConfig",
     "WatchPass",
+    "add_labels",
+    "add_records",
     "analysis_slots",
     "build_report",
     "gather_review",

@@ -11,17 +11,27 @@ import re
 import time
 from typing import Any
 
-from service.analysis import AnalysisParams, Reference, build_reference, run_analysis, unpack
+from service.analysis import (
+    AnalysisParams,
+    Reference,
+    build_reference,
+    pack_rows,
+    reference_meta,
+    run_analysis,
+    unpack,
+)
 from service.errors import NotFound, SharpenServiceError, Unavailable, ValidationFailed, field_error
 from service.modelwatch._report import ReportConfig
 from service.modelwatch._review import line_review, pattern, rank_lines
 from service.modelwatch._watch import watched_models
 from service.runtime import Runtime
 from service.store.model_watch import WatchStore
-from service.store.records import RecordStore
+from service.store.records import AddResult, RecordStore
 
 __all__ = [
     "REVIEW_ANALYSES",
+    "add_labels",
+    "add_records",
     "analysis_slots",
     "gather_review",
     "line_impact",
@@ -48,6 +58,38 @@ def within(records: list[dict[str, Any]], start: float | None, end: float | None
     lo = -math.inf if start is None else start
     hi = math.inf if end is None else end
     return [r for r in records if lo <= r["timestamp"] < hi]
+
+
+async def _room_in_feed(runtime: Runtime, name: str) -> None:
+    """Refuse (503) while the model monitor is ``model_monitor_backlog_max`` items behind:
+    what is accepted must reach the monitor's statistics, so it is not taken on to drop."""
+    behind = await WatchStore(runtime.redis).backlog(name)
+    if behind >= runtime.settings.model_monitor_backlog_max:
+        raise Unavailable(
+            f"the model monitor is {behind:,} records and labels behind on {name!r}; retry shortly",
+            retry_after_s=5,
+        )
+
+
+async def add_records(runtime: Runtime, name: str, records: list[dict[str, Any]]) -> AddResult:
+    """Store records (the stored shape); once the model holds ``model_reference_records``,
+    its first records become its reference unless one was uploaded."""
+    await _room_in_feed(runtime, name)
+    store = records_of(runtime)
+    result = await store.add(name, records)
+    # Never more than are kept, or a small store would never freeze its reference.
+    first = min(runtime.settings.model_reference_records, runtime.settings.model_max_records)
+    if not result.has_reference and result.stored >= first:
+        frozen = build_reference(await store.read(name, limit=first), source="first_records")
+        meta = {**reference_meta(frozen), "created_at": time.time()}
+        await store.set_reference(name, meta, pack_rows(frozen), replace=False)
+    return result
+
+
+async def add_labels(runtime: Runtime, name: str, labels: list[tuple[str, Any]]) -> tuple[int, int]:
+    """Attach late labels: ``(matched, unmatched)``."""
+    await _room_in_feed(runtime, name)
+    return await records_of(runtime).add_labels(name, labels)
 
 
 def analysis_slots(runtime: Any) -> asyncio.Semaphore:
