@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
 
@@ -28,6 +28,15 @@ __all__ = [
 ]
 
 
+T = TypeVar("T")
+
+
+def _wired(part: T | None, factory: str) -> T:
+    if part is None:
+        raise RuntimeError(f"not wired: service.components.{factory} did not run")
+    return part
+
+
 def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
@@ -44,18 +53,14 @@ ExperimentsDep = Annotated[ExperimentStore, Depends(get_experiments)]
 
 
 def get_events(runtime: RuntimeDep) -> EventStore:
-    if runtime.events is None:
-        raise RuntimeError("ingestion is not wired: add_ingestion is not a component factory")
-    return runtime.events
+    return _wired(runtime.events, "add_ingestion")
 
 
 EventsDep = Annotated[EventStore, Depends(get_events)]
 
 
 def get_aggregates(runtime: RuntimeDep) -> AggregateStore:
-    if runtime.aggregates is None:
-        raise RuntimeError("ingestion is not wired: add_ingestion is not a component factory")
-    return runtime.aggregates
+    return _wired(runtime.aggregates, "add_ingestion")
 
 
 AggregatesDep = Annotated[AggregateStore, Depends(get_aggregates)]
@@ -69,18 +74,14 @@ RecordsDep = Annotated[RecordStore, Depends(get_records)]
 
 
 def get_assigner(runtime: RuntimeDep) -> Assigner:
-    if runtime.assigner is None:
-        raise RuntimeError("assignment is not wired: add_assignment is not a component factory")
-    return runtime.assigner
+    return _wired(runtime.assigner, "add_assignment")
 
 
 AssignerDep = Annotated[Assigner, Depends(get_assigner)]
 
 
 def get_journal(runtime: RuntimeDep) -> Journal:
-    if runtime.journal is None:
-        raise RuntimeError("the journal is not wired: add_monitoring is not a component factory")
-    return runtime.journal
+    return _wired(runtime.journal, "add_monitoring")
 
 
 JournalDep = Annotated[Journal, Depends(get_journal)]
