@@ -16,11 +16,11 @@ from typing import Final
 
 import msgspec
 
+from service.assignment._cache import ConfigSource
 from service.assignment._compile import CompiledConfig
 from service.assignment._exposures import ExposureBuffer
 from service.assignment._requests import MAX_UNIT_ID, Decoders, ExposureIn, invalid_body
 from service.assignment._sdk import evaluate
-from service.assignment._source import ConfigSource
 from service.errors import FieldError, NotFound, Unavailable, ValidationFailed, field_error
 from service.spec.models import KEY_PATTERN
 from service.store.event_codec import TIMESTAMP_RANGE, epoch_seconds

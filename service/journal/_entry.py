@@ -1,19 +1,43 @@
-"""A journal entry: what was tried, what was found, what was decided, by whom."""
+"""A journal entry: what was tried, what was found, what was decided, by whom, on which
+model line (:func:`line_of`)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict
 
-from service.journal._lines import line_of
-from service.spec import ENDED, ENDING_ACTION, EndedStatus, ExperimentRecord
+from service.spec import ENDED, ENDING_ACTION, EndedStatus, ExperimentRecord, ExperimentSpec
 
-__all__ = ["Decision", "Interval", "JournalEntry", "PrimaryLift", "YearlyValue", "build_entry"]
+__all__ = [
+    "Decision",
+    "Interval",
+    "JournalEntry",
+    "PrimaryLift",
+    "YearlyValue",
+    "build_entry",
+    "line_of",
+]
 
 EndAction = Literal["ship", "rollback", "stop"]
 _SECONDS_PER_DAY = 86_400.0
+
+
+_ITERATION = re.compile(r"^(?P<line>.+?)-v\d+$")
+
+
+def line_of(spec: ExperimentSpec) -> str:
+    """The model line an experiment iterates on.
+
+    The spec's ``layer`` when set (experiments on one model share a layer), otherwise the
+    key without its trailing ``-v<N>`` (``fraud-v7`` -> ``fraud``), otherwise the key.
+    """
+    if spec.layer is not None:
+        return spec.layer
+    match = _ITERATION.match(spec.key)
+    return match.group("line") if match else spec.key
 
 
 class _Frozen(BaseModel):

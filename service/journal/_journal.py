@@ -9,8 +9,7 @@ from typing import Any
 
 import orjson
 
-from service.journal._entry import JournalEntry, build_entry
-from service.journal._lines import line_of
+from service.journal._entry import JournalEntry, build_entry, line_of
 from service.journal._summary import LeverSummary, LineSummary, lever_summaries, line_summaries
 from service.spec import ExperimentRecord
 from service.store.connection import RedisClient

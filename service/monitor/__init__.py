@@ -11,16 +11,15 @@ Public entry points:
 
 from __future__ import annotations
 
-from service.monitor._export import refresh_experiment_metrics
 from service.monitor._lifecycle import on_lifecycle
-from service.monitor._loop import LEASE_PURPOSE, Monitor, PassReport
-from service.monitor._results import ResultsFn, experiment_results
+from service.monitor._loop import LEASE_PURPOSE, Monitor, PassReport, ResultsFn, experiment_results
 from service.monitor._sampler import ProcessSampler
 from service.monitor._snapshot import (
     OTHER,
     build_snapshot,
     dump_snapshot,
     load_snapshot,
+    refresh_experiment_metrics,
     segment_label,
 )
 from service.monitor._webhooks import (

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from service.journal import JournalEntry
-from service.monitor._results import ResultsFn, experiment_results
+from service.monitor._loop import ResultsFn, experiment_results
 from service.rollout import announce_step
 from service.runtime import Runtime
 from service.spec import ENDED, ExperimentRecord
