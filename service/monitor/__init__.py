@@ -11,8 +11,8 @@ Public entry points:
 
 from __future__ import annotations
 
-from service.monitor._lifecycle import on_lifecycle
-from service.monitor._loop import LEASE_PURPOSE, Monitor, PassReport, ResultsFn, experiment_results
+from service.monitor._lifecycle import ResultsFn, experiment_results, on_lifecycle
+from service.monitor._loop import LEASE_PURPOSE, Monitor, PassReport
 from service.monitor._sampler import ProcessSampler
 from service.monitor._snapshot import (
     OTHER,

@@ -10,17 +10,16 @@ lifecycle store's compare-and-set makes a rollback happen once even if two ever 
 from __future__ import annotations
 
 import contextlib
-import importlib
 import logging
 import math
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from service.errors import Conflict, NotFound
-from service.monitor._lifecycle import on_lifecycle
+from service.monitor._lifecycle import ResultsFn, experiment_results, on_lifecycle
 from service.monitor._snapshot import build_snapshot, dump_snapshot, load_snapshot, segment_label
 from service.rollout import HELD_EVENT, Gate, ramp, rollout_gate
 from service.rollout import describe_guardrail as _describe
@@ -29,7 +28,7 @@ from service.spec import ENDED, ExperimentRecord
 from service.store.aggregation import GROUP, AggregationStore
 from service.store.monitor_state import MonitorState
 
-__all__ = ["LEASE_PURPOSE", "Monitor", "PassReport", "ResultsFn", "experiment_results"]
+__all__ = ["LEASE_PURPOSE", "Monitor", "PassReport"]
 
 log = logging.getLogger("sharpen.monitor")
 
@@ -37,17 +36,6 @@ LEASE_PURPOSE = "monitor"
 ACTOR = "monitor"
 JOURNAL_GRACE_S = 30.0
 _ENDINGS = frozenset({"ship", "rollback", "stop"})
-
-
-ResultsFn = Callable[[Runtime, str], Awaitable[Mapping[str, Any]]]
-"""``async (runtime, key) -> results document``; injectable for tests and backtests."""
-
-
-async def experiment_results(runtime: Runtime, key: str) -> Mapping[str, Any]:
-    """``service.results.experiment_results``, looked up when first needed."""
-    module = importlib.import_module("service.results")
-    compute: ResultsFn = module.experiment_results
-    return await compute(runtime, key)
 
 
 @dataclass
