@@ -17,14 +17,22 @@ from prometheus_client import start_http_server
 
 from service.assignment import Assigner, ConfigCache, ExposureBuffer
 from service.auth import KeyRing
-from service.ingestion import add_ingestion
+from service.bodies import prepare
+from service.ingestion import Targets
 from service.journal import Journal
 from service.metrics import Metrics
 from service.modelwatch import ModelWatch
 from service.monitor import Monitor, ProcessSampler, WebhookSender
 from service.runtime import Runtime
 from service.settings import Settings
-from service.store import ExperimentStore, RedisSettings, close, connect
+from service.store import (
+    AggregateStore,
+    EventStore,
+    ExperimentStore,
+    RedisSettings,
+    close,
+    connect,
+)
 from service.store.config_feed import ConfigFeed
 from service.store.exposures import ExposureLog
 from service.worker import Aggregator
@@ -62,6 +70,20 @@ def add_assignment(runtime: Runtime) -> None:
     )
     runtime.assigner = Assigner(cache, buffer)
     runtime.components.extend([cache, buffer])
+
+
+def add_ingestion(runtime: Runtime) -> None:
+    """The stores behind ``/v1/events`` and the statistics read API, and the targets cache."""
+    settings = runtime.settings
+    runtime.events = EventStore(
+        runtime.redis,
+        dedup_window_s=settings.event_dedup_window_s,
+        max_backlog=settings.ingest_max_backlog,
+        idempotency_window_s=settings.idempotency_window_s,
+    )
+    runtime.aggregates = AggregateStore(runtime.redis)
+    runtime.event_targets = Targets()
+    prepare(settings.events_max_batch, settings.records_max_batch)  # records and labels too
 
 
 def add_aggregator(runtime: Runtime) -> None:

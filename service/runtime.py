@@ -22,6 +22,7 @@ from service.store import AggregateStore, EventStore, ExperimentStore, RedisClie
 
 if TYPE_CHECKING:
     from service.assignment import Assigner
+    from service.ingestion import Targets
     from service.journal import Journal
     from service.monitor import WebhookSender
 
@@ -47,6 +48,7 @@ class Runtime:
     assigner: Assigner | None = None
     events: EventStore | None = None
     aggregates: AggregateStore | None = None
+    event_targets: Targets | None = None
     metrics: Metrics = field(default_factory=Metrics)
     journal: Journal | None = None
     webhooks: WebhookSender | None = None

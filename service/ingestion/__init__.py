@@ -3,7 +3,8 @@ its experiment, append the valid ones exactly once, answer (``POST /v1/events``)
 
 from __future__ import annotations
 
+from service.ingestion._checks import Targets
 from service.ingestion._decode import VALUE_LIMIT
-from service.ingestion._ingest import add_ingestion, ingest
+from service.ingestion._ingest import ingest
 
-__all__ = ["VALUE_LIMIT", "add_ingestion", "ingest"]
+__all__ = ["VALUE_LIMIT", "Targets", "ingest"]

@@ -3,7 +3,8 @@ against its experiment (cached targets), append the valid ones, answer; with an
 idempotency key, claim it first and settle it with the answer (see
 ``service/store/events.py`` for how a committed batch whose answer was lost is answered).
 
-:func:`add_ingestion` is the component factory; :func:`ingest` is what the route calls.
+:func:`ingest` is what the route calls; ``service.components.add_ingestion`` wires the
+stores and the targets cache it uses.
 """
 
 from __future__ import annotations
@@ -14,15 +15,15 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from service.bodies import TooManyItems, off_loop, prepare
+from service.bodies import TooManyItems, off_loop
 from service.errors import MAX_DETAILS, Conflict, FieldError, ValidationFailed, field_error
 from service.ingestion._checks import Checked, Target, Targets, check_events
 from service.ingestion._decode import Decoded, decode_events
 from service.runtime import Runtime
 from service.settings import Settings
-from service.store import AggregateStore, Call, EventStore, body_digest
+from service.store import Call, EventStore, body_digest
 
-__all__ = ["add_ingestion", "ingest"]
+__all__ = ["ingest"]
 
 
 @contextmanager
@@ -122,26 +123,8 @@ async def ingest(
     return answer
 
 
-_EXTRA = "ingest.targets"
-
-
 def _ingestion(runtime: Runtime) -> tuple[EventStore, Targets]:
-    store = runtime.events
-    targets = runtime.extras.get(_EXTRA)
-    if store is None or not isinstance(targets, Targets):
-        raise RuntimeError("ingestion is not wired: add_ingestion is not a component factory")
+    store, targets = runtime.events, runtime.event_targets
+    if store is None or targets is None:
+        raise RuntimeError("not wired: service.components.add_ingestion did not run")
     return store, targets
-
-
-def add_ingestion(runtime: Runtime) -> None:
-    """Component factory: the stores behind ``/v1/events`` and the statistics read API."""
-    settings = runtime.settings
-    runtime.events = EventStore(
-        runtime.redis,
-        dedup_window_s=settings.event_dedup_window_s,
-        max_backlog=settings.ingest_max_backlog,
-        idempotency_window_s=settings.idempotency_window_s,
-    )
-    runtime.aggregates = AggregateStore(runtime.redis)
-    runtime.extras[_EXTRA] = Targets()
-    prepare(settings.events_max_batch, settings.records_max_batch)  # records and labels too
