@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -19,6 +19,7 @@ from service.api.ratelimit import AdminRateLimit
 from service.api.request_metrics import RequestTable
 from service.auth import Authenticate, KeyRing
 from service.auth_limits import FailedAuthLimit
+from service.components import running, wire
 from service.logs import configure_logging, settings_secrets
 from service.metrics import Metrics
 from service.runtime import Runtime
@@ -26,29 +27,11 @@ from service.settings import Settings
 from service.store import ExperimentStore, RedisSettings, close, connect
 from service.ui import router as ui_router
 
-__all__ = ["ComponentFactory", "SharpenApp", "create_app"]
+__all__ = ["SharpenApp", "create_app"]
 
 log = logging.getLogger("sharpen")
 
-ComponentFactory = Callable[[Runtime], None]
-"""Adds background components to a runtime before they are started (see ``_components``)."""
-
 _LARGE_BODY_PREFIXES = ("/v1/events", "/v1/models/", "/v1/backtest", "/v1/analyze")
-
-
-def _components(runtime: Runtime) -> None:
-    """Register the background parts each feature needs; each one owns its own module."""
-    for factory in _component_factories():
-        factory(runtime)
-
-
-def _component_factories() -> list[ComponentFactory]:
-    from service.api.events import add_ingestion
-    from service.assignment import add_assignment
-    from service.monitor import add_monitoring
-    from service.worker import add_aggregator
-
-    return [add_assignment, add_ingestion, add_aggregator, add_monitoring]
 
 
 class SharpenApp(FastAPI):
@@ -93,22 +76,14 @@ def create_app(settings: Settings, keyring: KeyRing | None = None) -> SharpenApp
             auth_limit=auth_limit,
         )
         app.state.runtime = runtime
-        _components(runtime)
+        wire(runtime)
         front = app.front if isinstance(app, SharpenApp) else None
         if front is not None:
             front.assigner = runtime.assigner  # the hot path answers from now on
-        started = []
         try:
-            for component in runtime.components:
-                await component.start()
-                started.append(component)
-            yield
+            async with running(runtime):
+                yield
         finally:
-            for component in reversed(started):
-                try:
-                    await component.stop()
-                except Exception:
-                    log.exception("stopping %r failed", component)
             if front is not None:
                 front.assigner = None
                 front.table.flush()  # the last requests' counts, before the process goes

@@ -34,6 +34,8 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
+from service.spec.lifecycle import ENDED, STATUSES
+
 __all__ = [
     "BOUNDS",
     "GUARDRAIL_STATUS_CODES",
@@ -51,7 +53,6 @@ __all__ = [
 ]
 
 NAMESPACE = "sharpen"
-STATUSES = ("draft", "running", "shipped", "rolled_back", "stopped")
 GUARDRAIL_STATUS_CODES: Mapping[str, int] = {
     "ok": 0,
     "inconclusive": 1,
@@ -558,7 +559,7 @@ class Metrics:
             self.monitor_actions.labels(action)
         for outcome in WEBHOOK_OUTCOMES:
             self.webhook_deliveries.labels(outcome)
-        for status in ("shipped", "rolled_back", "stopped"):
+        for status in sorted(ENDED):
             self.journal_entries.labels(status)
         for via in AUTH_FAILURE_VIA:
             self.auth_failures.labels(via)

@@ -21,9 +21,17 @@ Recalibration and probe: :mod:`service.analysis._probe`. Backtests:
 
 from __future__ import annotations
 
+from service.analysis._backtest_input import nest_rows, rows_from_csv
 from service.analysis._frame import Frame, build_frame, normalise
 from service.analysis._names import EVIDENCE_ORDER, FLAGS, LEVERS, Flag, Lever
-from service.analysis._reference import Reference, build_reference, feature_matrix
+from service.analysis._reference import (
+    Reference,
+    build_reference,
+    feature_matrix,
+    pack_rows,
+    reference_meta,
+    unpack,
+)
 from service.analysis._report import Analysis, AnalysisParams, analyze, run_analysis
 
 __all__ = [
@@ -40,6 +48,11 @@ __all__ = [
     "build_frame",
     "build_reference",
     "feature_matrix",
+    "nest_rows",
     "normalise",
+    "pack_rows",
+    "reference_meta",
+    "rows_from_csv",
     "run_analysis",
+    "unpack",
 ]

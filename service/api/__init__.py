@@ -19,8 +19,8 @@ def routers() -> list[APIRouter]:
         health,
         journal,
         metrics,
+        model_lines,
         model_monitor,
-        models,
         results,
     )
 
@@ -31,7 +31,7 @@ def routers() -> list[APIRouter]:
         exposures.router,
         events.router,
         config.router,
-        models.router,
+        model_lines.router,
         model_monitor.router,
         backtest.router,
         journal.router,

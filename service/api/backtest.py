@@ -3,7 +3,7 @@
 ``POST /v1/backtest`` takes a spec (inline, or an existing experiment's key) and the
 records as nested JSON (``records``), flat rows (``rows``, as CSV columns or Parquet
 fields) or CSV text (``csv``); see :mod:`service.analysis.backtest` for the rule
-and :mod:`service.analysis._backtest_input` for the shapes. The verdict is written
+and :mod:`service.analysis.rows_from_csv` and ``nest_rows`` for the shapes. The verdict is written
 to the journal list (``keys.journal()``) as one JSON entry, unless ``dry_run``; the
 entry's id is a digest of the inputs (spec, candidate, alpha, segment floor, records),
 so a repeat of the same inputs replaces its entry instead of adding one::
@@ -35,18 +35,18 @@ from pydantic import (
     field_validator,
 )
 
-from service.analysis._backtest_input import nest_rows, rows_from_csv
+from service.analysis import nest_rows, rows_from_csv
 from service.analysis.backtest import DERIVED_VALUES, BacktestPlan, PlanMetric, run_backtest
-from service.api._bodies import parse_model
 from service.api._docs import json_body
 from service.api.deps import AdminDep, ExperimentsDep, RuntimeDep
-from service.api.models import check_scalar
+from service.api.model_lines import check_scalar
 from service.api.responses import JSON
+from service.bodies import parse_model
 from service.errors import FieldError, ValidationFailed, field_error
 from service.spec import ExperimentSpec, parse_spec
 from service.spec.models import KEY_PATTERN, NAME_PATTERN
 from service.spec.validation import pydantic_details
-from service.store.records import upsert_journal
+from service.store.journal import JournalStore
 
 __all__ = ["BacktestBody", "plan_from_spec", "router"]
 
@@ -339,7 +339,7 @@ async def backtest(
         "primary": primary,
         "verdict": result["verdict"],
     }
-    added = await upsert_journal(runtime.redis, entry["id"], entry)
+    added = await JournalStore(runtime.redis).upsert_backtest(entry["id"], entry)
     journal = {"id": entry["id"], "at": entry["at"], "added": added}
     return JSON({**result, "journal": journal, "dry_run": False})
 

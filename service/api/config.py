@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from service.api.deps import AssignerDep, ClientDep, RuntimeDep
-from service.assignment import ConfigStreams, EventStream
+from service.assignment import ConfigStreams, StreamTicket
 
 __all__ = ["router"]
 
@@ -103,3 +104,24 @@ async def stream_config(
             "config streams are not wired: add_assignment is not a component factory"
         )
     return EventStream(streams, streams.open(caller.name), request.headers.get("last-event-id"))
+
+
+class EventStream(StreamingResponse):
+    """The ``text/event-stream`` response of one ticket; releases it however it ends (also
+    when the client leaves before the first byte)."""
+
+    def __init__(self, streams: ConfigStreams, ticket: StreamTicket, last_event_id: str | None):
+        super().__init__(
+            streams.events(ticket, last_event_id),
+            media_type="text/event-stream",
+            # X-Accel-Buffering: a buffering proxy in front would hold the events back.
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+        self._streams = streams
+        self._ticket = ticket
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._streams.release(self._ticket)

@@ -6,13 +6,14 @@ pool, a thread hop per dependency per request for what is an attribute lookup.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
 
 from service.assignment import Assigner
 from service.auth import Identity, Scope, authorize, caller_of
 from service.journal import Journal
+from service.modelwatch import records_of
 from service.runtime import Runtime
 from service.store import AggregateStore, EventStore, ExperimentStore
 from service.store.records import RecordStore
@@ -31,6 +32,15 @@ __all__ = [
 ]
 
 
+T = TypeVar("T")
+
+
+def _wired(part: T | None, factory: str) -> T:
+    if part is None:
+        raise RuntimeError(f"not wired: service.components.{factory} did not run")
+    return part
+
+
 async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
@@ -47,29 +57,21 @@ ExperimentsDep = Annotated[ExperimentStore, Depends(get_experiments)]
 
 
 async def get_events(runtime: RuntimeDep) -> EventStore:
-    if runtime.events is None:
-        raise RuntimeError("ingestion is not wired: add_ingestion is not a component factory")
-    return runtime.events
+    return _wired(runtime.events, "add_ingestion")
 
 
 EventsDep = Annotated[EventStore, Depends(get_events)]
 
 
 async def get_aggregates(runtime: RuntimeDep) -> AggregateStore:
-    if runtime.aggregates is None:
-        raise RuntimeError("ingestion is not wired: add_ingestion is not a component factory")
-    return runtime.aggregates
+    return _wired(runtime.aggregates, "add_ingestion")
 
 
 AggregatesDep = Annotated[AggregateStore, Depends(get_aggregates)]
 
 
 def get_records(runtime: RuntimeDep) -> RecordStore:
-    store = runtime.extras.get("records")
-    if not isinstance(store, RecordStore):
-        store = RecordStore(runtime.redis, max_records=runtime.settings.model_max_records)
-        runtime.extras["records"] = store
-    return store
+    return records_of(runtime)
 
 
 async def _records(runtime: RuntimeDep) -> RecordStore:
@@ -80,18 +82,14 @@ RecordsDep = Annotated[RecordStore, Depends(_records)]
 
 
 async def get_assigner(runtime: RuntimeDep) -> Assigner:
-    if runtime.assigner is None:
-        raise RuntimeError("assignment is not wired: add_assignment is not a component factory")
-    return runtime.assigner
+    return _wired(runtime.assigner, "add_assignment")
 
 
 AssignerDep = Annotated[Assigner, Depends(get_assigner)]
 
 
 async def get_journal(runtime: RuntimeDep) -> Journal:
-    if runtime.journal is None:
-        raise RuntimeError("the journal is not wired: add_monitoring is not a component factory")
-    return runtime.journal
+    return _wired(runtime.journal, "add_monitoring")
 
 
 JournalDep = Annotated[Journal, Depends(get_journal)]

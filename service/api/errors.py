@@ -6,10 +6,6 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from redis.exceptions import ClusterDownError, ReadOnlyError, TryAgainError
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError as RedisResponseError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.api.responses import JSON
@@ -21,6 +17,14 @@ from service.errors import (
     field_error,
 )
 from service.spec.validation import field_message
+from service.store.connection import (
+    ClusterDownError,
+    ReadOnlyError,
+    RedisConnectionError,
+    RedisTimeoutError,
+    TryAgainError,
+)
+from service.store.connection import ResponseError as RedisResponseError
 
 __all__ = ["install_error_handlers"]
 

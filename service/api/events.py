@@ -8,34 +8,26 @@ with no valid event is a 422 either way. The valid events are appended to their
 experiments' streams (one Lua call each) before the 202.
 
 With an ``Idempotency-Key`` the key is claimed before any work: a different body under a
-used key is a 409, and a replay gets the first answer, partial refusals included (see
-``service/store/events.py`` for how a committed batch whose answer was lost is answered).
+used key is a 409, and a replay gets the first answer, partial refusals included. The work
+is :func:`service.ingestion.ingest`; this module reads the request and documents the route.
 """
 
 from __future__ import annotations
 
-import gc
-import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
 from typing import Any
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
-from service.api._bodies import TooManyItems, off_loop, prepare
 from service.api._docs import json_body
-from service.api._event_checks import Checked, Target, Targets, check_events
-from service.api._event_decode import VALUE_LIMIT, Decoded, decode_events
 from service.api.deps import identity
 from service.api.responses import JSON
-from service.errors import MAX_DETAILS, Conflict, FieldError, ValidationFailed, field_error
+from service.errors import MAX_DETAILS, ValidationFailed, field_error
+from service.ingestion import ingest
 from service.runtime import Runtime
-from service.settings import Settings
-from service.store import AggregateStore, Call, EventStore, body_digest
 from sharpen import MAX_UNIT_ID
 
-__all__ = ["VALUE_LIMIT", "add_ingestion", "router"]
+__all__ = ["router"]
 
 router = APIRouter(prefix="/v1", tags=["events"])
 
@@ -138,73 +130,6 @@ def _atomic(request: Request) -> bool:
     return flag
 
 
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic GC while a batch's objects are built (no await inside): they form no
-    cycles, and the collections their allocations trigger nearly double the batch's cost."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
-
-
-def _checked(
-    decoded: Decoded, targets: Mapping[str, Target], settings: Settings, now: float
-) -> Checked:
-    with _gc_paused():
-        return check_events(decoded.events, targets, settings, now)
-
-
-async def _validated(
-    runtime: Runtime, targets: Targets, body: bytes
-) -> tuple[Checked, list[FieldError], int]:
-    """The batch's valid events by experiment, every problem (by index), the events' count."""
-    settings = runtime.settings
-    try:
-        with _gc_paused():
-            decoded = decode_events(body, settings)
-    except TooManyItems:
-        # At least this many were refused (the rest were not even counted).
-        runtime.metrics.events_rejected.labels("too_large").inc(settings.events_max_batch + 1)
-        raise
-    now = time.time()
-    names = {e.experiment for e in decoded.events if e is not None}
-    found = await targets.get(runtime.experiments, names, settings, now)
-    checked = await off_loop(len(decoded.events), lambda: _checked(decoded, found, settings, now))
-    errors = decoded.errors + checked.errors
-    errors.sort(key=lambda e: int(e["index"]))
-    return checked, errors, len(decoded.events)
-
-
-async def _ingest(
-    runtime: Runtime, store: EventStore, targets: Targets, body: bytes, call: Call, atomic: bool
-) -> tuple[dict[str, Any], list[str]]:
-    """Validate, append, and the answer (with the experiments written to)."""
-    checked, errors, count = await _validated(runtime, targets, body)
-    refused = len({e["index"] for e in errors})
-    if refused and (atomic or refused == count):
-        runtime.metrics.reject_events(errors, count)
-        if refused == count:
-            message = f"none of the {count} events is valid"
-        else:
-            message = f"{refused} of {count} events are invalid; none was accepted (atomic)"
-        raise ValidationFailed(message, errors)
-    result = await store.append_many(checked.by_experiment, call)
-    if refused:
-        runtime.metrics.reject_events(errors, refused)
-    answer = {
-        "accepted": result.accepted,
-        "duplicates": result.duplicates,
-        "rejected": errors[:MAX_DETAILS],
-        "rejected_count": refused,
-    }
-    return answer, list(checked.by_experiment)
-
-
 # --- the route ---------------------------------------------------------------------------
 
 
@@ -232,54 +157,8 @@ async def post_events(request: Request) -> JSON:
     # thread hops per request that cost more than this route's own bookkeeping.
     who = identity(request, "client")
     runtime: Runtime = request.app.state.runtime
-    store, targets = _ingestion(runtime)
     atomic = _atomic(request)
     idempotency_key = _idempotency_key(request)
     body = await request.body()
-    if idempotency_key is None:
-        call = store.call(who.name, None, "")
-        answer, _ = await _ingest(runtime, store, targets, body, call, atomic)
-        return JSON(answer, status_code=202)
-    digest = body_digest(body, "atomic") if atomic else body_digest(body)
-    call = store.call(who.name, idempotency_key, digest)
-    claim = await store.claim(who.name, idempotency_key, digest)
-    if claim.state == "conflict":
-        raise Conflict(
-            "this Idempotency-Key was used with a different body",
-            [field_error("headers.Idempotency-Key", "reused with a different body")],
-        )
-    if claim.state == "answered" and claim.answer is not None:
-        return JSON(claim.answer, status_code=202)
-    try:
-        answer, written = await _ingest(runtime, store, targets, body, call, atomic)
-    except ValidationFailed:
-        if claim.state == "new":  # nothing was accepted under the key: it stays unused
-            await store.release(who.name, idempotency_key, digest)
-        raise
-    await store.settle(who.name, idempotency_key, call, answer, written)
+    answer = await ingest(runtime, who.name, idempotency_key, body, atomic)
     return JSON(answer, status_code=202)
-
-
-_EXTRA = "ingest.targets"
-
-
-def _ingestion(runtime: Runtime) -> tuple[EventStore, Targets]:
-    store = runtime.events
-    targets = runtime.extras.get(_EXTRA)
-    if store is None or not isinstance(targets, Targets):
-        raise RuntimeError("ingestion is not wired: add_ingestion is not a component factory")
-    return store, targets
-
-
-def add_ingestion(runtime: Runtime) -> None:
-    """Component factory: the stores behind ``/v1/events`` and the statistics read API."""
-    settings = runtime.settings
-    runtime.events = EventStore(
-        runtime.redis,
-        dedup_window_s=settings.event_dedup_window_s,
-        max_backlog=settings.ingest_max_backlog,
-        idempotency_window_s=settings.idempotency_window_s,
-    )
-    runtime.aggregates = AggregateStore(runtime.redis)
-    runtime.extras[_EXTRA] = Targets()
-    prepare(settings.events_max_batch, settings.records_max_batch)  # records and labels too

@@ -13,7 +13,7 @@ from service.monitor import on_lifecycle
 from service.results import experiment_results
 from service.rollout import ramp, target_step
 from service.runtime import Runtime
-from service.spec import ExperimentRecord, ExperimentSpec, check_spec
+from service.spec import ExperimentRecord, ExperimentSpec, Status, check_spec
 from service.spec.examples import FRAUD_V7
 from service.webhook_targets import refused_targets
 
@@ -71,9 +71,7 @@ async def create_experiment(
 async def list_experiments(
     _: AdminDep,
     store: ExperimentsDep,
-    status: Literal["draft", "running", "shipped", "rolled_back", "stopped"] | None = Query(
-        default=None
-    ),
+    status: Status | None = Query(default=None),
     layer: str | None = Query(default=None, max_length=64),
 ) -> ExperimentList:
     records = await store.list(status=status)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from redis.exceptions import RedisError
 
 from service.api.deps import RuntimeDep
 from service.api.responses import JSON
+from service.store.connection import RedisError, ping
 
 __all__ = ["router"]
 
@@ -26,7 +26,7 @@ async def healthz() -> dict[str, str]:
 )
 async def readyz(runtime: RuntimeDep) -> JSON | dict[str, str]:
     try:
-        await runtime.redis.ping()
+        await ping(runtime.redis)
     except (RedisError, OSError) as exc:
         body = {
             "error": {"code": "unavailable", "message": f"redis: {exc}", "details": []},

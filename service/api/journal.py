@@ -17,6 +17,7 @@ from service.journal import (
     lever_summaries,
     line_summaries,
 )
+from service.spec import EndedStatus
 
 __all__ = ["router"]
 
@@ -74,7 +75,7 @@ async def list_journal(
     line: str | None = Query(default=None, max_length=64),
     lever: Literal["data", "features", "architecture", "serving", "threshold", "unspecified"]
     | None = None,
-    status: Literal["shipped", "rolled_back", "stopped"] | None = None,
+    status: EndedStatus | None = None,
     results: bool = Query(default=False, description="Include each entry's final results."),
     limit: int = Query(default=100, ge=1, le=1000),
     offset: int = Query(default=0, ge=0),

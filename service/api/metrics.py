@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 
 from fastapi import APIRouter
-from redis.exceptions import RedisError
 from starlette.responses import Response
 
 from service.api.deps import RuntimeDep
 from service.modelwatch import refresh_model_metrics
 from service.monitor import refresh_experiment_metrics
 from service.runtime import Runtime
+from service.store.connection import RedisError
 from service.store.memory import redis_memory
 
 __all__ = ["router"]

@@ -7,9 +7,9 @@ from typing import Any, Literal
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.api._bodies import parse_model
 from service.api._docs import json_body
 from service.api.deps import AdminDep, RuntimeDep
+from service.bodies import parse_model
 from service.errors import ValidationFailed, field_error
 from service.results import experiment_plan, experiment_results, spec_plan
 from service.spec import ExperimentSpec, check_spec

@@ -6,13 +6,11 @@ Bucketing and evaluation are the SDK's (``sharpen``); this package only feeds th
 from __future__ import annotations
 
 from service.assignment._assigner import Assigner
-from service.assignment._cache import ConfigCache
+from service.assignment._cache import ConfigCache, ConfigSource, StaticConfig
 from service.assignment._compile import CompiledConfig, compile_config, compile_entries
-from service.assignment._components import add_assignment
 from service.assignment._exposures import ExposureBuffer, ExposureStats
 from service.assignment._requests import MAX_BATCH, MAX_EXPOSURES, MAX_UNIT_ID
-from service.assignment._source import ConfigSource, StaticConfig
-from service.assignment._stream import ConfigStreams, EventStream
+from service.assignment._stream import ConfigStreams, StreamTicket
 
 __all__ = [
     "MAX_BATCH",
@@ -23,11 +21,10 @@ __all__ = [
     "ConfigCache",
     "ConfigSource",
     "ConfigStreams",
-    "EventStream",
     "ExposureBuffer",
     "ExposureStats",
     "StaticConfig",
-    "add_assignment",
+    "StreamTicket",
     "compile_config",
     "compile_entries",
 ]

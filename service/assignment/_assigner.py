@@ -9,29 +9,27 @@ given once its exposure is admitted to the buffer (else the request is refused w
 
 from __future__ import annotations
 
-import math
 import re
 import time
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
 from typing import Final
 
 import msgspec
 
+from service.assignment._cache import ConfigSource
 from service.assignment._compile import CompiledConfig
 from service.assignment._exposures import ExposureBuffer
 from service.assignment._requests import MAX_UNIT_ID, Decoders, ExposureIn, invalid_body
 from service.assignment._sdk import evaluate
-from service.assignment._source import ConfigSource
 from service.errors import FieldError, NotFound, Unavailable, ValidationFailed, field_error
 from service.spec.models import KEY_PATTERN
+from service.store.event_codec import TIMESTAMP_RANGE, epoch_seconds
 from service.store.exposures import ExposureRow
 
 __all__ = ["Assigner"]
 
 _KEY: Final = re.compile(KEY_PATTERN)
 _MAX_DETAILS: Final = 50
-_LATEST_EPOCH: Final = 253_402_300_800.0  # 10000-01-01
 
 
 def _bad_unit(field: str) -> ValidationFailed:
@@ -47,18 +45,6 @@ def _unit_id(value: str | int, field: str) -> str:
             return value
         raise _bad_unit(field)
     return str(value)  # an integer id: its decimal digits, as the SDK's canonical form
-
-
-def _epoch(value: str | float) -> float | None:
-    if isinstance(value, str):
-        try:
-            moment = datetime.fromisoformat(value)
-        except ValueError:
-            return None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        return moment.timestamp()
-    return value if math.isfinite(value) and 0 < value < _LATEST_EPOCH else None
 
 
 class Assigner:
@@ -184,11 +170,11 @@ def _exposure_row(
         unit_id = _unit_id(exposure.unit_id, f"{where}.unit_id")
     except ValidationFailed as exc:
         details.extend(exc.details)
-    timestamp = _epoch(exposure.timestamp)
+    timestamp = epoch_seconds(exposure.timestamp)
     if timestamp is None:
         details.append(
             field_error(
-                f"{where}.timestamp", "must be ISO-8601 or epoch seconds (a positive number)"
+                f"{where}.timestamp", f"must be ISO-8601 or epoch seconds {TIMESTAMP_RANGE}"
             )
         )
     if len(details) > before:

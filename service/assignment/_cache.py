@@ -1,4 +1,5 @@
-"""The in-process config cache: what ``/v1/assign`` and ``/v1/config`` read, never Redis.
+"""The in-process config cache: what ``/v1/assign`` and ``/v1/config`` read, never Redis
+(a :class:`ConfigSource`; :class:`StaticConfig` is the fixed one, for tests and tools).
 
 It reloads when the config version changes, told by pub/sub within milliseconds
 and, as a safety net for lost messages or a broken subscription, by polling the
@@ -15,20 +16,41 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-
-from redis.exceptions import RedisError
+from typing import Protocol
 
 from service.assignment._compile import CompiledConfig, compile_config
 from service.store import ExperimentStore
 from service.store.config_feed import ConfigFeed
+from service.store.connection import RedisError
 
-__all__ = ["ConfigCache"]
+__all__ = ["ConfigCache", "ConfigSource", "StaticConfig"]
 
 log = logging.getLogger("sharpen.assignment")
 
 _SUBSCRIBE_WAIT_S = 2.0
 _MAX_BACKOFF_S = 5.0
 _STOP_WAIT_S = 2.0
+
+
+class ConfigSource(Protocol):
+    @property
+    def current(self) -> CompiledConfig | None: ...
+
+    async def refresh(self, *, force: bool = False) -> bool: ...
+
+
+class StaticConfig:
+    """A :class:`ConfigSource` that always holds the same compiled config."""
+
+    def __init__(self, config: CompiledConfig) -> None:
+        self._config = config
+
+    @property
+    def current(self) -> CompiledConfig:
+        return self._config
+
+    async def refresh(self, *, force: bool = False) -> bool:
+        return False
 
 
 class ConfigCache:

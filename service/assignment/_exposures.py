@@ -36,9 +36,8 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from redis.exceptions import RedisError
-
 from service.errors import RateLimited, SharpenServiceError, Unavailable
+from service.store.connection import RedisError
 from service.store.exposures import ExposureLog, ExposureRow
 
 __all__ = ["ExposureBuffer", "ExposureStats"]

@@ -29,14 +29,11 @@ from collections.abc import AsyncIterator, Callable
 from types import FrameType
 from typing import Final
 
-from starlette.responses import StreamingResponse
-from starlette.types import Receive, Scope, Send
-
 from service.assignment._cache import ConfigCache
 from service.assignment._compile import CompiledConfig
 from service.errors import RateLimited, Unavailable
 
-__all__ = ["ConfigStreams", "EventStream", "StreamTicket"]
+__all__ = ["ConfigStreams", "StreamTicket"]
 
 log = logging.getLogger("sharpen.assignment")
 
@@ -197,24 +194,3 @@ def _event(kind: str, event_id: str, data: bytes) -> bytes:
 
 def _config_event(config: CompiledConfig) -> bytes:
     return _event("config", config.etag, config.body)
-
-
-class EventStream(StreamingResponse):
-    """The ``text/event-stream`` response of one ticket; releases it however it ends (also
-    when the client leaves before the first byte)."""
-
-    def __init__(self, streams: ConfigStreams, ticket: StreamTicket, last_event_id: str | None):
-        super().__init__(
-            streams.events(ticket, last_event_id),
-            media_type="text/event-stream",
-            # X-Accel-Buffering: a buffering proxy in front would hold the events back.
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-        )
-        self._streams = streams
-        self._ticket = ticket
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            self._streams.release(self._ticket)

@@ -29,7 +29,7 @@ def review(
     drift, label completeness), the error pattern to fix now, experiments running and
     ended with their journal decisions, cumulative improvement; lines ranked by value at
     stake (errors a week x impact.value_per_unit of the line's experiments)."""
-    from service.modelwatch._review_md import review_markdown  # numpy-free, but a package
+    from service.modelwatch import review_markdown
 
     query = {"since": since, **({"model": model} if model else {})}
     with AdminAPI(url, api_key) as api:

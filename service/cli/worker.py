@@ -25,7 +25,7 @@ console = Console(stderr=True)
 
 
 async def _run(aggregator: Aggregator, settings: Settings) -> None:
-    from service.monitor import monitoring  # guardrail monitor, journal catch-up, webhooks
+    from service.components import monitoring  # guardrail monitor, journal, webhooks
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

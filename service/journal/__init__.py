@@ -15,9 +15,9 @@ from service.journal._entry import (
     PrimaryLift,
     YearlyValue,
     build_entry,
+    line_of,
 )
 from service.journal._journal import Journal
-from service.journal._lines import line_of
 from service.journal._summary import (
     Cumulative,
     LeverSummary,

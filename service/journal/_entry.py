@@ -1,29 +1,49 @@
-"""A journal entry: what was tried, what was found, what was decided, by whom."""
+"""A journal entry: what was tried, what was found, what was decided, by whom, on which
+model line (:func:`line_of`)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict
 
 from service import format as fmt
-from service.journal._lines import line_of
-from service.spec import ExperimentRecord
+from service.spec import ENDED, ENDING_ACTION, EndedStatus, ExperimentRecord, ExperimentSpec
 
-__all__ = ["Decision", "Interval", "JournalEntry", "PrimaryLift", "YearlyValue", "build_entry"]
+__all__ = [
+    "Decision",
+    "Interval",
+    "JournalEntry",
+    "PrimaryLift",
+    "YearlyValue",
+    "build_entry",
+    "line_of",
+]
 
 EndAction = Literal["ship", "rollback", "stop"]
-_ACTION_OF_STATUS: dict[str, EndAction] = {
-    "shipped": "ship",
-    "rolled_back": "rollback",
-    "stopped": "stop",
-}
 _SECONDS_PER_DAY = 86_400.0
 MIN_OBSERVED_DAYS = 1.0
 """Less traffic history than this says nothing about a day's traffic (a burst of seconds
 extrapolated to a year gives billions): the spec's expected daily units are used instead,
 or the value is not estimable."""
+
+
+_ITERATION = re.compile(r"^(?P<line>.+?)-v\d+(?:-.+)?$")
+
+
+def line_of(spec: ExperimentSpec) -> str:
+    """The model line an experiment iterates on.
+
+    The spec's ``layer`` when set (experiments on one model share a layer), otherwise the
+    key up to its ``-v<N>`` (``fraud-v7`` and ``fraud-v7-win-s7`` -> ``fraud``), otherwise
+    the key.
+    """
+    if spec.layer is not None:
+        return spec.layer
+    match = _ITERATION.match(spec.key)
+    return match.group("line") if match else spec.key
 
 
 class _Frozen(BaseModel):
@@ -71,7 +91,7 @@ class JournalEntry(_Frozen):
     hypothesis: str
     description: str
     spec_version: int
-    status: Literal["shipped", "rolled_back", "stopped"]
+    status: EndedStatus
     actor: str
     decision: Decision
     baseline: str
@@ -217,12 +237,10 @@ def build_entry(
     results_error: str | None = None,
 ) -> JournalEntry:
     """The journal entry of an ended experiment (``record.status`` must be an end status)."""
-    if record.status not in _ACTION_OF_STATUS:
+    if record.status not in ENDED:
         raise ValueError(f"experiment {record.key!r} has not ended: it is {record.status}")
-    status: Literal["shipped", "rolled_back", "stopped"] = record.status  # type: ignore[assignment]
-    ending = next(
-        (a for a in reversed(record.audit) if a.action == _ACTION_OF_STATUS[status]), None
-    )
+    status = cast(EndedStatus, record.status)
+    ending = next((a for a in reversed(record.audit) if a.action == ENDING_ACTION[status]), None)
     detail = dict(ending.detail) if ending else {}
     variant = _chosen_variant(record, detail)
     primary = _primary(record, results, variant)
@@ -239,7 +257,7 @@ def build_entry(
         status=status,
         actor=actor,
         decision=Decision(
-            action=_ACTION_OF_STATUS[status],
+            action=ENDING_ACTION[status],
             reasons=_reasons(detail, results),
             recommended=dict(recommended) if isinstance(recommended, Mapping) else None,
         ),

@@ -9,13 +9,11 @@ from typing import Any
 
 import orjson
 
-from service.journal._entry import JournalEntry, build_entry
-from service.journal._lines import line_of
+from service.journal._entry import JournalEntry, build_entry, line_of
 from service.journal._summary import LeverSummary, LineSummary, lever_summaries, line_summaries
 from service.spec import ExperimentRecord
 from service.store.connection import RedisClient
 from service.store.journal import JournalStore
-from service.store.records import read_journal
 
 __all__ = ["Journal"]
 
@@ -24,7 +22,6 @@ log = logging.getLogger("sharpen.journal")
 
 class Journal:
     def __init__(self, redis: RedisClient, clock: Callable[[], float] = time.time) -> None:
-        self._redis = redis
         self._store = JournalStore(redis)
         self._clock = clock
 
@@ -83,7 +80,7 @@ class Journal:
 
     async def backtests(self, limit: int = 100) -> list[dict[str, Any]]:
         """Verdicts of backtests (``POST /v1/backtest``) on historical data, newest first."""
-        return list(reversed(await read_journal(self._redis, limit)))
+        return list(reversed(await self._store.backtests(limit)))
 
     async def lines(self) -> list[LineSummary]:
         return line_summaries(await self.entries(), await self.baselines())

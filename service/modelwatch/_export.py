@@ -7,11 +7,10 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from redis.exceptions import RedisError
-
 from service.metrics import MODEL_STATUS_CODES, ModelSnapshot
 from service.modelwatch._watch import watched_models
 from service.runtime import Runtime
+from service.store.connection import RedisError
 from service.store.model_watch import WatchStore
 from service.store.records import RecordStore
 

@@ -9,7 +9,6 @@ sure nothing is applied or sent twice even if a lease ever lapsed mid-pass.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import math
@@ -28,7 +27,7 @@ from service.modelwatch._apply import Limits, drain
 from service.modelwatch._contrib import Scoring, bin_counts
 from service.modelwatch._report import Facts, ReportConfig, build_report, metrics_view
 from service.modelwatch._windows import Windows, parse_bucket
-from service.runtime import Runtime
+from service.runtime import Periodic, Runtime
 from service.store.model_watch import WatchStore
 from service.store.monitor_state import MonitorState
 from service.store.records import RecordStore
@@ -120,39 +119,23 @@ class ModelWatch:
         self._token = uuid.uuid4().hex
         self._held: set[str] = set()
         self._references: dict[str, tuple[str, Mapping[str, Any] | None]] = {}
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = asyncio.Event()
+        self._periodic = Periodic(
+            "model monitor",
+            self.run_once,
+            interval_s=self._interval_s,
+            grace_s=max(5.0, self._interval_s),
+            log=log,
+        )
 
     async def start(self) -> None:
-        self._stopping.clear()
-        self._task = asyncio.create_task(self._loop(), name="sharpen-modelwatch")
+        await self._periodic.start()
 
     async def stop(self) -> None:
-        self._stopping.set()
-        if self._task is not None:
-            try:
-                await asyncio.wait_for(asyncio.shield(self._task), max(5.0, self._interval_s))
-            except TimeoutError:
-                log.warning("model monitor pass still running at shutdown: cancelled")
-                self._task.cancel()
-            except Exception:
-                log.exception("model monitor loop failed")
-            self._task = None
+        await self._periodic.stop()
         for name in list(self._held):
             with contextlib.suppress(Exception):
                 await self._leases.release(lease_key(name), LEASE_PURPOSE, self._token)
         self._held.clear()
-
-    async def _loop(self) -> None:
-        while not self._stopping.is_set():
-            started = time.monotonic()
-            try:
-                await self.run_once()
-            except Exception:
-                log.exception("model monitor pass failed")
-            remaining = max(0.0, self._interval_s - (time.monotonic() - started))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), remaining)
 
     async def _watched(self) -> list[str]:
         return await watched_models(self._records, self._runtime.settings.model_monitor_max_models)

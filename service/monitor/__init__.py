@@ -3,30 +3,25 @@ happens when an experiment ends (journal, webhook).
 
 Public entry points:
 
-- :func:`add_monitoring` — component factory (journal + webhook sender always, the monitor
-  loop when ``settings.run_worker``).
 - :class:`Monitor` — the loop; ``await Monitor(runtime).run_once()`` runs one pass.
 - :func:`on_lifecycle` — call after ``ExperimentStore.transition`` (journal, webhook).
 - :func:`refresh_experiment_metrics` — before rendering ``GET /metrics``.
-- :func:`monitoring` — the same components in ``sharpen worker`` (no API).
 - :class:`WebhookSender`, :func:`sign`, :func:`verify` — signed webhooks.
 """
 
 from __future__ import annotations
 
-from service.monitor._components import add_monitoring
-from service.monitor._export import refresh_experiment_metrics
-from service.monitor._lifecycle import on_lifecycle
+from service.monitor._lifecycle import ResultsFn, experiment_results, on_lifecycle
 from service.monitor._loop import LEASE_PURPOSE, Monitor, PassReport
-from service.monitor._results import ResultsFn, experiment_results
+from service.monitor._sampler import ProcessSampler
 from service.monitor._snapshot import (
     OTHER,
     build_snapshot,
     dump_snapshot,
     load_snapshot,
+    refresh_experiment_metrics,
     segment_label,
 )
-from service.monitor._standalone import monitoring
 from service.monitor._webhooks import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
@@ -43,15 +38,14 @@ __all__ = [
     "TIMESTAMP_HEADER",
     "Monitor",
     "PassReport",
+    "ProcessSampler",
     "ResultsFn",
     "Webhook",
     "WebhookSender",
-    "add_monitoring",
     "build_snapshot",
     "dump_snapshot",
     "experiment_results",
     "load_snapshot",
-    "monitoring",
     "on_lifecycle",
     "refresh_experiment_metrics",
     "segment_label",

@@ -1,21 +1,34 @@
-"""What happens when an experiment ends, whoever ends it: journal entry, webhook, metrics."""
+"""What happens when an experiment ends, whoever ends it: journal entry, webhook, metrics;
+the results function the monitor and this module compute documents with."""
 
 from __future__ import annotations
 
+import importlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from service.journal import JournalEntry
-from service.monitor._results import ResultsFn, experiment_results
 from service.rollout import announce_step
 from service.runtime import Runtime
 from service.spec import ENDED, ExperimentRecord
 from service.store.monitor_state import MonitorState
 
-__all__ = ["on_lifecycle"]
+__all__ = ["ResultsFn", "experiment_results", "on_lifecycle"]
 
 log = logging.getLogger("sharpen.monitor")
+
+
+ResultsFn = Callable[[Runtime, str], Awaitable[Mapping[str, Any]]]
+"""``async (runtime, key) -> results document``; injectable for tests and backtests."""
+
+
+async def experiment_results(runtime: Runtime, key: str) -> Mapping[str, Any]:
+    """``service.results.experiment_results``, looked up when first needed."""
+    module = importlib.import_module("service.results")
+    compute: ResultsFn = module.experiment_results
+    return await compute(runtime, key)
+
 
 _EVENTS = {"shipped": "experiment.shipped", "rolled_back": "experiment.rolled_back"}
 

@@ -9,7 +9,6 @@ lifecycle store's compare-and-set makes a rollback happen once even if two ever 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import math
@@ -20,12 +19,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from service.errors import Conflict, NotFound
-from service.monitor._lifecycle import on_lifecycle
-from service.monitor._results import ResultsFn, experiment_results
+from service.monitor._lifecycle import ResultsFn, experiment_results, on_lifecycle
 from service.monitor._snapshot import build_snapshot, dump_snapshot, load_snapshot, segment_label
 from service.rollout import HELD_EVENT, Gate, ramp, rollout_gate
 from service.rollout import describe_guardrail as _describe
-from service.runtime import Runtime
+from service.runtime import Periodic, Runtime
 from service.spec import ENDED, ExperimentRecord
 from service.store.aggregation import GROUP, AggregationStore
 from service.store.monitor_state import MonitorState
@@ -77,47 +75,29 @@ class Monitor:
         self._token = uuid.uuid4().hex
         self._held: set[str] = set()
         self._admitted: dict[str, dict[str, list[str]]] = {}
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = asyncio.Event()
+        self._periodic = Periodic(
+            "monitor",
+            self.run_once,
+            interval_s=self._interval_s,
+            grace_s=max(5.0, 2 * self._interval_s),
+            log=log,
+        )
 
     @property
     def token(self) -> str:
         return self._token
 
     async def start(self) -> None:
-        self._stopping.clear()
-        self._task = asyncio.create_task(self._loop(), name="sharpen-monitor")
+        await self._periodic.start()
 
     async def stop(self) -> None:
         """Let the current pass finish (a rollback in progress gets its journal entry), then
         end the loop and give up this process's leases."""
-        self._stopping.set()
-        if self._task is not None:
-            try:
-                await asyncio.wait_for(asyncio.shield(self._task), max(5.0, 2 * self._interval_s))
-            except TimeoutError:
-                log.warning("monitor pass still running at shutdown: cancelled")
-                self._task.cancel()
-            except Exception:
-                log.exception("monitor loop failed")
-            self._task = None
+        await self._periodic.stop()
         for key in list(self._held):
             with contextlib.suppress(Exception):
                 await self._state.release(key, LEASE_PURPOSE, self._token)
         self._held.clear()
-
-    async def _loop(self) -> None:
-        # A stop flag, not only cancellation: a cancellation landing inside a Redis call can
-        # be absorbed by the client library, and the loop must still end.
-        while not self._stopping.is_set():
-            started = time.monotonic()
-            try:
-                await self.run_once()
-            except Exception:
-                log.exception("monitor pass failed")
-            remaining = max(0.0, self._interval_s - (time.monotonic() - started))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), remaining)
 
     async def run_once(self) -> PassReport:
         """Analyse every running experiment this process leads; journal any ended

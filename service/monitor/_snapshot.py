@@ -1,4 +1,5 @@
-"""From a results document to the bounded Prometheus view of one experiment.
+"""From a results document to the bounded Prometheus view of one experiment, and the
+snapshots of every running experiment into ``GET /metrics`` (:func:`refresh_experiment_metrics`).
 
 Segment label values are bounded per attribute: the first ``max_values`` values to appear
 (largest segments first) keep their own label, later ones fold into ``attr=other``, and
@@ -8,6 +9,8 @@ workers. Rows folding onto one label set show the worst of them (highest status)
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -15,8 +18,19 @@ import orjson
 
 from service import format as fmt
 from service.metrics import GUARDRAIL_STATUS_CODES, ExperimentSnapshot, GuardrailSeries
+from service.runtime import Runtime
+from service.spec import ENDED
+from service.store.connection import RedisError
+from service.store.monitor_state import MonitorState
 
-__all__ = ["OTHER", "build_snapshot", "dump_snapshot", "load_snapshot", "segment_label"]
+__all__ = [
+    "OTHER",
+    "build_snapshot",
+    "dump_snapshot",
+    "load_snapshot",
+    "refresh_experiment_metrics",
+    "segment_label",
+]
 
 OTHER = "other"
 ALL = "all"
@@ -164,3 +178,36 @@ def load_snapshot(raw: str) -> tuple[ExperimentSnapshot, Admitted]:
     )
     admitted = {str(k): [str(v) for v in vs] for k, vs in data.get("admitted", {}).items()}
     return snapshot, admitted
+
+
+log = logging.getLogger("sharpen.metrics")
+
+
+async def refresh_experiment_metrics(runtime: Runtime, now: float | None = None) -> None:
+    """Statuses of every experiment, and the snapshots of running ones and of those that
+    ended within ``metrics_ended_retention_s``. On a Redis error the last view stays."""
+    now = time.time() if now is None else now
+    retention = runtime.settings.metrics_ended_retention_s
+    try:
+        records = await runtime.experiments.list()
+        shown = [
+            r.key
+            for r in records
+            if r.status == "running"
+            or (r.status in ENDED and r.ended_at is not None and now - r.ended_at <= retention)
+        ]
+        raws = await MonitorState(runtime.redis).snapshots(shown)
+    except (RedisError, OSError) as exc:
+        log.warning("metrics: experiment view not refreshed: %s", exc)
+        return
+    snapshots: list[ExperimentSnapshot] = []
+    for key, raw in raws.items():
+        try:
+            snapshots.append(load_snapshot(raw)[0])
+        except (ValueError, KeyError, TypeError) as exc:
+            log.warning("metrics: unreadable snapshot of %s: %s", key, exc)
+    runtime.metrics.experiments.update(
+        {r.key: r.status for r in records},
+        snapshots,
+        {r.key: r.started_at for r in records if r.started_at is not None},
+    )

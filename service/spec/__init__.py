@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from service.spec.lifecycle import ACTIONS, ENDED, Action, Status, next_status
+from service.spec.lifecycle import (
+    ACTIONS,
+    ENDED,
+    ENDING_ACTION,
+    STATUSES,
+    Action,
+    EndedStatus,
+    Status,
+    next_status,
+)
 from service.spec.models import (
     Analysis,
     ExperimentSpec,
@@ -19,9 +28,12 @@ from service.spec.validation import check_spec, parse_spec
 __all__ = [
     "ACTIONS",
     "ENDED",
+    "ENDING_ACTION",
+    "STATUSES",
     "Action",
     "Analysis",
     "AuditEntry",
+    "EndedStatus",
     "ExperimentRecord",
     "ExperimentSpec",
     "GuardrailPolicy",

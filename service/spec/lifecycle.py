@@ -1,24 +1,40 @@
-"""Experiment statuses and the transitions between them."""
+"""Experiment statuses and the transitions between them: every other module names a
+status through these types and tuples."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
-__all__ = ["ACTIONS", "ENDED", "Action", "Status", "next_status"]
+__all__ = [
+    "ACTIONS",
+    "ENDED",
+    "ENDING_ACTION",
+    "STATUSES",
+    "Action",
+    "EndedStatus",
+    "Status",
+    "next_status",
+]
 
+EndedStatus = Literal["shipped", "rolled_back", "stopped"]
 Status = Literal["draft", "running", "shipped", "rolled_back", "stopped"]
 Action = Literal["start", "stop", "ship", "rollback"]
 
-ENDED: frozenset[str] = frozenset({"shipped", "rolled_back", "stopped"})
+STATUSES: tuple[Status, ...] = get_args(Status)
+ENDED: frozenset[str] = frozenset(get_args(EndedStatus))
+ACTIONS: tuple[Action, ...] = get_args(Action)
+
+ENDING_ACTION: dict[EndedStatus, Action] = {
+    "shipped": "ship",
+    "rolled_back": "rollback",
+    "stopped": "stop",
+}
+"""The action that ends an experiment in each end status."""
 
 _TRANSITIONS: dict[tuple[str, str], Status] = {
     ("draft", "start"): "running",
-    ("running", "stop"): "stopped",
-    ("running", "ship"): "shipped",
-    ("running", "rollback"): "rolled_back",
+    **{("running", action): status for status, action in ENDING_ACTION.items()},
 }
-
-ACTIONS: tuple[Action, ...] = ("start", "stop", "ship", "rollback")
 
 
 def next_status(current: str, action: str) -> Status | None:

@@ -38,6 +38,7 @@ from service.stats._analyze import (
 )
 from service.stats._batch import StatsBatch, StatsKind
 from service.stats._boundaries import (
+    Spending,
     crossing_probabilities,
     lan_demets_boundaries,
     repeated_p_value,
@@ -97,7 +98,6 @@ from service.stats._power import (
 )
 from service.stats._ramp import RampStep, RampTiming, ramp_timing, ramp_units
 from service.stats._results import Comparison, Effect, arm_dict, clean, interval_dict
-from service.stats._spending import Spending
 from service.stats._srm import (
     SRMResult,
     chi_square_p,

@@ -11,6 +11,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from service.stats._boundaries import Spending
 from service.stats._constants import (
     DESIGNS,
     DIRECTIONS,
@@ -25,7 +26,6 @@ from service.stats._designs import DesignVerdict, evaluate_design
 from service.stats._estimators import compare
 from service.stats._exceptions import StatsInputError
 from service.stats._results import arm_dict, clean, interval_dict
-from service.stats._spending import Spending
 from service.stats._statistics import MeanStats, ProportionStats, RatioStats, Stats
 
 

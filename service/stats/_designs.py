@@ -26,11 +26,11 @@ from dataclasses import dataclass
 from scipy import special
 
 from service.stats._always_valid import information_fraction, multiplier_at, p_value_at
+from service.stats._boundaries import Spending
 from service.stats._constants import FAILED, Design
 from service.stats._group_sequential import GroupSequentialResult, group_sequential_test
 from service.stats._intervals import interval, relative_interval
 from service.stats._results import NAN, Comparison, arm_dict, clean, interval_dict
-from service.stats._spending import Spending
 
 _EPS = 1e-9
 

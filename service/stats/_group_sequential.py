@@ -13,9 +13,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from service.stats._boundaries import lan_demets_boundaries, repeated_p_value
+from service.stats._boundaries import Spending, lan_demets_boundaries, repeated_p_value
 from service.stats._results import clean
-from service.stats._spending import Spending
 
 
 @dataclass(frozen=True, slots=True)

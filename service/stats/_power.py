@@ -26,7 +26,7 @@ from statsmodels.stats.power import NormalIndPower
 from statsmodels.stats.proportion import proportion_effectsize
 
 from service.stats._always_valid import cs_multiplier
-from service.stats._boundaries import crossing_probabilities, lan_demets_boundaries
+from service.stats._boundaries import Spending, crossing_probabilities, lan_demets_boundaries
 from service.stats._constants import (
     DESIGNS,
     DIRECTIONS,
@@ -36,7 +36,6 @@ from service.stats._constants import (
     MetricKind,
 )
 from service.stats._exceptions import StatsInputError
-from service.stats._spending import Spending
 from service.stats._statistics import Stats
 
 POWER_RESOLUTION = 20

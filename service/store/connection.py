@@ -1,4 +1,5 @@
-"""Open and close the Redis connection (single node or Cluster) with retries."""
+"""Open and close the Redis connection (single node or Cluster) with retries; the Redis
+errors other packages catch (they import them from here, never from ``redis``)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,30 @@ from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
+from redis.exceptions import (
+    ClusterDownError,
+    ReadOnlyError,
+    RedisError,
+    ResponseError,
+    TryAgainError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-__all__ = ["RedisClient", "RedisSettings", "close", "connect"]
+__all__ = [
+    "ClusterDownError",
+    "ReadOnlyError",
+    "RedisClient",
+    "RedisConnectionError",
+    "RedisError",
+    "RedisSettings",
+    "RedisTimeoutError",
+    "ResponseError",
+    "TryAgainError",
+    "close",
+    "connect",
+    "ping",
+]
 
 log = logging.getLogger("sharpen.store")
 
@@ -76,3 +97,8 @@ async def connect(settings: RedisSettings) -> RedisClient:
 
 async def close(client: RedisClient) -> None:
     await client.aclose()
+
+
+async def ping(client: RedisClient) -> None:
+    """Raises RedisError or OSError when Redis does not answer."""
+    await client.ping()

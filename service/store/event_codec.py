@@ -15,9 +15,9 @@ An exposures-stream entry (written by assignment) has the fields ``experiment``,
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Final
 
 import msgspec
 
@@ -27,6 +27,8 @@ __all__ = [
     "ENTRY_COUNT",
     "ENTRY_DATA",
     "ENTRY_MASK",
+    "LATEST_EPOCH",
+    "TIMESTAMP_RANGE",
     "EntryError",
     "StoredEvent",
     "decode_events_entry",
@@ -101,9 +103,18 @@ def segment_values(
     return out
 
 
+LATEST_EPOCH: Final = 253_402_300_800.0
+"""10000-01-01 UTC: no timestamp at or after it is read (nor any at or before 1970-01-01)."""
+TIMESTAMP_RANGE: Final = "after 1970 and before the year 10000"
+
+
 def epoch_seconds(raw: str | float) -> float | None:
     """Epoch seconds of an ISO-8601 string (naive = UTC) or a number; ``None`` if neither,
-    or not finite."""
+    or not strictly between 1970-01-01 and 10000-01-01.
+
+    The one timestamp reader: events (``POST /v1/events``), SDK exposures
+    (``POST /v1/exposures``) and stored stream entries all go through it.
+    """
     if isinstance(raw, str):
         try:
             moment = datetime.fromisoformat(raw)
@@ -111,19 +122,20 @@ def epoch_seconds(raw: str | float) -> float | None:
             return None
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)
-        return moment.timestamp()
-    value = float(raw)
-    return value if math.isfinite(value) else None
+        value = moment.timestamp()
+    else:
+        value = float(raw)
+    return value if 0.0 < value < LATEST_EPOCH else None  # False for nan too
 
 
 def _timestamp(raw: str | None, fallback: float) -> float:
     if not raw:
         return fallback
     try:
-        value: float | None = float(raw)  # exposures carry epoch seconds as a string
+        value = epoch_seconds(float(raw))  # exposures carry epoch seconds as a string
     except ValueError:
         value = epoch_seconds(raw)
-    return value if value is not None and math.isfinite(value) else fallback
+    return fallback if value is None else value
 
 
 def exposure_event(

@@ -18,9 +18,8 @@ scripts stay in one cluster slot):
 * ``settings`` string: per-model analysis settings (JSON);
 * ``errors`` string: the latest analysis' lever of every labelled error (JSON).
 
-``sharpen:models`` is the set of model names. The journal list (``keys.journal()``)
-takes backtest entries until the full experiment journal exists; an entry with the same
-id (the digest of its inputs) replaces the earlier one.
+``sharpen:models`` is the set of model names. Backtest verdicts go to the journal
+(:mod:`service.store.journal`).
 """
 
 from __future__ import annotations
@@ -41,9 +40,6 @@ __all__ = [
     "AddResult",
     "ModelInfo",
     "RecordStore",
-    "append_journal",
-    "read_journal",
-    "upsert_journal",
 ]
 
 _CHUNK = 5000
@@ -223,25 +219,3 @@ class RecordStore:
             return None
         data: dict[str, Any] = orjson.loads(raw)
         return data
-
-
-async def upsert_journal(redis: RedisClient, entry_id: str, entry: Mapping[str, Any]) -> bool:
-    """Append an entry, or replace the one with the same id; True when it was added."""
-    script = redis.register_script(lua("journal_upsert"))
-    _, added = await script(
-        keys=[keys.journal(), keys.journal_index()],
-        args=[entry_id, orjson.dumps(entry).decode()],
-    )
-    return bool(added)
-
-
-async def append_journal(redis: RedisClient, entry: Mapping[str, Any]) -> int:
-    """Append one entry (JSON) to the journal list; returns its index."""
-    length = await redis.rpush(keys.journal(), orjson.dumps(entry).decode())
-    return int(length) - 1
-
-
-async def read_journal(redis: RedisClient, limit: int = 100) -> list[dict[str, Any]]:
-    """The newest ``limit`` journal entries, oldest first."""
-    raws = await redis.lrange(keys.journal(), -limit, -1)
-    return [orjson.loads(r) for r in raws]

@@ -12,7 +12,7 @@ from fastapi.responses import RedirectResponse
 from service.errors import Conflict, NotFound, SharpenServiceError
 from service.monitor import on_lifecycle
 from service.runtime import Runtime
-from service.spec import ExperimentRecord
+from service.spec import STATUSES, ExperimentRecord, Status
 from service.spec.lifecycle import next_status
 from service.ui._auth import UISession, UISessionDep, check_csrf, read_form
 from service.ui._experiment_view import plan_view, results_view, total_units
@@ -24,7 +24,7 @@ __all__ = ["register"]
 
 log = logging.getLogger("sharpen.ui")
 
-StatusFilter = Literal["", "draft", "running", "shipped", "rolled_back", "stopped"]
+StatusFilter = Literal["", Status]
 UIAction = Literal["start", "ship", "rollback", "stop"]
 _ACTION_LABELS = {"start": "Start", "ship": "Ship", "rollback": "Roll back", "stop": "Stop"}
 _DONE = {
@@ -133,7 +133,7 @@ def register(router: APIRouter, templates: Templates) -> None:
                 layers=layers,
                 status=status,
                 layer=layer,
-                statuses=["draft", "running", "shipped", "rolled_back", "stopped"],
+                statuses=list(STATUSES),
             ),
         )
 

@@ -11,10 +11,8 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from markupsafe import Markup
 
 from service import format as fmt
-from service.api.model_monitor import gather_review, parse_since
-from service.api.models import line_impact
 from service.errors import ValidationFailed
-from service.modelwatch._review_md import review_markdown
+from service.modelwatch import gather_review, line_impact, parse_since, review_markdown
 from service.runtime import Runtime
 from service.spec.models import KEY_PATTERN
 from service.store.model_watch import WatchStore

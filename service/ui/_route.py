@@ -14,10 +14,9 @@ from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from service.errors import SharpenServiceError
+from service.store.connection import RedisConnectionError, RedisTimeoutError
 from service.ui._auth import LoginRequired, login_url
 from service.ui._render import SECURITY_HEADERS, Templates
 

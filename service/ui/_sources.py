@@ -12,8 +12,7 @@ from typing import Annotated, Any, Protocol
 
 from fastapi import Depends
 
-from service.api.deps import get_records
-from service.api.models import analysis_slots, line_impact, model_analysis
+from service.modelwatch import analysis_slots, line_impact, model_analysis, records_of
 from service.results import experiment_plan, experiment_results, spec_plan
 from service.runtime import Runtime
 from service.spec import ExperimentSpec, check_spec
@@ -87,14 +86,14 @@ class ServiceSources:
 
     async def analysis(self, runtime: Runtime, model: str) -> Doc | None:
         return await model_analysis(
-            get_records(runtime),
+            records_of(runtime),
             model,
             impact=await line_impact(runtime, model),
             slots=analysis_slots(runtime),
         )
 
     async def models(self, runtime: Runtime) -> list[Doc] | None:
-        store = get_records(runtime)
+        store = records_of(runtime)
         infos = await store.info(await store.names())
         return [_info(info) for info in infos]
 

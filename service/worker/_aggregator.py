@@ -21,8 +21,6 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 
-from redis.exceptions import RedisError, ResponseError
-
 from service.settings import Settings
 from service.spec import ENDED, ExperimentRecord
 from service.store import (
@@ -35,7 +33,8 @@ from service.store import (
     close,
     connect,
 )
-from service.store import keys as redis_keys
+from service.store.config_feed import ConfigFeed
+from service.store.connection import RedisError, ResponseError
 from service.store.retention import StateRetention
 from service.worker._plan import AggregationPlan
 from service.worker._preaggregate import prepare
@@ -161,18 +160,11 @@ class Aggregator:
     async def _listen(self) -> None:
         """Wake the watcher on config-channel messages (single node; polling covers the rest)."""
         assert self._redis is not None
+        feed = ConfigFeed(self._redis)
         while not self._stopping:
             try:
-                pubsub = self._redis.pubsub()
-                try:
-                    await pubsub.subscribe(redis_keys.config_channel())
-                    async for message in pubsub.listen():
-                        if self._stopping:
-                            return
-                        if message.get("type") == "message":
-                            self._wake.set()
-                finally:
-                    await pubsub.aclose()  # type: ignore[no-untyped-call,unused-ignore]  # typed from redis-py 8.2
+                # Subscribing also wakes: changes published while not listening are gone.
+                await feed.listen(lambda _message: self._wake.set(), self._wake.set)
             except (RedisError, OSError) as exc:
                 log.debug("aggregator: config channel lost: %s", exc)
                 await asyncio.sleep(1.0)

@@ -1,11 +1,11 @@
-"""Arrays in request bodies are counted before any per-item work (``service/api/_bodies``),
+"""Arrays in request bodies are counted before any per-item work (``service/bodies.py``),
 through the struct that stops at the limit and, above ``GUARDED_MAX``, the plain list."""
 
 from __future__ import annotations
 
 import pytest
 
-from service.api._bodies import GUARDED_MAX, TooManyItems, bound_arrays, skim
+from service.bodies import GUARDED_MAX, TooManyItems, bound_arrays, skim
 from service.errors import ValidationFailed
 
 

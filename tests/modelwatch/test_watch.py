@@ -156,10 +156,9 @@ def test_http_monitor_and_review(redis_url: str) -> None:
 async def test_review_after_a_degraded_week(
     redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from service.api import model_monitor
-    from service.api.model_monitor import gather_review
+    from service.modelwatch import _lines, gather_review
 
-    monkeypatch.setattr(model_monitor, "REVIEW_ANALYSES", 1)  # only the first is analysed
+    monkeypatch.setattr(_lines, "REVIEW_ANALYSES", 1)  # only the first is analysed
 
     async with runtime_on(redis_url, **SETTINGS) as runtime:
         await _log(runtime, "fraud", _degraded_line(seed=32))

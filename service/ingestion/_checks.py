@@ -13,13 +13,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from service.api._event_decode import EventFields
 from service.errors import FieldError, field_error
+from service.ingestion._decode import EventFields
 from service.settings import Settings
 from service.spec import ENDED, ExperimentRecord
 from service.spec.sdk_config import sdk_entry
 from service.store import ExperimentStore, StoredEvent
-from service.store.event_codec import epoch_seconds
+from service.store.event_codec import TIMESTAMP_RANGE, epoch_seconds
 from sharpen.core import ExperimentConfig, canonical, evaluate, parse_experiment
 
 __all__ = ["Checked", "Target", "Targets", "check_events"]
@@ -105,7 +105,7 @@ def _explain(
             field_error(f"{where}.experiment", target.refusal, index=i, code="not_running")
         )
     if ts is None:
-        message = f"{event.timestamp!r} is neither ISO-8601 nor epoch seconds"
+        message = f"{event.timestamp!r} is neither ISO-8601 nor epoch seconds {TIMESTAMP_RANGE}"
         errors.append(field_error(f"{where}.timestamp", message, index=i))
     elif not limits.oldest <= ts <= limits.newest:
         message = (

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Protocol, cast
 
 import msgspec
 
-from service.api._bodies import MsgspecError, explain, skim
+from service.bodies import MsgspecError, explain, skim
 from service.errors import MAX_DETAILS, FieldError, field_error
 from service.settings import Settings
 from sharpen import MAX_UNIT_ID

@@ -28,28 +28,25 @@ from service.analysis import (
     Flag,
     Lever,
     Reference,
-    build_reference,
-    run_analysis,
+    pack_rows,
+    reference_meta,
 )
-from service.analysis._reference import pack_rows, reference_meta, unpack
-from service.api._bodies import off_loop, skim
 from service.api._docs import json_body
 from service.api._reference_body import REFERENCE_SCHEMA, parse_reference
 from service.api.deps import AdminDep, ClientDep, RecordsDep, RuntimeDep
 from service.api.responses import JSON
-from service.errors import FieldError, NotFound, Unavailable, ValidationFailed, field_error
+from service.bodies import off_loop, skim
+from service.errors import FieldError, ValidationFailed, field_error
+from service.modelwatch import add_labels as add_labels_of
+from service.modelwatch import add_records as add_records_of
+from service.modelwatch import analysis_slots, line_impact, model_analysis
 from service.runtime import Runtime
 from service.spec.models import KEY_PATTERN
 from service.spec.validation import pydantic_details
-from service.store.model_watch import WatchStore
-from service.store.records import RecordStore
 
 __all__ = [
     "RecordIn",
-    "analysis_slots",
     "check_scalar",
-    "line_impact",
-    "model_analysis",
     "router",
     "stored_record",
 ]
@@ -238,24 +235,6 @@ def stored_record(record: RecordIn, now: float) -> dict[str, Any]:
     return out
 
 
-async def _room_in_feed(runtime: Runtime, name: str) -> None:
-    """Refuse (503) while the model monitor is ``model_monitor_backlog_max`` items behind:
-    what is accepted must reach the monitor's statistics, so it is not taken on to drop."""
-    behind = await WatchStore(runtime.redis).backlog(name)
-    if behind >= runtime.settings.model_monitor_backlog_max:
-        raise Unavailable(
-            f"the model monitor is {behind:,} records and labels behind on {name!r}; retry shortly",
-            retry_after_s=5,
-        )
-
-
-async def _freeze_reference(store: RecordStore, name: str, first: int) -> None:
-    records = await store.read(name, limit=first)
-    reference = build_reference(records, source="first_records")
-    meta = {**reference_meta(reference), "created_at": time.time()}
-    await store.set_reference(name, meta, pack_rows(reference), replace=False)
-
-
 @router.post(
     "/{name}/records",
     status_code=202,
@@ -265,16 +244,11 @@ async def _freeze_reference(store: RecordStore, name: str, first: int) -> None:
     openapi_extra=json_body(RecordsBody),
 )
 async def add_records(
-    _: ClientDep, runtime: RuntimeDep, store: RecordsDep, name: ModelName, request: Request
+    _: ClientDep, runtime: RuntimeDep, name: ModelName, request: Request
 ) -> Accepted:
     records = await _body_items(request, runtime, _RECORD, "records")
-    await _room_in_feed(runtime, name)
     now = time.time()
-    result = await store.add(name, [stored_record(r, now) for r in records])
-    # Never more than are kept, or a small store would never freeze its reference.
-    first = min(runtime.settings.model_reference_records, runtime.settings.model_max_records)
-    if not result.has_reference and result.stored >= first:
-        await _freeze_reference(store, name, first)
+    result = await add_records_of(runtime, name, [stored_record(r, now) for r in records])
     return Accepted(accepted=result.accepted, duplicates=result.duplicates)
 
 
@@ -287,11 +261,12 @@ async def add_records(
     openapi_extra=json_body(LabelsBody),
 )
 async def add_labels(
-    _: ClientDep, runtime: RuntimeDep, store: RecordsDep, name: ModelName, request: Request
+    _: ClientDep, runtime: RuntimeDep, name: ModelName, request: Request
 ) -> Matched:
     labels = await _body_items(request, runtime, _LABEL, "labels")
-    await _room_in_feed(runtime, name)
-    matched, unmatched = await store.add_labels(name, [(x.record_id, x.label) for x in labels])
+    matched, unmatched = await add_labels_of(
+        runtime, name, [(x.record_id, x.label) for x in labels]
+    )
     return Matched(matched=matched, unmatched=unmatched)
 
 
@@ -305,14 +280,6 @@ def _epoch(value: dt.datetime | None) -> float | None:
     if value is None:
         return None
     return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).timestamp()
-
-
-def _window(records: list[dict[str, Any]], start: float | None, end: float | None) -> list[Any]:
-    if start is None and end is None:
-        return records
-    lo = -math.inf if start is None else start
-    hi = math.inf if end is None else end
-    return [r for r in records if lo <= r["timestamp"] < hi]
 
 
 @router.get(
@@ -366,93 +333,6 @@ async def get_analysis(
         slots=analysis_slots(runtime),
     )
     return JSON(report)
-
-
-def analysis_slots(runtime: Any) -> asyncio.Semaphore:
-    """The per-process bound on analyses running at once (``SHARPEN_MODEL_ANALYSIS_SLOTS``)."""
-    slots = runtime.extras.get("analysis_slots")
-    if not isinstance(slots, asyncio.Semaphore):
-        slots = asyncio.Semaphore(runtime.settings.model_analysis_slots)
-        runtime.extras["analysis_slots"] = slots
-    return slots
-
-
-async def line_impact(runtime: Any, name: str) -> tuple[float, str] | None:
-    """``impact`` (value per unit, currency) of the newest experiment on the model's line."""
-    from service.journal import line_of
-
-    best: tuple[float, float, str] | None = None
-    for record in await runtime.experiments.list():
-        spec = record.spec
-        if spec.impact is None or line_of(spec) != name:
-            continue
-        at = float(record.started_at or 0.0)
-        if best is None or at >= best[0]:
-            best = (at, spec.impact.value_per_unit, spec.impact.currency)
-    return None if best is None else (best[1], best[2])
-
-
-async def _reference(
-    store: RecordStore,
-    name: str,
-    records: list[dict[str, Any]],
-    window: tuple[float | None, float | None] | None,
-) -> Reference | None:
-    if window is not None:
-        rows = _window(records, *window)
-        if not rows:
-            raise ValidationFailed(
-                "the reference window holds no records",
-                [field_error("reference_start", "no stored record falls in the window")],
-            )
-        return build_reference(rows, source="window")
-    stored = await store.reference(name)
-    return None if stored is None else unpack(*stored)
-
-
-async def model_analysis(
-    store: RecordStore,
-    name: str,
-    params: AnalysisParams | None = None,
-    *,
-    since: float | None = None,
-    until: float | None = None,
-    reference_window: tuple[float | None, float | None] | None = None,
-    impact: tuple[float, str] | None = None,
-    slots: asyncio.Semaphore | None = None,
-) -> dict[str, Any]:
-    """The analysis report of a stored model (what ``GET .../analysis`` returns).
-
-    Records in ``[since, until)``; the reference of ``reference_window`` when given,
-    else the stored one (uploaded, or the frozen first records). The model's settings
-    (``tolerance``) apply. The analysis runs in a worker thread, at most ``slots`` at
-    once (503 with Retry-After when all are busy); its per-error levers are kept for
-    ``GET .../errors``. Raises NotFound for a model without records.
-    """
-    if not await store.exists(name):
-        raise NotFound(f"model {name!r} has no records")
-    if slots is not None and slots.locked():
-        raise Unavailable("an analysis is already running; retry shortly", retry_after_s=5)
-    settings = await store.settings(name)
-    base = params or AnalysisParams()
-    params = dataclasses.replace(
-        base,
-        tolerance=settings.get("tolerance"),
-        value_per_error=None if impact is None else impact[0],
-        currency=None if impact is None else impact[1],
-    )
-    records = await store.read(name)
-    reference = await _reference(store, name, records, reference_window)
-    selected = _window(records, since, until)
-    guard = slots if slots is not None else asyncio.Semaphore(1)
-    async with guard:
-        try:
-            result = await asyncio.to_thread(run_analysis, selected, params, reference)
-        except ValueError as exc:
-            raise ValidationFailed(str(exc), [field_error("tolerance", str(exc))]) from None
-    at = time.time()
-    await store.save_errors(name, {"id": f"{at:.6f}", "at": at, "errors": result.errors})
-    return {"model": name, "stored": len(records), "analysed_at": at, **result.report}
 
 
 class SettingsIn(BaseModel):
