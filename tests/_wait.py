@@ -25,12 +25,14 @@ def wait_for(
     probe: Callable[[], T],
     *,
     what: str,
+    until: Callable[[T], object] | None = None,
     timeout_s: float = 30.0,
     interval_s: float = 0.02,
 ) -> T:
-    """Call ``probe`` until it returns something truthy; return that value.
+    """Call ``probe`` until it returns something truthy (or ``until(value)`` holds); return it.
 
-    Exceptions from ``probe`` count as "not yet" (the last one is reported on timeout).
+    Exceptions from ``probe`` count as "not yet" (the last one is reported on timeout), so
+    the timeout message always shows the last value or error seen.
     """
     deadline = time.monotonic() + timeout_s
     last: object = None
@@ -40,7 +42,7 @@ def wait_for(
         except Exception as exc:  # reported on timeout
             last = exc
         else:
-            if value:
+            if value if until is None else until(value):
                 return value
             last = value
         if time.monotonic() >= deadline:
@@ -52,6 +54,7 @@ async def await_for(
     probe: Callable[[], Awaitable[T]] | Callable[[], T],
     *,
     what: str,
+    until: Callable[[T], object] | None = None,
     timeout_s: float = 30.0,
     interval_s: float = 0.02,
 ) -> T:
@@ -66,7 +69,7 @@ async def await_for(
         except Exception as exc:  # reported on timeout
             last = exc
         else:
-            if value:
+            if value if until is None else until(value):  # type: ignore[arg-type]
                 return value  # type: ignore[return-value]
             last = value
         if time.monotonic() >= deadline:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any
 
 import httpx
 import orjson
 from fastapi.testclient import TestClient
 
+from tests._wait import wait_for
 from tests.conftest import ADMIN, CLIENT
 
 __all__ = [
@@ -22,7 +21,6 @@ __all__ = [
     "served_status",
     "start",
     "wait_status",
-    "wait_until",
 ]
 
 Client = TestClient | httpx.Client
@@ -98,17 +96,6 @@ def assign_batch(
     return out
 
 
-def wait_until(predicate: Callable[[], bool], timeout_s: float = 10.0) -> float:
-    """Poll ``predicate`` until true; return the seconds it took (fails after ``timeout_s``,
-    a guard against hangs, not a performance bound)."""
-    began = time.monotonic()
-    while not predicate():
-        if time.monotonic() - began > timeout_s:
-            raise AssertionError(f"condition not met within {timeout_s} s")
-        time.sleep(0.005)
-    return time.monotonic() - began
-
-
 def served_status(client: Client, key: str) -> str | None:
     response = client.get("/v1/config", headers=CLIENT)
     assert response.status_code == 200, response.text
@@ -116,9 +103,14 @@ def served_status(client: Client, key: str) -> str | None:
     return None if entry is None else str(entry["status"])
 
 
-def wait_status(client: Client, key: str, status: str) -> float:
+def wait_status(client: Client, key: str, status: str) -> None:
     """Wait until ``client``'s config cache serves ``key`` with ``status``."""
-    return wait_until(lambda: served_status(client, key) == status)
+    wait_for(
+        lambda: served_status(client, key),
+        until=lambda served: served == status,
+        what=f"the config to serve {key} as {status}",
+        interval_s=0.005,
+    )
 
 
 def launch(client: Client, key: str, **overrides: Any) -> dict[str, Any]:

@@ -20,8 +20,8 @@ from service.spec.sdk_config import sdk_entry
 from service.store import RedisSettings, close, connect, keys
 from service.store.event_codec import exposure_event
 from service.store.exposures import ExposureLog
-from tests._wait import await_for
-from tests.assign._helpers import assign, assign_batch, launch, make_spec, wait_until
+from tests._wait import await_for, wait_for
+from tests.assign._helpers import assign, assign_batch, launch, make_spec
 from tests.conftest import ADMIN, CLIENT, make_settings
 
 UNITS = [f"user-{i}" for i in range(600)]
@@ -46,7 +46,11 @@ def test_each_exposure_is_written_once_while_running(
     launch(api, "expo", traffic=0.5, segments=["country"])
     exposed = _expected(api, "expo")
     assert 150 < len(exposed) < 250
-    wait_until(lambda: redis_sync.xlen(keys.exposures_stream("expo")) >= len(exposed))
+    wait_for(
+        lambda: redis_sync.xlen(keys.exposures_stream("expo")),
+        until=lambda written: written >= len(exposed),
+        what=f"{len(exposed)} exposures written",
+    )
     entries = _entries(redis_sync, "expo")
     assert {(f["unit_id"], f["variant"]) for _, f in entries} == exposed
     assert len(entries) == len(exposed)

@@ -7,7 +7,6 @@ spread over the past hours so the hourly timeline and the group-sequential looks
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -76,11 +75,3 @@ def scenario_events(key: str = KEY, units: int = UNITS, seed: int = 3) -> list[d
             }
         )
     return events
-
-
-def wait_for(check: Callable[[], bool], timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("the aggregator did not count the events in time")
-        time.sleep(0.1)
