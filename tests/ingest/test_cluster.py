@@ -6,7 +6,6 @@ import asyncio
 import shutil
 import socket
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -18,6 +17,7 @@ from redis.crc import key_slot
 from service.app import create_app
 from service.embedded import free_port
 from service.store import keys
+from tests._wait import wait_for
 from tests.conftest import ADMIN, CLIENT, make_settings
 from tests.ingest._helpers import (
     FAST,
@@ -63,7 +63,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[int]]:
                 )
             )  # fmt: skip
         for port in ports:
-            _wait(lambda p=port: _ask(p, lambda r: r.ping()))
+            wait_for(lambda p=port: _ask(p, lambda r: r.ping()), what=f"redis node :{port}")
         subprocess.run(
             [cli, "--cluster", "create", *(f"127.0.0.1:{p}" for p in ports), "--cluster-yes"],
             check=True,
@@ -71,7 +71,12 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[int]]:
             timeout=60,
         )
         for port in ports:
-            _wait(lambda p=port: _ask(p, lambda r: r.cluster("info")["cluster_state"] == "ok"))
+            wait_for(
+                lambda p=port: _ask(p, lambda r: r.cluster("info")["cluster_state"]),
+                until=lambda state: state == "ok",
+                what=f"cluster_state ok on :{port}",
+                interval_s=0.05,
+            )
         yield ports
     finally:
         for process in processes:
@@ -99,19 +104,6 @@ def _cluster_ports(count: int) -> list[int]:
                 continue
         ports.append(port)
     return ports
-
-
-def _wait(check: object, limit_s: float = 30.0) -> None:
-    deadline = time.monotonic() + limit_s
-    while True:
-        try:
-            if check():  # type: ignore[operator]
-                return
-        except (redis.RedisError, OSError):
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError("redis cluster did not come up")
-        time.sleep(0.05)
 
 
 def _node_of(slot: int) -> int:

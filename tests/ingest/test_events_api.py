@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from service.app import create_app
 from service.store import keys
 from sharpen import MAX_UNIT_ID
+from tests._wait import wait_for
 from tests.conftest import ADMIN, CLIENT, make_settings
 from tests.ingest._helpers import ok, spec
 
@@ -192,16 +193,14 @@ def test_draft_and_long_ended_experiments_refuse_events(redis_url: str) -> None:
         assert c.post("/v1/experiments", json=spec("draft-exp"), headers=ADMIN).status_code == 201
         _start(c, "ended-exp")
         assert c.post("/v1/experiments/ended-exp/stop", headers=ADMIN).status_code == 200
-        time.sleep(0.01)
-        found = details(
-            send(
-                c,
-                [
-                    event(0, experiment="draft-exp"),
-                    event(1, experiment="ended-exp"),
-                ],
-            )
+        batch = [event(0, experiment="draft-exp"), event(1, experiment="ended-exp")]
+        # With no grace, the end is "long ago" as soon as the clock has moved past it.
+        refused = wait_for(
+            lambda: send(c, batch),
+            until=lambda r: r.status_code == 422 and len(r.json()["error"]["details"]) == 2,
+            what="both experiments to refuse events",
         )
+        found = details(refused)
     assert [(d["field"], d["code"]) for d in found] == [
         ("events.0.experiment", "not_running"),
         ("events.1.experiment", "not_running"),

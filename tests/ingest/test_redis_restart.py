@@ -4,7 +4,6 @@ nothing a 202 acknowledged is lost or counted twice once it is back."""
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from service.app import create_app
 from service.embedded import EmbeddedRedis
+from tests._wait import wait_for
 from tests.conftest import ADMIN, CLIENT, make_settings
 from tests.ingest._helpers import (
     assert_same,
@@ -50,8 +50,8 @@ def test_redis_restart_loses_nothing_acknowledged(
             assert http.post("/v1/experiments", json=doc, headers=ADMIN).status_code == 201
             assert http.post("/v1/experiments/restart-exp/start", headers=ADMIN).status_code == 200
             worker.start()
-            while not worker.ready():  # so that Redis dies under a working aggregator
-                time.sleep(0.02)
+            # so that Redis dies under a working aggregator
+            wait_for(worker.ready, what=f"the worker to start (log {worker.log})")
             first = Sender("", chunks[:half])
             first.send(http)
             redis_server.kill()

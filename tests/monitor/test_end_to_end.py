@@ -12,9 +12,9 @@ from __future__ import annotations
 import random
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
@@ -23,10 +23,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from service.embedded import free_port
 from tests._live import LiveServer
+from tests._wait import GiveUp, log_tail, wait_for
 from tests.conftest import ADMIN, CLIENT, ROOT, require_binary
 
 RULES = ROOT / "deploy" / "prometheus" / "sharpen-rules.yml"
-T = TypeVar("T")
 
 COUNTRIES = (("DE", 0.15), ("US", 0.45), ("FR", 0.40))
 UNITS = 3000
@@ -63,13 +63,13 @@ class Prometheus:
     def start(self) -> Prometheus:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT)
-        wait_for(lambda: self._ready() or None, "Prometheus to start", self.log)
+        wait_for(self._ready, what="Prometheus to start", explain=log_tail(self.log), timeout_s=90)
         return self
 
     def _ready(self) -> bool:
         assert self.process is not None
         if self.process.poll() is not None:
-            raise RuntimeError(f"prometheus exited: {self.log.read_text()[-3000:]}")
+            raise GiveUp(f"prometheus exited: {self.log.read_text()[-3000:]}")
         try:
             return httpx.get(f"{self.url}/-/ready", timeout=1).status_code == 200
         except httpx.HTTPError:
@@ -87,16 +87,6 @@ class Prometheus:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-
-
-def wait_for(probe: Callable[[], T | None], what: str, log: Path, timeout_s: float = 90) -> T:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        found = probe()
-        if found:
-            return found
-        time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what}; log tail:\n{log.read_text()[-4000:]}")
 
 
 def spec(key: str) -> dict[str, Any]:
@@ -209,7 +199,14 @@ def test_segment_regression_pages_and_rolls_back_while_aa_stays(
             def status(key: str) -> str:
                 return str(client.get(f"/v1/experiments/{key}", headers=ADMIN).json()["status"])
 
-            wait_for(lambda: status("regress-v2") == "rolled_back", "the rollback", log)
+            wait_for(
+                lambda: status("regress-v2"),
+                until=lambda now: now == "rolled_back",
+                what="the rollback",
+                explain=log_tail(log),
+                timeout_s=90,
+                interval_s=0.25,
+            )
             record = client.get("/v1/experiments/regress-v2", headers=ADMIN).json()
             rollback = record["audit"][-1]
             assert (rollback["action"], rollback["actor"]) == ("rollback", "monitor")
@@ -226,7 +223,12 @@ def test_segment_regression_pages_and_rolls_back_while_aa_stays(
                 ).json()  # fmt: skip
                 return bool(answer["variant"] == "baseline" and not answer["in_experiment"])
 
-            wait_for(assigned_baseline, "assignment to serve the baseline", log, timeout_s=5)
+            wait_for(
+                assigned_baseline,
+                what="assignment to serve the baseline",
+                explain=log_tail(log),
+                timeout_s=5,
+            )
 
             # Prometheus pages for the regressing segment, and for nothing else.
             def breached() -> list[dict[str, Any]]:
@@ -235,7 +237,13 @@ def test_segment_regression_pages_and_rolls_back_while_aa_stays(
                     if a["labels"]["alertname"] == "GuardrailBreached" and a["state"] == "firing"
                 ]  # fmt: skip
 
-            firing = wait_for(breached, "GuardrailBreached to fire", prometheus.log)
+            firing = wait_for(
+                breached,
+                what="GuardrailBreached to fire",
+                explain=log_tail(prometheus.log),
+                timeout_s=90,
+                interval_s=0.25,
+            )
             assert [
                 (a["labels"]["experiment"], a["labels"]["metric"], a["labels"]["segment"])
                 for a in firing
@@ -262,8 +270,21 @@ def test_segment_regression_pages_and_rolls_back_while_aa_stays(
                 )
                 return at if units == UNITS else None
 
-            first = wait_for(aa_analysed, "the A/A experiment to be analysed", log)
-            wait_for(lambda: (aa_analysed() or 0) > first + 1.5, "more A/A passes", log)
+            first = wait_for(
+                aa_analysed,
+                what="the A/A experiment to be analysed",
+                explain=log_tail(log),
+                timeout_s=90,
+                interval_s=0.25,
+            )
+            wait_for(
+                lambda: aa_analysed() or 0,
+                until=lambda at: at > first + 1.5,
+                what="more A/A passes",
+                explain=log_tail(log),
+                timeout_s=90,
+                interval_s=0.25,
+            )
             assert status("aa-v1") == "running"
             aa_statuses = [
                 v for (n, labels), v in samples(client).items()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
@@ -12,6 +10,7 @@ from service.app import create_app
 from service.metrics import ExperimentCollector, ExperimentSnapshot, GuardrailSeries, Metrics
 from service.monitor import build_snapshot, dump_snapshot, load_snapshot, segment_label
 from service.settings import Settings
+from tests._wait import wait_for
 from tests.conftest import ADMIN, CLIENT
 from tests.monitor._support import guarded_spec, guardrail_row, results_doc
 
@@ -166,11 +165,12 @@ def test_assignments_are_counted_per_experiment_and_variant(api: TestClient) -> 
     served: dict[str, int] = {}
     for i in range(40):
         body = {"experiment": "fraud-v7", "unit_id": f"u{i}", "attributes": {"country": "DE"}}
-        for _ in range(50):  # the config cache hears of the start within a moment
-            answer = api.post("/v1/assign", json=body, headers=CLIENT).json()
-            if answer.get("in_experiment"):
-                break
-            time.sleep(0.02)
+        # the config cache hears of the start within a moment
+        answer = wait_for(
+            lambda body=body: api.post("/v1/assign", json=body, headers=CLIENT).json(),
+            until=lambda got: got.get("in_experiment"),
+            what=f"{body['unit_id']} assigned into the experiment",
+        )
         served[answer["variant"]] = served.get(answer["variant"], 0) + 1
 
     def counted() -> dict[str, float]:
@@ -180,8 +180,6 @@ def test_assignments_are_counted_per_experiment_and_variant(api: TestClient) -> 
             for v in ("baseline", "candidate")
         }
 
-    for _ in range(200):  # written by the exposure buffer's flush, a few ms later
-        if sum(counted().values()) == 40:
-            break
-        time.sleep(0.02)
+    # written by the exposure buffer's flush, a few ms later
+    wait_for(counted, until=lambda c: sum(c.values()) == 40, what="40 assignments counted")
     assert counted() == {v: float(served.get(v, 0)) for v in ("baseline", "candidate")}
