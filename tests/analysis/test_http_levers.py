@@ -12,9 +12,9 @@ from fastapi.testclient import TestClient
 
 from service.app import create_app
 from service.store import keys
+from tests._factories import simple_spec
 from tests.analysis.test_taxonomy import pe
 from tests.conftest import ADMIN, CLIENT, make_settings
-from tests.foundation.spec_factory import simple_spec
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ import httpx
 import orjson
 from fastapi.testclient import TestClient
 
+from tests._factories import metric, spec
 from tests._wait import wait_for
 from tests.conftest import ADMIN, CLIENT
 
@@ -27,25 +28,8 @@ Client = TestClient | httpx.Client
 
 
 def make_spec(key: str, **overrides: Any) -> dict[str, Any]:
-    spec: dict[str, Any] = {
-        "key": key,
-        "variants": [
-            {"key": "baseline", "weight": 50, "payload": {"model": "v6"}},
-            {"key": "candidate", "weight": 50, "payload": {"model": "v7"}},
-        ],
-        "baseline": "baseline",
-        "metrics": [
-            {
-                "name": "conv",
-                "kind": "proportion",
-                "value": "converted",
-                "role": "primary",
-                "mde": 0.05,
-            }
-        ],
-    }
-    spec.update(overrides)
-    return spec
+    conv = metric("conv", value="converted", role="primary", mde=0.05)
+    return spec(key, models=("v6", "v7"), metrics=[conv], **overrides)
 
 
 def create(client: Client, key: str, **overrides: Any) -> dict[str, Any]:

@@ -15,9 +15,9 @@ import yaml
 from typer.testing import CliRunner
 
 from service.cli import app
+from tests._factories import simple_spec
 from tests._live import LiveServer
 from tests.conftest import ADMIN, ADMIN_KEY, CLIENT, ROOT, results_with_units
-from tests.foundation.spec_factory import simple_spec
 
 runner = CliRunner()
 EXAMPLE = ROOT / "examples" / "fraud-v7.yaml"

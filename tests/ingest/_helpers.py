@@ -20,6 +20,7 @@ from service.store import (
     connect,
 )
 from service.worker import Aggregator
+from tests._factories import spec as experiment_spec
 from tests._wait import await_for
 
 FIELDS = (
@@ -64,15 +65,9 @@ def spec(
     metrics: list[dict[str, Any]] | None = None,
     traffic: float = 1.0,
 ) -> dict[str, Any]:
-    return {
-        "key": key,
-        "unit": unit,
-        "variants": [{"key": "baseline", "weight": 50}, {"key": "candidate", "weight": 50}],
-        "baseline": "baseline",
-        "traffic": traffic,
-        "segments": list(segments),
-        "metrics": metrics or METRICS,
-    }
+    return experiment_spec(
+        key, unit=unit, traffic=traffic, segments=list(segments), metrics=metrics or METRICS
+    )
 
 
 @dataclass

@@ -22,6 +22,8 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from service.embedded import free_port
+from tests._factories import metric
+from tests._factories import spec as experiment_spec
 from tests._live import LiveServer
 from tests._wait import GiveUp, log_tail, wait_for
 from tests.conftest import ADMIN, CLIENT, ROOT, require_binary
@@ -90,25 +92,19 @@ class Prometheus:
 
 
 def spec(key: str) -> dict[str, Any]:
-    return {
-        "key": key,
-        "hypothesis": "the new model scores better everywhere",
-        "lever": "architecture",
-        "variants": [
-            {"key": "baseline", "weight": 50, "payload": {"model": "v1"}},
-            {"key": "candidate", "weight": 50, "payload": {"model": "v2"}},
+    return experiment_spec(
+        key,
+        models=("v1", "v2"),
+        hypothesis="the new model scores better everywhere",
+        lever="architecture",
+        segments=["country"],
+        metrics=[
+            metric("score", "mean", role="primary", mde=0.05, baseline_mean=1.0, baseline_sd=0.2),
+            metric("recall", "mean", role="guardrail", margin=0.02),
         ],
-        "baseline": "baseline",
-        "segments": ["country"],
-        "metrics": [
-            {"name": "score", "kind": "mean", "value": "score", "role": "primary",
-             "mde": 0.05, "baseline_mean": 1.0, "baseline_sd": 0.2},
-            {"name": "recall", "kind": "mean", "value": "recall", "role": "guardrail",
-             "margin": 0.02},
-        ],
-        "analysis": {"expected_daily_units": 3000, "min_days": 0},
-        "guardrails": {"auto_rollback": True},
-    }  # fmt: skip
+        analysis={"expected_daily_units": 3000, "min_days": 0},
+        guardrails={"auto_rollback": True},
+    )
 
 
 def drive(client: httpx.Client, key: str, regress_in: str | None, seed: int) -> None:

@@ -10,9 +10,10 @@ from service.app import create_app
 from service.metrics import ExperimentCollector, ExperimentSnapshot, GuardrailSeries, Metrics
 from service.monitor import build_snapshot, dump_snapshot, load_snapshot, segment_label
 from service.settings import Settings
+from tests._factories import guarded_spec
 from tests._wait import wait_for
 from tests.conftest import ADMIN, CLIENT
-from tests.monitor._support import guarded_spec, guardrail_row, results_doc
+from tests.monitor._support import guardrail_row, results_doc
 
 
 def test_each_metrics_object_has_its_own_registry() -> None:

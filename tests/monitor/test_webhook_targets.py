@@ -22,8 +22,8 @@ from service.webhook_targets import (
     refused_targets,
     resolve_target,
 )
+from tests._factories import simple_spec
 from tests.conftest import ADMIN, make_settings
-from tests.foundation.spec_factory import simple_spec
 from tests.monitor._support import WEBHOOK_SECRET, HookHandler, loopback_receiver
 
 PUBLIC = "93.184.216.34"

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from service.settings import Settings
+from tests._factories import simple_spec
 from tests.conftest import ADMIN, CLIENT, AppFactory, make_settings
-from tests.foundation.spec_factory import simple_spec
 from tests.ingest._helpers import aggregate
 
 

@@ -10,8 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.stats import ArmSummary, Look, analyze
+from tests._factories import simple_spec
 from tests.conftest import ADMIN, CLIENT, results_with_units
-from tests.foundation.spec_factory import simple_spec
 
 
 def test_results_count_ingested_events(worker_api: TestClient) -> None:

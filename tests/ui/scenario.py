@@ -11,43 +11,29 @@ from typing import Any
 
 import numpy as np
 
+from tests._factories import metric, spec
+
 KEY = "ranker-v2"
 UNITS = 1200
 HOURS = 6
 
 
 def scenario_spec(key: str = KEY) -> dict[str, Any]:
-    return {
-        "key": key,
-        "description": "Ranker v2 against v1",
-        "hypothesis": "v2's fresher features lift click-through without slowing pages down",
-        "lever": "features",
-        "variants": [
-            {"key": "control", "weight": 1, "payload": {"model": "ranker-v1"}},
-            {"key": "treatment", "weight": 1, "payload": {"model": "ranker-v2"}},
+    return spec(
+        key,
+        arms=("control", "treatment"),
+        weight=1,
+        models=("ranker-v1", "ranker-v2"),
+        description="Ranker v2 against v1",
+        hypothesis="v2's fresher features lift click-through without slowing pages down",
+        lever="features",
+        segments=["device"],
+        metrics=[
+            metric("ctr", value="clicked", role="primary", mde=0.25, baseline_mean=0.3),
+            metric("latency_ms", "mean", role="guardrail", direction="decrease", margin=0.05),
         ],
-        "baseline": "control",
-        "segments": ["device"],
-        "metrics": [
-            {
-                "name": "ctr",
-                "kind": "proportion",
-                "value": "clicked",
-                "role": "primary",
-                "mde": 0.25,
-                "baseline_mean": 0.3,
-            },
-            {
-                "name": "latency_ms",
-                "kind": "mean",
-                "value": "latency_ms",
-                "role": "guardrail",
-                "direction": "decrease",
-                "margin": 0.05,
-            },
-        ],
-        "analysis": {"looks": 4, "min_days": 7, "expected_daily_units": 5000},
-    }
+        analysis={"looks": 4, "min_days": 7, "expected_daily_units": 5000},
+    )
 
 
 def scenario_events(key: str = KEY, units: int = UNITS, seed: int = 3) -> list[dict[str, Any]]:

@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 
 from service.app import create_app
 from service.settings import Settings
+from tests._factories import simple_spec
 from tests.conftest import ADMIN, ADMIN_KEY, CLIENT_KEY, make_settings
-from tests.foundation.spec_factory import simple_spec
 from tests.ui.helpers import csrf_token, login
 
 PAGES = [

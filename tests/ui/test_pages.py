@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 from markupsafe import escape
 
 from service.ui._experiment_view import segment_label
+from tests._factories import simple_spec
 from tests.conftest import ADMIN, CLIENT, results_with_units
-from tests.foundation.spec_factory import simple_spec
 from tests.ui.helpers import Element, csrf_token, elements, login, plotted
 from tests.ui.scenario import KEY, UNITS, scenario_events, scenario_spec
 
