@@ -5,7 +5,6 @@ from __future__ import annotations
 import redis
 from fastapi.testclient import TestClient
 
-from service.app import create_app
 from service.assignment import ConfigCache
 from service.settings import Settings
 from service.spec import parse_spec
@@ -13,7 +12,7 @@ from service.store import ExperimentStore, RedisSettings, close, connect, keys
 from service.store.config_feed import ConfigFeed
 from tests._wait import await_for, wait_for
 from tests.assign._helpers import act, assign_batch, launch, make_spec, wait_status
-from tests.conftest import CLIENT, make_settings
+from tests.conftest import CLIENT, make_settings, running_app
 
 UNITS = [f"user-{i}" for i in range(2000)]
 
@@ -32,7 +31,7 @@ def test_rollback_through_one_instance_serves_baseline_on_the_other(
     redis_url: str, redis_sync: redis.Redis
 ) -> None:
     settings = _pubsub_only(redis_url)
-    with TestClient(create_app(settings)) as one, TestClient(create_app(settings)) as two:
+    with running_app(settings) as one, running_app(settings) as two:
         launch(one, "roll")
         wait_status(two, "roll", "running")
         before = assign_batch(two, "roll", UNITS)
@@ -66,7 +65,7 @@ def test_ship_through_one_instance_serves_the_shipped_variant_on_the_other(
     redis_url: str,
 ) -> None:
     settings = _pubsub_only(redis_url)
-    with TestClient(create_app(settings)) as one, TestClient(create_app(settings)) as two:
+    with running_app(settings) as one, running_app(settings) as two:
         launch(one, "shipit")
         wait_status(two, "shipit", "running")
         act(one, "shipit", "ship", variant="candidate")

@@ -11,7 +11,6 @@ import asyncio
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,11 +18,10 @@ import redis
 from fastapi.testclient import TestClient
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from service.app import create_app
 from service.store import EventStore, RedisSettings, StoredEvent, close, connect, keys
 from sharpen import MAX_UNIT_ID
 from tests._wait import wait_for
-from tests.conftest import ADMIN, CLIENT, make_settings
+from tests.conftest import ADMIN, CLIENT, make_settings, running_app
 from tests.ingest._helpers import ok, spec
 from tests.ingest.test_events_api import event, send, stream_length
 
@@ -34,11 +32,10 @@ def _start(client: TestClient, key: str) -> None:
 
 
 @pytest.fixture
-def client(redis_url: str) -> Iterator[TestClient]:
-    with TestClient(create_app(make_settings(redis_url))) as c:
-        _start(c, "exp")
-        _start(c, "other")
-        yield c
+def client(api: TestClient) -> TestClient:
+    _start(api, "exp")
+    _start(api, "other")
+    return api
 
 
 def _ingested(redis_sync: redis.Redis, key: str = "exp") -> int:
@@ -113,7 +110,7 @@ def test_one_unit_id_limit_for_every_route(client: TestClient) -> None:
 def test_a_replay_gets_the_same_partial_answer(redis_url: str, redis_sync: redis.Redis) -> None:
     headers = {"Idempotency-Key": "partial-1"}
     batch = [event(0), event(1, timestamp="never"), event(2)]
-    with TestClient(create_app(make_settings(redis_url, event_grace_s=0))) as c:
+    with running_app(make_settings(redis_url, event_grace_s=0)) as c:
         _start(c, "exp")
         first = send(c, batch, headers)
         assert (first.json()["accepted"], first.json()["rejected_count"]) == (2, 1)

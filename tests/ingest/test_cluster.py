@@ -11,14 +11,12 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import pytest
 import redis
-from fastapi.testclient import TestClient
 from redis.crc import key_slot
 
-from service.app import create_app
 from service.embedded import free_port
 from service.store import keys
 from tests._wait import wait_for
-from tests.conftest import ADMIN, CLIENT, make_settings
+from tests.conftest import ADMIN, CLIENT, make_settings, running_app
 from tests.ingest._helpers import (
     FAST,
     aggregate,
@@ -130,7 +128,7 @@ def test_ingestion_and_aggregation_on_redis_cluster(cluster: list[int]) -> None:
             rng, request_key, make_units(rng, 1500, prefix="r"), per_unit=(1, 1), integers=True
         ),
     }
-    with TestClient(create_app(settings)) as client:
+    with running_app(settings) as client:
         for doc in docs.values():
             assert client.post("/v1/experiments", json=doc, headers=ADMIN).status_code == 201
             assert client.post(f"/v1/experiments/{doc['key']}/start", headers=ADMIN).status_code

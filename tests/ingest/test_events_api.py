@@ -4,7 +4,6 @@ limits."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -12,11 +11,10 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
-from service.app import create_app
 from service.store import keys
 from sharpen import MAX_UNIT_ID
 from tests._wait import wait_for
-from tests.conftest import ADMIN, CLIENT, make_settings
+from tests.conftest import ADMIN, CLIENT, AppFactory, make_settings, running_app
 from tests.ingest._helpers import ok, spec
 
 
@@ -26,14 +24,11 @@ def _start(client: TestClient, key: str, **overrides: Any) -> None:
 
 
 @pytest.fixture
-def client(redis_url: str) -> Iterator[TestClient]:
-    settings = make_settings(
-        redis_url, events_max_batch=50, max_events_body_bytes=64 * 1024, ingest_max_backlog=1000
-    )
-    with TestClient(create_app(settings)) as c:
-        _start(c, "exp")
-        _start(c, "other", segments=())
-        yield c
+def client(make_api: AppFactory) -> TestClient:
+    c = make_api(events_max_batch=50, max_events_body_bytes=64 * 1024, ingest_max_backlog=1000)
+    _start(c, "exp")
+    _start(c, "other", segments=())
+    return c
 
 
 def event(i: int = 0, **changes: Any) -> dict[str, Any]:
@@ -189,7 +184,7 @@ def test_timestamps_iso_and_epoch(client: TestClient) -> None:
 
 def test_draft_and_long_ended_experiments_refuse_events(redis_url: str) -> None:
     settings = make_settings(redis_url, event_grace_s=0)
-    with TestClient(create_app(settings)) as c:
+    with running_app(settings) as c:
         assert c.post("/v1/experiments", json=spec("draft-exp"), headers=ADMIN).status_code == 201
         _start(c, "ended-exp")
         assert c.post("/v1/experiments/ended-exp/stop", headers=ADMIN).status_code == 200

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -12,7 +11,6 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
-from service.app import create_app
 from service.settings import Settings
 from service.spec import ExperimentRecord
 from service.store import (
@@ -24,7 +22,7 @@ from service.store import (
     keys,
 )
 from service.worker import AggregationPlan, prepare
-from tests.conftest import ADMIN, CLIENT, make_settings
+from tests.conftest import ADMIN, CLIENT, AppFactory, make_settings
 from tests.ingest._helpers import (
     FAST,
     aggregate,
@@ -45,12 +43,12 @@ def settings(redis_url: str) -> Settings:
 
 
 @pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as c:
-        for doc in (spec("w-exp"),):
-            assert c.post("/v1/experiments", json=doc, headers=ADMIN).status_code == 201
-            assert c.post(f"/v1/experiments/{doc['key']}/start", headers=ADMIN).status_code == 200
-        yield c
+def client(settings: Settings, make_api: AppFactory) -> TestClient:
+    c = make_api(settings)
+    doc = spec("w-exp")
+    assert c.post("/v1/experiments", json=doc, headers=ADMIN).status_code == 201
+    assert c.post(f"/v1/experiments/{doc['key']}/start", headers=ADMIN).status_code == 200
+    return c
 
 
 def _post(client: TestClient, events: list[dict[str, object]], size: int = 100) -> None:

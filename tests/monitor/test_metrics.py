@@ -6,13 +6,12 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from service.app import create_app
 from service.metrics import ExperimentCollector, ExperimentSnapshot, GuardrailSeries, Metrics
 from service.monitor import build_snapshot, dump_snapshot, load_snapshot, segment_label
 from service.settings import Settings
 from tests._factories import guarded_spec
 from tests._wait import wait_for
-from tests.conftest import ADMIN, CLIENT
+from tests.conftest import ADMIN, CLIENT, running_app
 from tests.monitor._support import guardrail_row, results_doc
 
 
@@ -31,7 +30,7 @@ def test_each_metrics_object_has_its_own_registry() -> None:
 
 
 def test_two_apps_in_one_process_count_separately(settings: Settings) -> None:
-    with TestClient(create_app(settings)) as one, TestClient(create_app(settings)) as two:
+    with running_app(settings) as one, running_app(settings) as two:
         for _ in range(3):
             one.get("/healthz")
         two.get("/healthz")
