@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from service.store import keys
 from sharpen import MAX_UNIT_ID
+from tests._streams import tracked
 from tests._wait import wait_for
 from tests.conftest import ADMIN, CLIENT, AppFactory, make_settings, running_app
 from tests.ingest._helpers import ok, spec
@@ -167,19 +168,25 @@ def test_several_bad_events_are_all_listed(client: TestClient) -> None:
     ]
 
 
-def test_timestamps_iso_and_epoch(client: TestClient) -> None:
+def test_timestamps_iso_and_epoch(client: TestClient, redis_sync: redis.Redis) -> None:
+    """Epoch seconds (float or int) and ISO 8601 (Z, naive = UTC, an offset) are stored as
+    the same instant in epoch seconds."""
     now = time.time()
-    iso = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now - 60))
-    events = [
-        event(0, timestamp=now - 5),
-        event(1, timestamp=int(now - 5)),
-        event(2, timestamp=iso + "Z"),
-        event(3, timestamp=iso),  # naive: UTC
-        event(4, timestamp=iso + "+02:00", values={"revenue": 1}),
-    ]
-    events[4]["timestamp"] = time.strftime("%Y-%m-%dT%H:%M:%S+02:00", time.gmtime(now - 60 + 7200))
+    whole = int(now - 60)
+    utc = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+    east = time.strftime("%Y-%m-%dT%H:%M:%S+02:00", time.gmtime(whole + 7200))
+    sent = {
+        "user-0": (now - 5, now - 5),
+        "user-1": (int(now - 5), float(int(now - 5))),
+        "user-2": (utc + "Z", float(whole)),
+        "user-3": (utc, float(whole)),
+        "user-4": (east, float(whole)),
+    }
+    events = [event(i, timestamp=sent[f"user-{i}"][0]) for i in range(len(sent))]
     response = send(client, events)
     assert response.status_code == 202, response.text
+    stored = {e.unit_id: e.ts for e in tracked(redis_sync, "exp")}
+    assert stored == pytest.approx({unit: ts for unit, (_, ts) in sent.items()}, abs=1e-3)
 
 
 def test_draft_and_long_ended_experiments_refuse_events(redis_url: str) -> None:
