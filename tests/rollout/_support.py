@@ -44,7 +44,7 @@ def record_at(
     return ExperimentRecord(
         key=parsed.key,
         spec=parsed,
-        status=status,  # type: ignore[arg-type]
+        status=status,
         created_at=started_at,
         updated_at=started_at,
         started_at=started_at,

@@ -106,7 +106,7 @@ def _step_metric(api: httpx.Client, key: str) -> float | None:
 
 def test_a_good_candidate_ramps_to_its_full_share_by_itself(sharpen_live: LiveServer) -> None:
     key = "good-v2"
-    steps = [
+    steps: list[dict[str, Any]] = [
         {"traffic": FIRST, "min_duration": "1s", "min_units": 40},
         {"traffic": 0.2, "min_duration": "1s", "min_units": 80},
         {"traffic": 0.5, "min_duration": "1s", "min_units": 120},
@@ -160,7 +160,7 @@ def test_a_harmful_candidate_is_rolled_back_during_the_first_step(
     sharpen_live: LiveServer,
 ) -> None:
     key = "broken-v2"
-    steps = [
+    steps: list[dict[str, Any]] = [
         {"traffic": FIRST, "min_duration": "1h", "min_units": 100},
         {"traffic": 0.5, "min_duration": "1h"},
         {"traffic": 1.0},
