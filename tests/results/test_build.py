@@ -276,7 +276,8 @@ def test_the_verdict_at_the_planned_size_is_final(design: str) -> None:
     assert latest["past_plan"] is True and latest["interval"] == "always_valid"
     # What the old fixed branch did: the horizon's test on the current totals.
     arms = [latest[arm] for arm in ("baseline", "treatment")]
-    now = compare(*(ProportionStats(a["units"], round(a["mean"] * a["units"])) for a in arms))
+    baseline, treatment = (ProportionStats(a["units"], round(a["mean"] * a["units"])) for a in arms)
+    now = compare(baseline, treatment)
     assert now.absolute.p_value < 0.01, "re-tested, the later data would read 'better'"
     assert latest["information"] > 1.4
     assert res["decision"]["action"] == "stop"
