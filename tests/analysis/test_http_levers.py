@@ -99,7 +99,7 @@ def test_errors_page_runs_the_analysis_when_none_ran(api: TestClient, planted: A
 
 def test_errors_bad_input_names_the_field(api: TestClient, planted: Any) -> None:
     _load(api, planted, "m3")
-    cases = [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"lever": "magic"}, "lever"),
         ({"segment": "no-colon"}, "segment"),
         ({"cursor": "!!!"}, "cursor"),
@@ -166,7 +166,7 @@ def test_reference_rows_are_bounded_before_reading_values(redis_url: str) -> Non
 def test_regression_tolerance_is_a_model_setting(api: TestClient) -> None:
     rng = np.random.default_rng(31)
     x = rng.normal(size=600)
-    recs = [
+    recs: list[dict[str, Any]] = [
         {
             "record_id": f"v{i}",
             "prediction": float(2 * x[i]),
