@@ -35,7 +35,7 @@ FIELDS = (
     "cov_cross",
 )
 
-METRICS = [
+METRICS: list[dict[str, Any]] = [
     {
         "name": "revenue",
         "kind": "mean",

@@ -134,7 +134,7 @@ def test_a_committed_batch_whose_answer_was_lost_gets_its_first_counts(
     client: TestClient, redis_sync: redis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     real = EventStore.settle
-    lost = []
+    lost: list[Any] = []
 
     async def settle_fails_once(self: EventStore, *args: Any, **kwargs: Any) -> None:
         if not lost:
@@ -208,7 +208,8 @@ def test_concurrent_claims_of_one_key_admit_one_body(redis_url: str) -> None:
 
 def test_redis_busy_running_a_script_is_a_503(client: TestClient, redis_url: str) -> None:
     admin = redis.Redis.from_url(redis_url)
-    threshold = admin.config_get("busy-reply-threshold")["busy-reply-threshold"]
+    config: Any = admin.config_get("busy-reply-threshold")
+    threshold = config["busy-reply-threshold"]
     admin.config_set("busy-reply-threshold", 10)
     blocker = threading.Thread(
         target=lambda: _ignore_errors(

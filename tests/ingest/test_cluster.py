@@ -7,6 +7,7 @@ import shutil
 import socket
 import subprocess
 from collections.abc import Callable, Iterator
+from functools import partial
 
 import numpy as np
 import pytest
@@ -61,7 +62,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[int]]:
                 )
             )  # fmt: skip
         for port in ports:
-            wait_for(lambda p=port: _ask(p, lambda r: r.ping()), what=f"redis node :{port}")
+            wait_for(partial(_ask, port, lambda r: r.ping()), what=f"redis node :{port}")
         subprocess.run(
             [cli, "--cluster", "create", *(f"127.0.0.1:{p}" for p in ports), "--cluster-yes"],
             check=True,
@@ -70,7 +71,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[int]]:
         )
         for port in ports:
             wait_for(
-                lambda p=port: _ask(p, lambda r: r.cluster("info")["cluster_state"]),
+                partial(_ask, port, lambda r: r.cluster("info")["cluster_state"]),
                 until=lambda state: state == "ok",
                 what=f"cluster_state ok on :{port}",
                 interval_s=0.05,

@@ -288,7 +288,8 @@ def test_batches_spanning_experiments(client: TestClient, redis_sync: redis.Redi
     assert response.json() == ok(3)
     assert stream_length(redis_sync, "exp") == 1
     assert stream_length(redis_sync, "other") == 1
-    entry = redis_sync.xrange(keys.events_stream("exp"))[0][1]
+    entries: Any = redis_sync.xrange(keys.events_stream("exp"))
+    entry = entries[0][1]
     stored = orjson.loads(entry["d"])
     assert [s[0] for s in stored] == ["user-0", "user-2"]
     assert stored[0][5] == ["US", None]  # segment values (country, device), in spec order

@@ -99,6 +99,5 @@ def test_metrics_show_redis_memory(api: TestClient, redis_sync: redis.Redis) -> 
     assert seen["sharpen_redis_memory_used_bytes"] >= 5_000_000
     assert abs(seen["sharpen_redis_memory_used_bytes"] - used) < 1_000_000
     assert seen["sharpen_redis_memory_peak_bytes"] >= seen["sharpen_redis_memory_used_bytes"]
-    assert seen["sharpen_redis_memory_limit_bytes"] == float(
-        redis_sync.config_get("maxmemory")["maxmemory"]
-    )
+    config: Any = redis_sync.config_get("maxmemory")
+    assert seen["sharpen_redis_memory_limit_bytes"] == float(config["maxmemory"])
