@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -102,7 +103,7 @@ def test_degradation_and_drift_alert_while_a_steady_line_stays_quiet(
 
             for name in LINES:
                 wait_for(
-                    lambda n=name: reported(n),
+                    partial(reported, name),
                     what=f"the monitor's report on {name}",
                     explain=log_tail(log),
                     timeout_s=90,

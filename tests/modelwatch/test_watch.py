@@ -19,7 +19,7 @@ from tests.conftest import ADMIN, CLIENT, make_settings, running_app
 from tests.monitor._support import WEBHOOK_SECRET, Receiver, runtime_on
 
 NOW = time.time()
-SETTINGS = {"model_monitor_reference_days": 7}
+SETTINGS: dict[str, Any] = {"model_monitor_reference_days": 7}
 
 
 async def _log(runtime: Runtime, name: str, line: Line, end: float = NOW) -> None:
@@ -96,8 +96,8 @@ async def test_one_leader_one_webhook_and_the_series(redis_url: str) -> None:
         )
         assert metrics.sample("sharpen_model_monitor_runs_total") == 3
         assert (
-            metrics.sample("sharpen_model_monitor_alerts_total", {"event": "model.degraded"}) >= 1
-        )
+            metrics.sample("sharpen_model_monitor_alerts_total", {"event": "model.degraded"}) or 0
+        ) >= 1
         await first.stop()
         assert (await second.run_once()).analysed == ["fraud"]  # the lease was given up
 
