@@ -275,7 +275,7 @@ def test_segment_regression_pages_and_rolls_back_while_aa_stays(
             )
             wait_for(
                 lambda: aa_analysed() or 0,
-                until=lambda at: at > first + 1.5,
+                until=lambda at: at > (first or 0) + 1.5,
                 what="more A/A passes",
                 explain=log_tail(log),
                 timeout_s=90,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from functools import partial
+from typing import Any
+
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
@@ -158,6 +161,11 @@ def test_webhook_urls_are_checked_at_start(redis_url: str, bad: str) -> None:
         make_settings(redis_url, webhook_urls=["https://hooks.example/x"])
 
 
+def _assign(api: TestClient, body: dict[str, Any]) -> dict[str, Any]:
+    answer: dict[str, Any] = api.post("/v1/assign", json=body, headers=CLIENT).json()
+    return answer
+
+
 def test_assignments_are_counted_per_experiment_and_variant(api: TestClient) -> None:
     assert api.post("/v1/experiments", json=guarded_spec(), headers=ADMIN).status_code == 201
     assert api.post("/v1/experiments/fraud-v7/start", headers=ADMIN).status_code == 200
@@ -167,7 +175,7 @@ def test_assignments_are_counted_per_experiment_and_variant(api: TestClient) -> 
         body = {"experiment": "fraud-v7", "unit_id": f"u{i}", "attributes": {"country": "DE"}}
         # the config cache hears of the start within a moment
         answer = wait_for(
-            lambda body=body: api.post("/v1/assign", json=body, headers=CLIENT).json(),
+            partial(_assign, api, body),
             until=lambda got: got.get("in_experiment"),
             what=f"{body['unit_id']} assigned into the experiment",
         )
