@@ -8,10 +8,11 @@ on timeout is a check that cannot fail. Use :func:`wait_for` (sync) or :func:`aw
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar, overload
 
 __all__ = ["GiveUp", "WaitTimeout", "await_for", "log_tail", "wait_for"]
 
@@ -37,15 +38,39 @@ def _timeout(what: str, timeout_s: float, last: object, explain: Callable[[], st
     return message if explain is None else f"{message}\n{explain()}"
 
 
+@overload
 def wait_for(
-    probe: Callable[[], T],
+    probe: Callable[[], T | None],
     *,
+    until: None = None,
     what: str,
-    until: Callable[[T], object] | None = None,
     timeout_s: float = 30.0,
     interval_s: float = 0.02,
     explain: Callable[[], str] | None = None,
-) -> T:
+) -> T: ...
+
+
+@overload
+def wait_for(
+    probe: Callable[[], T],
+    *,
+    until: Callable[[T], object],
+    what: str,
+    timeout_s: float = 30.0,
+    interval_s: float = 0.02,
+    explain: Callable[[], str] | None = None,
+) -> T: ...
+
+
+def wait_for(
+    probe: Callable[[], Any],
+    *,
+    what: str,
+    until: Callable[[Any], object] | None = None,
+    timeout_s: float = 30.0,
+    interval_s: float = 0.02,
+    explain: Callable[[], str] | None = None,
+) -> Any:
     """Call ``probe`` until it returns something truthy (or ``until(value)`` holds); return it.
 
     Exceptions from ``probe`` count as "not yet" (the last one is reported on timeout), so
@@ -70,30 +95,78 @@ def wait_for(
         time.sleep(interval_s)
 
 
+@overload
 async def await_for(
-    probe: Callable[[], Awaitable[T]] | Callable[[], T],
+    probe: Callable[[], Awaitable[T | None]],
     *,
+    until: None = None,
     what: str,
-    until: Callable[[T], object] | None = None,
     timeout_s: float = 30.0,
     interval_s: float = 0.02,
     explain: Callable[[], str] | None = None,
-) -> T:
+) -> T: ...
+
+
+@overload
+async def await_for(
+    probe: Callable[[], Awaitable[T]],
+    *,
+    until: Callable[[T], object],
+    what: str,
+    timeout_s: float = 30.0,
+    interval_s: float = 0.02,
+    explain: Callable[[], str] | None = None,
+) -> T: ...
+
+
+@overload
+async def await_for(
+    probe: Callable[[], T | None],
+    *,
+    until: None = None,
+    what: str,
+    timeout_s: float = 30.0,
+    interval_s: float = 0.02,
+    explain: Callable[[], str] | None = None,
+) -> T: ...
+
+
+@overload
+async def await_for(
+    probe: Callable[[], T],
+    *,
+    until: Callable[[T], object],
+    what: str,
+    timeout_s: float = 30.0,
+    interval_s: float = 0.02,
+    explain: Callable[[], str] | None = None,
+) -> T: ...
+
+
+async def await_for(
+    probe: Callable[[], Any],
+    *,
+    what: str,
+    until: Callable[[Any], object] | None = None,
+    timeout_s: float = 30.0,
+    interval_s: float = 0.02,
+    explain: Callable[[], str] | None = None,
+) -> Any:
     """The async form of :func:`wait_for`; ``probe`` may be sync or async."""
     deadline = time.monotonic() + timeout_s
     last: object = None
     while True:
         try:
             value = probe()
-            if asyncio.iscoroutine(value) or isinstance(value, asyncio.Future):
+            if inspect.isawaitable(value):
                 value = await value
         except GiveUp:
             raise
         except Exception as exc:  # reported on timeout
             last = exc
         else:
-            if value if until is None else until(value):  # type: ignore[arg-type]
-                return value  # type: ignore[return-value]
+            if value if until is None else until(value):
+                return value
             last = value
         if time.monotonic() >= deadline:
             raise WaitTimeout(_timeout(what, timeout_s, last, explain))
