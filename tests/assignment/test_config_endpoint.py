@@ -6,7 +6,7 @@ from fastapi.testclient import TestClient
 
 import sharpen
 from tests._wait import wait_for
-from tests.assign._helpers import act, create, launch, wait_status
+from tests.assignment._helpers import act, create, launch, wait_status
 from tests.conftest import ADMIN, CLIENT
 
 

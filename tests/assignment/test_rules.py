@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from tests._wait import wait_for
-from tests.assign._helpers import (
+from tests.assignment._helpers import (
     act,
     assign,
     assign_batch,

@@ -20,7 +20,7 @@ from service.store import RedisSettings, close, connect, keys
 from service.store.event_codec import exposure_event
 from service.store.exposures import ExposureLog
 from tests._wait import await_for, wait_for
-from tests.assign._helpers import assign, assign_batch, launch, make_spec
+from tests.assignment._helpers import assign, assign_batch, launch, make_spec
 from tests.conftest import ADMIN, CLIENT, make_settings, running_app
 
 UNITS = [f"user-{i}" for i in range(600)]

@@ -11,7 +11,7 @@ from service.spec import parse_spec
 from service.store import ExperimentStore, RedisSettings, close, connect, keys
 from service.store.config_feed import ConfigFeed
 from tests._wait import await_for, wait_for
-from tests.assign._helpers import act, assign_batch, launch, make_spec, wait_status
+from tests.assignment._helpers import act, assign_batch, launch, make_spec, wait_status
 from tests.conftest import CLIENT, make_settings, running_app
 
 UNITS = [f"user-{i}" for i in range(2000)]

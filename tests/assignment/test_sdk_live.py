@@ -15,7 +15,7 @@ import sharpen
 from service.store import keys
 from tests._live import LiveServer
 from tests._wait import wait_for
-from tests.assign._helpers import launch
+from tests.assignment._helpers import launch
 from tests.conftest import CLIENT, CLIENT_KEY
 
 UNITS = [f"user-{i}" for i in range(300)]
