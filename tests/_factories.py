@@ -71,17 +71,16 @@ def fraud_spec(**changes: Any) -> dict[str, Any]:
 
 def guarded_spec(key: str = "fraud-v7", **changes: Any) -> dict[str, Any]:
     """A two-arm spec with a recall guardrail watched by country, auto-rollback on."""
-    return spec(
-        key,
-        models=("v6", "v7"),
-        hypothesis="merchant features lift precision without hurting recall",
-        lever="features",
-        unit="user",
-        segments=["country"],
-        metrics=[
+    fields: dict[str, Any] = {
+        "hypothesis": "merchant features lift precision without hurting recall",
+        "lever": "features",
+        "unit": "user",
+        "segments": ["country"],
+        "metrics": [
             metric("precision", "mean", role="primary", mde=0.05, baseline_mean=0.6),
             metric("recall", "mean", role="guardrail", margin=0.02),
         ],
-        guardrails={"auto_rollback": True},
+        "guardrails": {"auto_rollback": True},
         **changes,
-    )
+    }
+    return spec(key, models=("v6", "v7"), **fields)
