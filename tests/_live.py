@@ -6,12 +6,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 
 from service.embedded import free_port
+from tests._wait import GiveUp, WaitTimeout, log_tail, wait_for
 
 __all__ = ["LiveServer"]
 
@@ -47,18 +47,24 @@ class LiveServer:
             self.process = subprocess.Popen(
                 args, env=self.env, stdout=log, stderr=subprocess.STDOUT
             )
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited: {self.log_path.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=0.5).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"server did not start: {self.log_path.read_text()[-3000:]}")
+        try:
+            wait_for(
+                self._healthy,
+                what=f"the server on {self.url} to answer /healthz",
+                explain=log_tail(self.log_path, 3000),
+                timeout_s=timeout_s,
+                interval_s=0.05,
+            )
+        except (GiveUp, WaitTimeout):
+            self.stop()
+            raise
+        return self
+
+    def _healthy(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise GiveUp(f"server exited: {self.log_path.read_text()[-3000:]}")
+        return httpx.get(f"{self.url}/healthz", timeout=0.5).status_code == 200
 
     def stop(self, sig: int = signal.SIGINT, timeout_s: float = 20.0) -> int | None:
         process, self.process = self.process, None

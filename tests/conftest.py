@@ -6,9 +6,12 @@ Tests never use the machine's Redis on 6379: the session starts its own on a fre
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 import redis
 from fastapi.testclient import TestClient
@@ -17,6 +20,7 @@ from service.app import create_app
 from service.embedded import EmbeddedRedis
 from service.settings import Settings
 from tests._live import LiveServer
+from tests._wait import wait_for
 
 ADMIN_KEY = "test-admin-key-0001"
 CLIENT_KEY = "test-client-key-0001"
@@ -71,16 +75,86 @@ def make_settings(redis_url: str, **overrides: object) -> Settings:
     return Settings(**values)  # type: ignore[arg-type]
 
 
+def results_when(
+    http: TestClient | httpx.Client,
+    key: str,
+    until: Callable[[dict[str, Any]], object],
+    *,
+    what: str,
+    timeout_s: float = 30.0,
+) -> dict[str, Any]:
+    """Poll ``key``'s results until ``until(results)`` holds; fail with the last ones seen."""
+
+    def fetch() -> dict[str, Any]:
+        response = http.get(f"/v1/experiments/{key}/results", headers=ADMIN)
+        assert response.status_code == 200, response.text
+        results: dict[str, Any] = response.json()
+        return results
+
+    return wait_for(fetch, until=until, what=f"{key}'s results: {what}", timeout_s=timeout_s)
+
+
+def results_with_units(
+    http: TestClient | httpx.Client, key: str, total: int, *, timeout_s: float = 30.0
+) -> dict[str, Any]:
+    """``key``'s results once the aggregator has counted ``total`` units."""
+    return results_when(
+        http,
+        key,
+        lambda r: sum(r["units"].values()) >= total,
+        what=f"{total} units counted",
+        timeout_s=timeout_s,
+    )
+
+
 @pytest.fixture
 def settings(redis_url: str) -> Settings:
     return make_settings(redis_url)
 
 
+def running_app(settings: Settings, *, base_url: str = "http://testserver") -> TestClient:
+    """The app in-process, lifespan not yet run: use it as ``with running_app(s) as api:``."""
+    return TestClient(create_app(settings), base_url=base_url)
+
+
 @pytest.fixture
 def api(settings: Settings) -> Iterator[TestClient]:
     """The app in-process (lifespan run), with Redis for real."""
-    with TestClient(create_app(settings)) as client:
+    with running_app(settings) as client:
         yield client
+
+
+class AppFactory:
+    """Starts apps on the test's Redis with setting overrides; all stop after the test."""
+
+    def __init__(self, redis_url: str, stack: ExitStack) -> None:
+        self.redis_url = redis_url
+        self._stack = stack
+
+    def __call__(
+        self,
+        settings: Settings | None = None,
+        *,
+        base_url: str = "http://testserver",
+        **overrides: object,
+    ) -> TestClient:
+        assert settings is None or not overrides, "pass settings or overrides, not both"
+        if settings is None:
+            settings = make_settings(self.redis_url, **overrides)
+        return self._stack.enter_context(running_app(settings, base_url=base_url))
+
+
+@pytest.fixture
+def make_api(redis_url: str) -> Iterator[AppFactory]:
+    """``make_api(run_worker=True)``: a started app with those settings, stopped at teardown."""
+    with ExitStack() as stack:
+        yield AppFactory(redis_url, stack)
+
+
+@pytest.fixture
+def worker_api(make_api: AppFactory) -> TestClient:
+    """The app with its aggregator running in-process, polling Redis every 20 ms."""
+    return make_api(run_worker=True, aggregator_block_ms=20)
 
 
 @pytest.fixture

@@ -32,9 +32,9 @@ def test_cli_end_to_end(live_server: LiveServer, tmp_path: Path) -> None:
     assert r.status_code == 202, r.text
     common = ["--url", live_server.url, "--api-key", ADMIN_KEY]
 
-    late = [{**r, "record_id": f"late-{i}"} for i, r in enumerate(recs[:300])]
-    for r in late:
-        del r["label"]
+    late = [{**record, "record_id": f"late-{i}"} for i, record in enumerate(recs[:300])]
+    for record in late:
+        del record["label"]
     r = httpx.post(
         f"{live_server.url}/v1/models/ranker/records",
         json={"records": late},

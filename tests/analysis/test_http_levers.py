@@ -10,11 +10,10 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from service.app import create_app
 from service.store import keys
+from tests._factories import simple_spec
 from tests.analysis.test_taxonomy import pe
-from tests.conftest import ADMIN, CLIENT, make_settings
-from tests.foundation.spec_factory import simple_spec
+from tests.conftest import ADMIN, CLIENT, make_settings, running_app
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +99,7 @@ def test_errors_page_runs_the_analysis_when_none_ran(api: TestClient, planted: A
 
 def test_errors_bad_input_names_the_field(api: TestClient, planted: Any) -> None:
     _load(api, planted, "m3")
-    cases = [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"lever": "magic"}, "lever"),
         ({"segment": "no-colon"}, "segment"),
         ({"cursor": "!!!"}, "cursor"),
@@ -116,7 +115,7 @@ def test_errors_bad_input_names_the_field(api: TestClient, planted: Any) -> None
 
 def test_reference_refusals_name_the_field(redis_url: str) -> None:
     settings = make_settings(redis_url, model_reference_max_values=1000)
-    with TestClient(create_app(settings)) as api:
+    with running_app(settings) as api:
         cases: list[tuple[Any, str]] = [
             ([1, 2], "body"),
             ({"features": {}}, "features"),
@@ -153,11 +152,11 @@ def test_reference_refusals_name_the_field(redis_url: str) -> None:
 
 def test_reference_rows_are_bounded_before_reading_values(redis_url: str) -> None:
     settings = make_settings(redis_url, model_reference_max_bytes=4096)
-    with TestClient(create_app(settings)) as api:
+    with running_app(settings) as api:
         big = {"features": {"a": [0.5] * 2000}}
         r = api.post("/v1/models/m/reference", json=big, headers=ADMIN)
         assert r.status_code == 413
-    with TestClient(create_app(make_settings(redis_url))) as api:
+    with running_app(make_settings(redis_url)) as api:
         rows = {"features": {"a": [0] * 200_001}}
         r = api.post("/v1/models/m/reference", json=rows, headers=ADMIN)
         assert r.status_code == 422
@@ -167,7 +166,7 @@ def test_reference_rows_are_bounded_before_reading_values(redis_url: str) -> Non
 def test_regression_tolerance_is_a_model_setting(api: TestClient) -> None:
     rng = np.random.default_rng(31)
     x = rng.normal(size=600)
-    recs = [
+    recs: list[dict[str, Any]] = [
         {
             "record_id": f"v{i}",
             "prediction": float(2 * x[i]),
@@ -251,7 +250,7 @@ def test_a_reference_from_before_rows_is_replaced_by_the_frozen_records(
         {"record_id": f"l{i}", "prediction": 1, "label": 1, "features": {"x": float(i % 7)}}
         for i in range(150)
     ]
-    with TestClient(create_app(settings)) as api:
+    with running_app(settings) as api:
         assert api.get("/v1/models", headers=ADMIN).json()["models"] == []
         r = api.post("/v1/models/legacy/records", json={"records": recs}, headers=CLIENT)
         assert r.status_code == 202

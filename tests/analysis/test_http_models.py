@@ -7,9 +7,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from service.app import create_app
 from tests.analysis._sim import records
-from tests.conftest import ADMIN, CLIENT, make_settings
+from tests.conftest import ADMIN, CLIENT, make_settings, running_app
 
 
 def _post(
@@ -142,7 +141,7 @@ def test_trimming_and_frozen_reference(redis_url: str) -> None:
     recs = records(500, seed=55)
     for i, r in enumerate(recs):
         r["features"] = {"amount": float(i % 100)}
-    with TestClient(create_app(settings)) as api:
+    with running_app(settings) as api:
         assert _post(api, "small", recs[:150]).status_code == 202
         assert _post(api, "small", recs[150:]).status_code == 202
         (info,) = api.get("/v1/models", headers=ADMIN).json()["models"]

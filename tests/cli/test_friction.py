@@ -12,16 +12,16 @@ from typer.testing import CliRunner
 
 from service.cli import app
 from service.cli._http import dev_keys_path, find_dev_key, remember_dev_keys
+from tests._factories import simple_spec
 from tests._live import LiveServer
 from tests.conftest import ADMIN, ADMIN_KEY
-from tests.foundation.spec_factory import simple_spec
 
 runner = CliRunner()
 
 
 def _typo_spec() -> dict[str, object]:
     spec = simple_spec("exp-typo")
-    spec["metrics"][0]["mdee"] = spec["metrics"][0].pop("mde")  # type: ignore[index]
+    spec["metrics"][0]["mdee"] = spec["metrics"][0].pop("mde")
     return spec
 
 

@@ -15,9 +15,9 @@ import yaml
 from typer.testing import CliRunner
 
 from service.cli import app
+from tests._factories import simple_spec
 from tests._live import LiveServer
-from tests.conftest import ADMIN, ADMIN_KEY, CLIENT, ROOT
-from tests.foundation.spec_factory import simple_spec
+from tests.conftest import ADMIN, ADMIN_KEY, CLIENT, ROOT, results_with_units
 
 runner = CliRunner()
 EXAMPLE = ROOT / "examples" / "fraud-v7.yaml"
@@ -107,17 +107,6 @@ def _events(n: int) -> list[dict[str, Any]]:
     return events
 
 
-def _wait_for_units(url: str, total: int) -> dict[str, Any]:
-    deadline = time.monotonic() + 60
-    while True:
-        res: dict[str, Any] = httpx.get(
-            f"{url}/v1/experiments/exp-report/results", headers=ADMIN
-        ).json()
-        if sum(res["units"].values()) >= total or time.monotonic() > deadline:
-            return res
-        time.sleep(0.1)
-
-
 def test_report_of_an_experiment_with_data(worker_server: LiveServer) -> None:
     url = worker_server.url
     spec = simple_spec("exp-report", segments=["country"])
@@ -125,7 +114,8 @@ def test_report_of_an_experiment_with_data(worker_server: LiveServer) -> None:
     assert httpx.post(f"{url}/v1/experiments/exp-report/start", headers=ADMIN).status_code == 200
     sent = httpx.post(f"{url}/v1/events", json={"events": _events(600)}, headers=CLIENT)
     assert sent.status_code == 202, sent.text
-    results = _wait_for_units(url, 600)
+    with httpx.Client(base_url=url) as http:
+        results = results_with_units(http, "exp-report", 600, timeout_s=60)
     assert results["units"] == {"control": 300, "treatment": 300}
 
     code, out = _run(worker_server, "report", "exp-report")

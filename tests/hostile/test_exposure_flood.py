@@ -22,7 +22,7 @@ import redis
 from service.store import keys
 from tests._live import LiveServer
 from tests._wait import wait_for
-from tests.assign._helpers import launch
+from tests.assignment._helpers import launch
 from tests.conftest import CLIENT
 from tests.hostile.conftest import HealthProbe
 

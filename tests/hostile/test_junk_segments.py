@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests._factories import metric, spec
 from tests._live import LiveServer
 from tests._wait import wait_for
 from tests.conftest import ADMIN, CLIENT
@@ -31,18 +32,16 @@ def server_env(server_env: dict[str, str]) -> Iterator[dict[str, str]]:
 
 
 def _spec() -> dict[str, Any]:
-    return {
-        "key": KEY,
-        "variants": [{"key": "baseline", "weight": 1}, {"key": "candidate", "weight": 1}],
-        "baseline": "baseline",
-        "segments": [{"name": "country", "values": ["LU"]}, "device"],
-        "metrics": [
-            {"name": "conv", "kind": "proportion", "value": "conv", "role": "primary", "mde": 0.1},
-            {"name": "latency_ms", "kind": "mean", "value": "latency_ms", "role": "guardrail",
-             "direction": "decrease", "margin": 0.1},
+    return spec(
+        KEY,
+        weight=1,
+        segments=[{"name": "country", "values": ["LU"]}, "device"],
+        metrics=[
+            metric("conv", role="primary", mde=0.1),
+            metric("latency_ms", "mean", role="guardrail", direction="decrease", margin=0.1),
         ],
-        "analysis": {"min_days": 0},
-    }  # fmt: skip
+        analysis={"min_days": 0},
+    )
 
 
 def _event(unit: str, variant: str, country: str, latency: float) -> dict[str, Any]:

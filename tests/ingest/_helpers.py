@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections.abc import Iterable, Sequence
@@ -12,8 +11,17 @@ from typing import Any
 import numpy as np
 
 from service.settings import Settings
-from service.store import AggregationStore, ExperimentCells, RedisSettings, close, connect
+from service.store import (
+    AggregationStore,
+    ExperimentCells,
+    RedisSettings,
+    StreamStats,
+    close,
+    connect,
+)
 from service.worker import Aggregator
+from tests._factories import spec as experiment_spec
+from tests._wait import await_for
 
 FIELDS = (
     "n",
@@ -27,7 +35,7 @@ FIELDS = (
     "cov_cross",
 )
 
-METRICS = [
+METRICS: list[dict[str, Any]] = [
     {
         "name": "revenue",
         "kind": "mean",
@@ -57,15 +65,9 @@ def spec(
     metrics: list[dict[str, Any]] | None = None,
     traffic: float = 1.0,
 ) -> dict[str, Any]:
-    return {
-        "key": key,
-        "unit": unit,
-        "variants": [{"key": "baseline", "weight": 50}, {"key": "candidate", "weight": 50}],
-        "baseline": "baseline",
-        "traffic": traffic,
-        "segments": list(segments),
-        "metrics": metrics or METRICS,
-    }
+    return experiment_spec(
+        key, unit=unit, traffic=traffic, segments=list(segments), metrics=metrics or METRICS
+    )
 
 
 @dataclass
@@ -282,26 +284,23 @@ async def wait_drained(settings: Settings, keys: Sequence[str], limit_s: float =
     assert settings.redis_url is not None
     redis = await connect(RedisSettings(settings.redis_url, cluster=settings.redis_cluster))
     store = AggregationStore(redis)
-    deadline = time.monotonic() + limit_s
+
+    def drained(stats: list[StreamStats]) -> bool:
+        return not any(
+            s.backlog_events
+            or s.events_pending
+            or s.exposures_pending
+            or s.events_undelivered
+            or s.exposures_undelivered
+            or (s.events_length and s.events_undelivered is None)
+            for s in stats
+        )
+
+    async def stats() -> list[StreamStats]:
+        return [await store.stream_stats(key) for key in keys]
+
     try:
-        while True:
-            done = True
-            for key in keys:
-                s = await store.stream_stats(key)
-                if (
-                    s.backlog_events
-                    or s.events_pending
-                    or s.exposures_pending
-                    or s.events_undelivered
-                    or s.exposures_undelivered
-                    or (s.events_length and s.events_undelivered is None)
-                ):
-                    done = False
-            if done:
-                return
-            if time.monotonic() > deadline:
-                raise AssertionError(f"not drained: {[await store.stream_stats(k) for k in keys]}")
-            await asyncio.sleep(0.02)
+        await await_for(stats, until=drained, what=f"{list(keys)} drained", timeout_s=limit_s)
     finally:
         await close(redis)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from fastapi.testclient import TestClient
 
 from tests.conftest import CLIENT
 
@@ -88,7 +89,9 @@ class Sender(threading.Thread):
         self.unavailable = 0
         self.error: BaseException | None = None
 
-    def _post(self, http: httpx.Client, events: list[dict[str, Any]], key: str) -> dict[str, int]:
+    def _post(
+        self, http: httpx.Client | TestClient, events: list[dict[str, Any]], key: str
+    ) -> dict[str, int]:
         while True:
             try:
                 response = http.post(
@@ -109,7 +112,7 @@ class Sender(threading.Thread):
                 continue
             raise AssertionError(f"{response.status_code}: {response.text[:500]}")
 
-    def send(self, http: httpx.Client) -> None:
+    def send(self, http: httpx.Client | TestClient) -> None:
         for i, events in enumerate(self.batches):
             key = uuid.uuid4().hex
             answer = self._post(http, events, key)

@@ -11,7 +11,6 @@ import asyncio
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,11 +18,10 @@ import redis
 from fastapi.testclient import TestClient
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from service.app import create_app
 from service.store import EventStore, RedisSettings, StoredEvent, close, connect, keys
 from sharpen import MAX_UNIT_ID
 from tests._wait import wait_for
-from tests.conftest import ADMIN, CLIENT, make_settings
+from tests.conftest import ADMIN, CLIENT, make_settings, running_app
 from tests.ingest._helpers import ok, spec
 from tests.ingest.test_events_api import event, send, stream_length
 
@@ -34,11 +32,10 @@ def _start(client: TestClient, key: str) -> None:
 
 
 @pytest.fixture
-def client(redis_url: str) -> Iterator[TestClient]:
-    with TestClient(create_app(make_settings(redis_url))) as c:
-        _start(c, "exp")
-        _start(c, "other")
-        yield c
+def client(api: TestClient) -> TestClient:
+    _start(api, "exp")
+    _start(api, "other")
+    return api
 
 
 def _ingested(redis_sync: redis.Redis, key: str = "exp") -> int:
@@ -113,7 +110,7 @@ def test_one_unit_id_limit_for_every_route(client: TestClient) -> None:
 def test_a_replay_gets_the_same_partial_answer(redis_url: str, redis_sync: redis.Redis) -> None:
     headers = {"Idempotency-Key": "partial-1"}
     batch = [event(0), event(1, timestamp="never"), event(2)]
-    with TestClient(create_app(make_settings(redis_url, event_grace_s=0))) as c:
+    with running_app(make_settings(redis_url, event_grace_s=0)) as c:
         _start(c, "exp")
         first = send(c, batch, headers)
         assert (first.json()["accepted"], first.json()["rejected_count"]) == (2, 1)
@@ -137,7 +134,7 @@ def test_a_committed_batch_whose_answer_was_lost_gets_its_first_counts(
     client: TestClient, redis_sync: redis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     real = EventStore.settle
-    lost = []
+    lost: list[Any] = []
 
     async def settle_fails_once(self: EventStore, *args: Any, **kwargs: Any) -> None:
         if not lost:
@@ -211,7 +208,8 @@ def test_concurrent_claims_of_one_key_admit_one_body(redis_url: str) -> None:
 
 def test_redis_busy_running_a_script_is_a_503(client: TestClient, redis_url: str) -> None:
     admin = redis.Redis.from_url(redis_url)
-    threshold = admin.config_get("busy-reply-threshold")["busy-reply-threshold"]
+    config: Any = admin.config_get("busy-reply-threshold")
+    threshold = config["busy-reply-threshold"]
     admin.config_set("busy-reply-threshold", 10)
     blocker = threading.Thread(
         target=lambda: _ignore_errors(

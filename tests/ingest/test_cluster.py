@@ -6,19 +6,18 @@ import asyncio
 import shutil
 import socket
 import subprocess
-import time
 from collections.abc import Callable, Iterator
+from functools import partial
 
 import numpy as np
 import pytest
 import redis
-from fastapi.testclient import TestClient
 from redis.crc import key_slot
 
-from service.app import create_app
 from service.embedded import free_port
 from service.store import keys
-from tests.conftest import ADMIN, CLIENT, make_settings
+from tests._wait import wait_for
+from tests.conftest import ADMIN, CLIENT, make_settings, running_app
 from tests.ingest._helpers import (
     FAST,
     aggregate,
@@ -63,7 +62,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[int]]:
                 )
             )  # fmt: skip
         for port in ports:
-            _wait(lambda p=port: _ask(p, lambda r: r.ping()))
+            wait_for(partial(_ask, port, lambda r: r.ping()), what=f"redis node :{port}")
         subprocess.run(
             [cli, "--cluster", "create", *(f"127.0.0.1:{p}" for p in ports), "--cluster-yes"],
             check=True,
@@ -71,7 +70,12 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[int]]:
             timeout=60,
         )
         for port in ports:
-            _wait(lambda p=port: _ask(p, lambda r: r.cluster("info")["cluster_state"] == "ok"))
+            wait_for(
+                partial(_ask, port, lambda r: r.cluster("info")["cluster_state"]),
+                until=lambda state: state == "ok",
+                what=f"cluster_state ok on :{port}",
+                interval_s=0.05,
+            )
         yield ports
     finally:
         for process in processes:
@@ -101,19 +105,6 @@ def _cluster_ports(count: int) -> list[int]:
     return ports
 
 
-def _wait(check: object, limit_s: float = 30.0) -> None:
-    deadline = time.monotonic() + limit_s
-    while True:
-        try:
-            if check():  # type: ignore[operator]
-                return
-        except (redis.RedisError, OSError):
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError("redis cluster did not come up")
-        time.sleep(0.05)
-
-
 def _node_of(slot: int) -> int:
     return 0 if slot <= 5460 else 1 if slot <= 10922 else 2
 
@@ -138,7 +129,7 @@ def test_ingestion_and_aggregation_on_redis_cluster(cluster: list[int]) -> None:
             rng, request_key, make_units(rng, 1500, prefix="r"), per_unit=(1, 1), integers=True
         ),
     }
-    with TestClient(create_app(settings)) as client:
+    with running_app(settings) as client:
         for doc in docs.values():
             assert client.post("/v1/experiments", json=doc, headers=ADMIN).status_code == 201
             assert client.post(f"/v1/experiments/{doc['key']}/start", headers=ADMIN).status_code

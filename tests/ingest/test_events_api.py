@@ -4,7 +4,6 @@ limits."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -12,10 +11,11 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
-from service.app import create_app
 from service.store import keys
 from sharpen import MAX_UNIT_ID
-from tests.conftest import ADMIN, CLIENT, make_settings
+from tests._streams import tracked
+from tests._wait import wait_for
+from tests.conftest import ADMIN, CLIENT, AppFactory, make_settings, running_app
 from tests.ingest._helpers import ok, spec
 
 
@@ -25,14 +25,11 @@ def _start(client: TestClient, key: str, **overrides: Any) -> None:
 
 
 @pytest.fixture
-def client(redis_url: str) -> Iterator[TestClient]:
-    settings = make_settings(
-        redis_url, events_max_batch=50, max_events_body_bytes=64 * 1024, ingest_max_backlog=1000
-    )
-    with TestClient(create_app(settings)) as c:
-        _start(c, "exp")
-        _start(c, "other", segments=())
-        yield c
+def client(make_api: AppFactory) -> TestClient:
+    c = make_api(events_max_batch=50, max_events_body_bytes=64 * 1024, ingest_max_backlog=1000)
+    _start(c, "exp")
+    _start(c, "other", segments=())
+    return c
 
 
 def event(i: int = 0, **changes: Any) -> dict[str, Any]:
@@ -171,37 +168,41 @@ def test_several_bad_events_are_all_listed(client: TestClient) -> None:
     ]
 
 
-def test_timestamps_iso_and_epoch(client: TestClient) -> None:
+def test_timestamps_iso_and_epoch(client: TestClient, redis_sync: redis.Redis) -> None:
+    """Epoch seconds (float or int) and ISO 8601 (Z, naive = UTC, an offset) are stored as
+    the same instant in epoch seconds."""
     now = time.time()
-    iso = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now - 60))
-    events = [
-        event(0, timestamp=now - 5),
-        event(1, timestamp=int(now - 5)),
-        event(2, timestamp=iso + "Z"),
-        event(3, timestamp=iso),  # naive: UTC
-        event(4, timestamp=iso + "+02:00", values={"revenue": 1}),
-    ]
-    events[4]["timestamp"] = time.strftime("%Y-%m-%dT%H:%M:%S+02:00", time.gmtime(now - 60 + 7200))
+    whole = int(now - 60)
+    utc = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+    east = time.strftime("%Y-%m-%dT%H:%M:%S+02:00", time.gmtime(whole + 7200))
+    sent = {
+        "user-0": (now - 5, now - 5),
+        "user-1": (int(now - 5), float(int(now - 5))),
+        "user-2": (utc + "Z", float(whole)),
+        "user-3": (utc, float(whole)),
+        "user-4": (east, float(whole)),
+    }
+    events = [event(i, timestamp=sent[f"user-{i}"][0]) for i in range(len(sent))]
     response = send(client, events)
     assert response.status_code == 202, response.text
+    stored = {e.unit_id: e.ts for e in tracked(redis_sync, "exp")}
+    assert stored == pytest.approx({unit: ts for unit, (_, ts) in sent.items()}, abs=1e-3)
 
 
 def test_draft_and_long_ended_experiments_refuse_events(redis_url: str) -> None:
     settings = make_settings(redis_url, event_grace_s=0)
-    with TestClient(create_app(settings)) as c:
+    with running_app(settings) as c:
         assert c.post("/v1/experiments", json=spec("draft-exp"), headers=ADMIN).status_code == 201
         _start(c, "ended-exp")
         assert c.post("/v1/experiments/ended-exp/stop", headers=ADMIN).status_code == 200
-        time.sleep(0.01)
-        found = details(
-            send(
-                c,
-                [
-                    event(0, experiment="draft-exp"),
-                    event(1, experiment="ended-exp"),
-                ],
-            )
+        batch = [event(0, experiment="draft-exp"), event(1, experiment="ended-exp")]
+        # With no grace, the end is "long ago" as soon as the clock has moved past it.
+        refused = wait_for(
+            lambda: send(c, batch),
+            until=lambda r: r.status_code == 422 and len(r.json()["error"]["details"]) == 2,
+            what="both experiments to refuse events",
         )
+        found = details(refused)
     assert [(d["field"], d["code"]) for d in found] == [
         ("events.0.experiment", "not_running"),
         ("events.1.experiment", "not_running"),
@@ -287,7 +288,8 @@ def test_batches_spanning_experiments(client: TestClient, redis_sync: redis.Redi
     assert response.json() == ok(3)
     assert stream_length(redis_sync, "exp") == 1
     assert stream_length(redis_sync, "other") == 1
-    entry = redis_sync.xrange(keys.events_stream("exp"))[0][1]
+    entries: Any = redis_sync.xrange(keys.events_stream("exp"))
+    entry = entries[0][1]
     stored = orjson.loads(entry["d"])
     assert [s[0] for s in stored] == ["user-0", "user-2"]
     assert stored[0][5] == ["US", None]  # segment values (country, device), in spec order

@@ -6,10 +6,8 @@ import asyncio
 from pathlib import Path
 
 import numpy as np
-from fastapi.testclient import TestClient
 
-from service.app import create_app
-from tests.conftest import ADMIN, make_settings
+from tests.conftest import ADMIN, make_settings, running_app
 from tests.ingest._helpers import (
     assert_same,
     batches,
@@ -67,7 +65,7 @@ def test_sigkilled_workers_neither_lose_nor_double_count(
     killer = Killer(workers, min_kills=8, seed=5)
     sender = Sender("", sends, replay_every=7, pause_s=0.05)
     try:
-        with TestClient(create_app(settings)) as http:
+        with running_app(settings) as http:
             assert http.post("/v1/experiments", json=doc, headers=ADMIN).status_code == 201
             assert http.post("/v1/experiments/crash-exp/start", headers=ADMIN).status_code == 200
             for w in workers:

@@ -4,16 +4,14 @@ nothing a 202 acknowledged is lost or counted twice once it is back."""
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from pathlib import Path
 
 import numpy as np
-from fastapi.testclient import TestClient
 
-from service.app import create_app
 from service.embedded import EmbeddedRedis
-from tests.conftest import ADMIN, CLIENT, make_settings
+from tests._wait import wait_for
+from tests.conftest import ADMIN, CLIENT, make_settings, running_app
 from tests.ingest._helpers import (
     assert_same,
     batches,
@@ -46,12 +44,12 @@ def test_redis_restart_loses_nothing_acknowledged(
         tmp_path / "worker.log",
     )
     try:
-        with TestClient(create_app(settings)) as http:
+        with running_app(settings) as http:
             assert http.post("/v1/experiments", json=doc, headers=ADMIN).status_code == 201
             assert http.post("/v1/experiments/restart-exp/start", headers=ADMIN).status_code == 200
             worker.start()
-            while not worker.ready():  # so that Redis dies under a working aggregator
-                time.sleep(0.02)
+            # so that Redis dies under a working aggregator
+            wait_for(worker.ready, what=f"the worker to start (log {worker.log})")
             first = Sender("", chunks[:half])
             first.send(http)
             redis_server.kill()

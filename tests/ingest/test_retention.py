@@ -12,11 +12,10 @@ import numpy as np
 import redis
 from fastapi.testclient import TestClient
 
-from service.app import create_app
 from service.settings import Settings
 from service.store import keys
 from service.worker import Aggregator
-from tests.conftest import ADMIN, CLIENT, make_settings
+from tests.conftest import ADMIN, CLIENT, make_settings, running_app
 from tests.ingest._helpers import FAST, aggregate, batches, make_events, make_units, spec
 
 RETENTION_S = 3 * 3600
@@ -47,7 +46,7 @@ def test_an_ended_experiments_state_goes_after_retention(
     )
     doc = spec("old-exp")
     rng = np.random.default_rng(4)
-    with TestClient(create_app(settings)) as client:
+    with running_app(settings) as client:
         assert client.post("/v1/experiments", json=doc, headers=ADMIN).status_code == 201
         assert client.post("/v1/experiments/old-exp/start", headers=ADMIN).status_code == 200
         units = make_units(rng, 300)
@@ -60,7 +59,7 @@ def test_an_ended_experiments_state_goes_after_retention(
             sent = client.post("/v1/events", json={"events": chunk}, headers=CLIENT)
             assert sent.status_code == 202, sent.text
     asyncio.run(aggregate(settings, ["old-exp"]))
-    with TestClient(create_app(settings)) as client:
+    with running_app(settings) as client:
         assert client.post("/v1/experiments/old-exp/stop", headers=ADMIN).status_code == 200
         before: dict[str, Any] = client.get("/v1/experiments/old-exp/results", headers=ADMIN).json()
         assert sum(before["units"].values()) == 300
@@ -76,7 +75,7 @@ def test_an_ended_experiments_state_goes_after_retention(
     asyncio.run(_sweep_at(settings, ended + RETENTION_S + 1))
     assert _state_keys(redis_sync, "old-exp") == []
     assert redis_sync.hget(keys.state_deleted("old-exp"), "done") == "1"
-    with TestClient(create_app(settings)) as client:
+    with running_app(settings) as client:
         results = client.get("/v1/experiments/old-exp/results", headers=ADMIN)
         assert results.status_code == 410
         message = results.json()["error"]["message"]
@@ -100,6 +99,5 @@ def test_metrics_show_redis_memory(api: TestClient, redis_sync: redis.Redis) -> 
     assert seen["sharpen_redis_memory_used_bytes"] >= 5_000_000
     assert abs(seen["sharpen_redis_memory_used_bytes"] - used) < 1_000_000
     assert seen["sharpen_redis_memory_peak_bytes"] >= seen["sharpen_redis_memory_used_bytes"]
-    assert seen["sharpen_redis_memory_limit_bytes"] == float(
-        redis_sync.config_get("maxmemory")["maxmemory"]
-    )
+    config: Any = redis_sync.config_get("maxmemory")
+    assert seen["sharpen_redis_memory_limit_bytes"] == float(config["maxmemory"])

@@ -14,12 +14,10 @@ from typing import Any
 import msgspec
 import numpy as np
 import redis
-from fastapi.testclient import TestClient
 
-from service.app import create_app
 from service.settings import Settings
 from service.store import keys
-from tests.conftest import ADMIN, CLIENT, make_settings
+from tests.conftest import ADMIN, CLIENT, make_settings, running_app
 from tests.ingest._helpers import (
     FAST,
     Unit,
@@ -54,7 +52,7 @@ class Phases:
 
     def run(self, units: list[Unit], per_unit: tuple[int, int] = (1, 3)) -> None:
         events = make_events(self.rng, self.key, units, per_unit=per_unit)
-        with TestClient(create_app(self.settings)) as client:
+        with running_app(self.settings) as client:
             if not self.events:
                 assert client.post("/v1/experiments", json=self.doc, headers=ADMIN).is_success
                 assert client.post(f"/v1/experiments/{self.key}/start", headers=ADMIN).is_success

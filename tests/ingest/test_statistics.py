@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from service.app import create_app
 from service.settings import Settings
 from service.store import RedisSettings, close, connect
 from service.store.exposures import ExposureLog
 from sharpen.core import evaluate, parse_experiment
-from tests.conftest import ADMIN, CLIENT, make_settings
+from tests.conftest import ADMIN, CLIENT, AppFactory, make_settings, running_app
 from tests.ingest._helpers import (
     FAST,
     aggregate,
@@ -37,9 +35,8 @@ def ingest_settings(redis_url: str) -> Settings:
 
 
 @pytest.fixture
-def client(ingest_settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(ingest_settings)) as c:
-        yield c
+def client(ingest_settings: Settings, make_api: AppFactory) -> TestClient:
+    return make_api(ingest_settings)
 
 
 def start(client: TestClient, doc: dict[str, object]) -> None:
@@ -142,7 +139,7 @@ def test_segment_rows_go_to_the_largest_values(redis_url: str) -> None:
         }
         for i, country in enumerate(["US", "CA", "DE", "FR", "US", "DE"])
     ]
-    with TestClient(create_app(settings)) as client:
+    with running_app(settings) as client:
         start(client, doc)
         post(client, events)
     asyncio.run(aggregate(settings, ["fold-exp"]))

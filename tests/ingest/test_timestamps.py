@@ -89,7 +89,10 @@ def test_events_and_exposures_agree(client: TestClient, redis_sync: redis.Redis)
     assert refused_events == expected_refused
     assert refused_exposures == expected_refused
 
-    stored = [dict(f) for _, f in redis_sync.xrange(keys.exposures_stream("ts"))]  # type: ignore[union-attr]
+    entries: list[tuple[str, dict[str, str]]] = redis_sync.xrange(  # type: ignore[assignment]
+        keys.exposures_stream("ts")
+    )
+    stored = [dict(f) for _, f in entries]
     readable = [parsed for _, parsed in CASES if parsed is not None]
     assert [float(f["timestamp"]) for f in stored] == pytest.approx(readable)
     for fields in stored:  # the aggregator reads back what was written

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -12,7 +11,6 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
-from service.app import create_app
 from service.settings import Settings
 from service.spec import ExperimentRecord
 from service.store import (
@@ -24,7 +22,7 @@ from service.store import (
     keys,
 )
 from service.worker import AggregationPlan, prepare
-from tests.conftest import ADMIN, CLIENT, make_settings
+from tests.conftest import ADMIN, CLIENT, AppFactory, make_settings
 from tests.ingest._helpers import (
     FAST,
     aggregate,
@@ -45,12 +43,12 @@ def settings(redis_url: str) -> Settings:
 
 
 @pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as c:
-        for doc in (spec("w-exp"),):
-            assert c.post("/v1/experiments", json=doc, headers=ADMIN).status_code == 201
-            assert c.post(f"/v1/experiments/{doc['key']}/start", headers=ADMIN).status_code == 200
-        yield c
+def client(settings: Settings, make_api: AppFactory) -> TestClient:
+    c = make_api(settings)
+    doc = spec("w-exp")
+    assert c.post("/v1/experiments", json=doc, headers=ADMIN).status_code == 201
+    assert c.post(f"/v1/experiments/{doc['key']}/start", headers=ADMIN).status_code == 200
+    return c
 
 
 def _post(client: TestClient, events: list[dict[str, object]], size: int = 100) -> None:
@@ -129,11 +127,12 @@ def test_streams_are_trimmed_only_below_every_groups_ack(
     asyncio.run(aggregate(settings, ["w-exp"]))
     assert _trim(settings, "w-exp") == 0  # "audit" acknowledged nothing: nothing trimmed
     assert redis_sync.xlen(stream) == length
-    entries = redis_sync.xreadgroup("audit", "reader", {stream: ">"}, count=3)
+    entries: Any = redis_sync.xreadgroup("audit", "reader", {stream: ">"}, count=3)
     ids = [entry_id for entry_id, _ in entries[0][1]]
     redis_sync.xack(stream, "audit", *ids[:2])  # the third stays pending
     assert _trim(settings, "w-exp") == 2
-    remaining = [entry_id for entry_id, _ in redis_sync.xrange(stream)]
+    stored: Any = redis_sync.xrange(stream)
+    remaining = [entry_id for entry_id, _ in stored]
     assert remaining[0] == ids[2]
     assert len(remaining) == length - 2
     redis_sync.xgroup_destroy(stream, "audit")
@@ -153,7 +152,7 @@ def test_undecodable_entries_go_to_the_dead_letter_stream(
     now = str(time.time())
     redis_sync.xadd(keys.exposures_stream("w-exp"), {"experiment": "w-exp", "timestamp": now})
     asyncio.run(aggregate(settings, ["w-exp"]))
-    dead = redis_sync.xrange(keys.dead_letters("w-exp"))
+    dead: Any = redis_sync.xrange(keys.dead_letters("w-exp"))
     assert len(dead) == 2
     assert {d[1]["source"] for d in dead} == {stream, keys.exposures_stream("w-exp")}
     assert dead[0][1]["entry.d"] == "[not json"

@@ -4,6 +4,7 @@ numpy), and the vectorised simulator path held equal to it."""
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pytest
@@ -26,7 +27,9 @@ from service.modelwatch._windows import Bucket, total
 BINARY = Scoring()
 
 
-def _sum(records: list[dict[str, object]], labels: list[object], scoring: Scoring) -> dict:
+def _sum(
+    records: Sequence[Mapping[str, object]], labels: Sequence[object], scoring: Scoring
+) -> dict[str, float]:
     out: dict[str, float] = {}
     for record, label in zip(records, labels, strict=True):
         add_into(out, label_stats(record, label, scoring))
@@ -60,7 +63,7 @@ def test_scored_binary_sums_match_scikit_learn() -> None:
 
 def test_label_model_with_confidence_and_a_positive_class() -> None:
     scoring = Scoring(positive="fraud")
-    records = [
+    records: list[dict[str, object]] = [
         {"prediction": "fraud", "confidence": 0.9},  # right, positive
         {"prediction": "fraud", "confidence": 0.7},  # wrong: a false positive
         {"prediction": "legit", "confidence": 0.8},  # wrong: a missed fraud
@@ -75,7 +78,11 @@ def test_label_model_with_confidence_and_a_positive_class() -> None:
 
 def test_regression_with_a_tolerance() -> None:
     scoring = Scoring(tolerance=2.0)
-    records = [{"prediction": 10.0}, {"prediction": 13.5}, {"prediction": 7}]
+    records: list[dict[str, object]] = [
+        {"prediction": 10.0},
+        {"prediction": 13.5},
+        {"prediction": 7},
+    ]
     s = _sum(records, [11.0, 10.0, 7.5], scoring)
     assert s["k"] == 2  # |1| and |0.5| within 2; |3.5| not
     assert METRICS["mae"].value(s) == pytest.approx(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +22,9 @@ import pytest
 import sharpen
 from scripts.model_line import Line, records
 from tests._live import LiveServer
+from tests._wait import log_tail, wait_for
 from tests.conftest import ADMIN, CLIENT_KEY, require_binary
-from tests.monitor.test_end_to_end import Prometheus, samples, wait_for
+from tests.monitor.test_end_to_end import Prometheus, samples
 
 NOW = time.time()
 REFERENCE_DAYS = 3
@@ -100,12 +102,20 @@ def test_degradation_and_drift_alert_while_a_steady_line_stays_quiet(
                 return body if body.get("status") != "pending" and backlog == 0 else None
 
             for name in LINES:
-                wait_for(lambda n=name: reported(n), f"the monitor's report on {name}", log)
+                wait_for(
+                    partial(reported, name),
+                    what=f"the monitor's report on {name}",
+                    explain=log_tail(log),
+                    timeout_s=90,
+                    interval_s=0.25,
+                )
 
             degraded = wait_for(
                 lambda: _firing(prometheus, "SharpenModelSegmentDegraded"),
-                "SharpenModelSegmentDegraded to fire",
-                prometheus.log,
+                what="SharpenModelSegmentDegraded to fire",
+                explain=log_tail(prometheus.log),
+                timeout_s=90,
+                interval_s=0.25,
             )
             assert {(a["labels"]["model"], a["labels"]["segment"]) for a in degraded} == {
                 ("fraud", "region=r3")
@@ -118,8 +128,10 @@ def test_degradation_and_drift_alert_while_a_steady_line_stays_quiet(
 
             drift = wait_for(
                 lambda: _firing(prometheus, "SharpenModelInputDrift"),
-                "SharpenModelInputDrift to fire",
-                prometheus.log,
+                what="SharpenModelInputDrift to fire",
+                explain=log_tail(prometheus.log),
+                timeout_s=90,
+                interval_s=0.25,
             )
             assert [(a["labels"]["model"], a["labels"]["feature"]) for a in drift] == [
                 ("inputs", "amount")
@@ -130,7 +142,14 @@ def test_degradation_and_drift_alert_while_a_steady_line_stays_quiet(
                 return samples(client).get(("sharpen_model_monitor_runs_total", ()), 0.0)
 
             first = passes()
-            wait_for(lambda: passes() >= first + 20, "20 more monitor passes", log)
+            wait_for(
+                passes,
+                until=lambda now: now >= first + 20,
+                what="20 more monitor passes",
+                explain=log_tail(log),
+                timeout_s=90,
+                interval_s=0.25,
+            )
             report = reported("steady")
             assert report is not None and report["status"] == "ok"
             flagged = [s for s in report["statuses"] if s["status"] in ("warning", "degraded")]

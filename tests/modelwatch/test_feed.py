@@ -44,7 +44,9 @@ def _record(rng: random.Random, i: int, labelled: bool) -> dict[str, Any]:
     return record
 
 
-async def _recount(runtime: Runtime, store: RecordStore, name: str) -> dict[tuple[str, int], dict]:
+async def _recount(
+    runtime: Runtime, store: RecordStore, name: str
+) -> dict[tuple[str, int], dict[str, float]]:
     """Every bucket's sums recomputed from the stored records (late labels merged), with
     the cells each bucket fixed when it was first written."""
     watch = WatchStore(runtime.redis)
@@ -59,7 +61,7 @@ async def _recount(runtime: Runtime, store: RecordStore, name: str) -> dict[tupl
                 continue  # hourly buckets are kept two days
             bucket = (grain, grain_index(record["timestamp"], grain))
             if bucket not in frozen:
-                raw = await runtime.redis.hget(keys.model_watch_bucket(name, *bucket), FROZEN)
+                raw: Any = await runtime.redis.hget(keys.model_watch_bucket(name, *bucket), FROZEN)
                 frozen[bucket] = orjson.loads(raw)["attrs"]
             sums = {"n": 1.0, **label_stats(record, record.get("label"), SCORING)}
             target = out.setdefault(bucket, {})
@@ -70,7 +72,7 @@ async def _recount(runtime: Runtime, store: RecordStore, name: str) -> dict[tupl
 
 
 async def _stored(runtime: Runtime, name: str, bucket: tuple[str, int]) -> dict[str, float]:
-    raw = await runtime.redis.hgetall(keys.model_watch_bucket(name, *bucket))
+    raw: Any = await runtime.redis.hgetall(keys.model_watch_bucket(name, *bucket))
     parsed = parse_bucket(raw)
     flat: dict[str, float] = {}
     for cell, stats in parsed.cells.items():

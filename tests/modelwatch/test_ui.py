@@ -7,14 +7,11 @@ import asyncio
 import re
 import xml.etree.ElementTree as ET
 
-from fastapi.testclient import TestClient
-
 from scripts.model_line import Line
-from service.app import create_app
 from service.modelwatch import ModelWatch
 from service.store.model_watch import WatchStore
 from service.ui.plots import TrendDay, trend_plot
-from tests.conftest import make_settings
+from tests.conftest import make_settings, running_app
 from tests.modelwatch.test_watch import SETTINGS, _degraded_line, _log
 from tests.monitor._support import runtime_on
 from tests.ui.helpers import elements, login, plotted
@@ -60,7 +57,7 @@ def _watch(redis_url: str) -> dict[str, object]:
 
 def test_model_pages_list_and_review(redis_url: str) -> None:
     report = _watch(redis_url)
-    with TestClient(create_app(make_settings(redis_url, **SETTINGS))) as ui:
+    with running_app(make_settings(redis_url, **SETTINGS)) as ui:
         login(ui)
         listed = ui.get("/ui/models")
         assert listed.status_code == 200
@@ -103,7 +100,7 @@ def test_model_pages_list_and_review(redis_url: str) -> None:
 
 
 def test_empty_states(redis_url: str) -> None:
-    with TestClient(create_app(make_settings(redis_url))) as ui:
+    with running_app(make_settings(redis_url)) as ui:
         login(ui)
         assert "No model has logged predictions yet." in ui.get("/ui/review").text
         page = ui.get("/ui/models/ghost/monitor")

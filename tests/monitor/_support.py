@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
@@ -18,45 +17,10 @@ from service.monitor import WebhookSender
 from service.runtime import Runtime
 from service.spec import ExperimentSpec
 from service.store import ExperimentStore, RedisSettings, close, connect
+from tests._factories import guarded_spec
 from tests.conftest import make_settings
 
 WEBHOOK_SECRET = "test-webhook-secret-0001"
-
-
-def guarded_spec(key: str = "fraud-v7", **changes: Any) -> dict[str, Any]:
-    """A two-arm spec with a recall guardrail watched by country, auto-rollback on."""
-    spec: dict[str, Any] = {
-        "key": key,
-        "hypothesis": "merchant features lift precision without hurting recall",
-        "lever": "features",
-        "unit": "user",
-        "variants": [
-            {"key": "baseline", "weight": 50, "payload": {"model": "v6"}},
-            {"key": "candidate", "weight": 50, "payload": {"model": "v7"}},
-        ],
-        "baseline": "baseline",
-        "segments": ["country"],
-        "metrics": [
-            {
-                "name": "precision",
-                "kind": "mean",
-                "value": "precision",
-                "role": "primary",
-                "mde": 0.05,
-                "baseline_mean": 0.6,
-            },
-            {
-                "name": "recall",
-                "kind": "mean",
-                "value": "recall",
-                "role": "guardrail",
-                "margin": 0.02,
-            },
-        ],
-        "guardrails": {"auto_rollback": True},
-    }
-    spec.update(copy.deepcopy(changes))
-    return spec
 
 
 def guardrail_row(

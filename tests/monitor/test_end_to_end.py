@@ -12,9 +12,9 @@ from __future__ import annotations
 import random
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
@@ -22,11 +22,13 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from service.embedded import free_port
+from tests._factories import metric
+from tests._factories import spec as experiment_spec
 from tests._live import LiveServer
+from tests._wait import GiveUp, log_tail, wait_for
 from tests.conftest import ADMIN, CLIENT, ROOT, require_binary
 
 RULES = ROOT / "deploy" / "prometheus" / "sharpen-rules.yml"
-T = TypeVar("T")
 
 COUNTRIES = (("DE", 0.15), ("US", 0.45), ("FR", 0.40))
 UNITS = 3000
@@ -63,13 +65,13 @@ class Prometheus:
     def start(self) -> Prometheus:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT)
-        wait_for(lambda: self._ready() or None, "Prometheus to start", self.log)
+        wait_for(self._ready, what="Prometheus to start", explain=log_tail(self.log), timeout_s=90)
         return self
 
     def _ready(self) -> bool:
         assert self.process is not None
         if self.process.poll() is not None:
-            raise RuntimeError(f"prometheus exited: {self.log.read_text()[-3000:]}")
+            raise GiveUp(f"prometheus exited: {self.log.read_text()[-3000:]}")
         try:
             return httpx.get(f"{self.url}/-/ready", timeout=1).status_code == 200
         except httpx.HTTPError:
@@ -89,36 +91,20 @@ class Prometheus:
                 self.process.wait()
 
 
-def wait_for(probe: Callable[[], T | None], what: str, log: Path, timeout_s: float = 90) -> T:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        found = probe()
-        if found:
-            return found
-        time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what}; log tail:\n{log.read_text()[-4000:]}")
-
-
 def spec(key: str) -> dict[str, Any]:
-    return {
-        "key": key,
-        "hypothesis": "the new model scores better everywhere",
-        "lever": "architecture",
-        "variants": [
-            {"key": "baseline", "weight": 50, "payload": {"model": "v1"}},
-            {"key": "candidate", "weight": 50, "payload": {"model": "v2"}},
+    return experiment_spec(
+        key,
+        models=("v1", "v2"),
+        hypothesis="the new model scores better everywhere",
+        lever="architecture",
+        segments=["country"],
+        metrics=[
+            metric("score", "mean", role="primary", mde=0.05, baseline_mean=1.0, baseline_sd=0.2),
+            metric("recall", "mean", role="guardrail", margin=0.02),
         ],
-        "baseline": "baseline",
-        "segments": ["country"],
-        "metrics": [
-            {"name": "score", "kind": "mean", "value": "score", "role": "primary",
-             "mde": 0.05, "baseline_mean": 1.0, "baseline_sd": 0.2},
-            {"name": "recall", "kind": "mean", "value": "recall", "role": "guardrail",
-             "margin": 0.02},
-        ],
-        "analysis": {"expected_daily_units": 3000, "min_days": 0},
-        "guardrails": {"auto_rollback": True},
-    }  # fmt: skip
+        analysis={"expected_daily_units": 3000, "min_days": 0},
+        guardrails={"auto_rollback": True},
+    )
 
 
 def drive(client: httpx.Client, key: str, regress_in: str | None, seed: int) -> None:
@@ -209,7 +195,14 @@ def test_segment_regression_pages_and_rolls_back_while_aa_stays(
             def status(key: str) -> str:
                 return str(client.get(f"/v1/experiments/{key}", headers=ADMIN).json()["status"])
 
-            wait_for(lambda: status("regress-v2") == "rolled_back", "the rollback", log)
+            wait_for(
+                lambda: status("regress-v2"),
+                until=lambda now: now == "rolled_back",
+                what="the rollback",
+                explain=log_tail(log),
+                timeout_s=90,
+                interval_s=0.25,
+            )
             record = client.get("/v1/experiments/regress-v2", headers=ADMIN).json()
             rollback = record["audit"][-1]
             assert (rollback["action"], rollback["actor"]) == ("rollback", "monitor")
@@ -226,7 +219,12 @@ def test_segment_regression_pages_and_rolls_back_while_aa_stays(
                 ).json()  # fmt: skip
                 return bool(answer["variant"] == "baseline" and not answer["in_experiment"])
 
-            wait_for(assigned_baseline, "assignment to serve the baseline", log, timeout_s=5)
+            wait_for(
+                assigned_baseline,
+                what="assignment to serve the baseline",
+                explain=log_tail(log),
+                timeout_s=5,
+            )
 
             # Prometheus pages for the regressing segment, and for nothing else.
             def breached() -> list[dict[str, Any]]:
@@ -235,7 +233,13 @@ def test_segment_regression_pages_and_rolls_back_while_aa_stays(
                     if a["labels"]["alertname"] == "GuardrailBreached" and a["state"] == "firing"
                 ]  # fmt: skip
 
-            firing = wait_for(breached, "GuardrailBreached to fire", prometheus.log)
+            firing = wait_for(
+                breached,
+                what="GuardrailBreached to fire",
+                explain=log_tail(prometheus.log),
+                timeout_s=90,
+                interval_s=0.25,
+            )
             assert [
                 (a["labels"]["experiment"], a["labels"]["metric"], a["labels"]["segment"])
                 for a in firing
@@ -262,8 +266,21 @@ def test_segment_regression_pages_and_rolls_back_while_aa_stays(
                 )
                 return at if units == UNITS else None
 
-            first = wait_for(aa_analysed, "the A/A experiment to be analysed", log)
-            wait_for(lambda: (aa_analysed() or 0) > first + 1.5, "more A/A passes", log)
+            first = wait_for(
+                aa_analysed,
+                what="the A/A experiment to be analysed",
+                explain=log_tail(log),
+                timeout_s=90,
+                interval_s=0.25,
+            )
+            wait_for(
+                lambda: aa_analysed() or 0,
+                until=lambda at: at > (first or 0) + 1.5,
+                what="more A/A passes",
+                explain=log_tail(log),
+                timeout_s=90,
+                interval_s=0.25,
+            )
             assert status("aa-v1") == "running"
             aa_statuses = [
                 v for (n, labels), v in samples(client).items()

@@ -16,9 +16,10 @@ from service.cli import app as cli
 from service.journal import Journal, line_of
 from service.spec import ExperimentSpec
 from service.store import ExperimentStore, RedisClient, RedisSettings, close, connect
+from tests._factories import guarded_spec
 from tests._live import LiveServer
 from tests.conftest import ADMIN, ADMIN_KEY, CLIENT
-from tests.monitor._support import guarded_spec, primary_row, results_doc
+from tests.monitor._support import primary_row, results_doc
 
 DAY = 86_400.0
 

@@ -7,6 +7,7 @@ import asyncio
 from service.monitor import LEASE_PURPOSE, Monitor
 from service.store import RedisSettings, close, connect
 from service.store.monitor_state import MonitorState
+from tests._wait import await_for
 from tests.monitor._support import (
     Receiver,
     Results,
@@ -29,7 +30,13 @@ async def test_lease_is_taken_renewed_and_released_only_by_its_holder(redis_url:
         assert await state.release("exp", LEASE_PURPOSE, "token-a")
         assert await state.holder("exp", LEASE_PURPOSE) is None
         assert await state.acquire("exp", LEASE_PURPOSE, "token-b", 50)
-        await asyncio.sleep(0.2)  # the holder died: its lease lapses
+        # the holder died: its lease lapses
+        await await_for(
+            lambda: state.holder("exp", LEASE_PURPOSE),
+            until=lambda holder: holder is None,
+            what="the 50 ms lease to lapse",
+            interval_s=0.01,
+        )
         assert await state.acquire("exp", LEASE_PURPOSE, "token-a", 60_000)
         assert await state.holder("exp", LEASE_PURPOSE) == "token-a"
     finally:
@@ -96,12 +103,22 @@ async def test_two_running_loops_never_double_act(redis_url: str) -> None:
         ]
         for m in monitors:
             await m.start()
-        for _ in range(200):
-            records = await rt_a.experiments.get_many(keys)
-            if all(r.status == "rolled_back" for r in records):
-                break
-            await asyncio.sleep(0.05)
-        await asyncio.sleep(0.2)  # more passes: nothing left to do
+        await await_for(
+            lambda: rt_a.experiments.get_many(keys),
+            until=lambda records: all(r.status == "rolled_back" for r in records),
+            what="every experiment rolled back",
+        )
+
+        def passes() -> list[float]:
+            return [rt.metrics.sample("sharpen_monitor_runs_total") or 0.0 for rt in (rt_a, rt_b)]
+
+        then = passes()
+        # more passes by both monitors: nothing left to do
+        await await_for(
+            passes,
+            until=lambda now: all(n >= t + 3 for n, t in zip(now, then, strict=True)),
+            what="three more passes of each monitor",
+        )
         for m in monitors:
             await m.stop()
         for key in keys:

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-import time
+from functools import partial
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from service.api.request_metrics import RequestTable
-from service.app import create_app
 from service.metrics import ExperimentCollector, ExperimentSnapshot, GuardrailSeries, Metrics
 from service.monitor import build_snapshot, dump_snapshot, load_snapshot, segment_label
 from service.settings import Settings
-from tests.conftest import ADMIN, CLIENT
-from tests.monitor._support import guarded_spec, guardrail_row, results_doc
+from tests._factories import guarded_spec
+from tests._wait import wait_for
+from tests.conftest import ADMIN, CLIENT, running_app
+from tests.monitor._support import guardrail_row, results_doc
 
 
 def test_each_metrics_object_has_its_own_registry() -> None:
@@ -32,7 +34,7 @@ def test_each_metrics_object_has_its_own_registry() -> None:
 
 
 def test_two_apps_in_one_process_count_separately(settings: Settings) -> None:
-    with TestClient(create_app(settings)) as one, TestClient(create_app(settings)) as two:
+    with running_app(settings) as one, running_app(settings) as two:
         for _ in range(3):
             one.get("/healthz")
         two.get("/healthz")
@@ -207,6 +209,11 @@ def test_webhook_urls_are_checked_at_start(redis_url: str, bad: str) -> None:
         make_settings(redis_url, webhook_urls=["https://hooks.example/x"])
 
 
+def _assign(api: TestClient, body: dict[str, Any]) -> dict[str, Any]:
+    answer: dict[str, Any] = api.post("/v1/assign", json=body, headers=CLIENT).json()
+    return answer
+
+
 def test_assignments_are_counted_per_experiment_and_variant(api: TestClient) -> None:
     assert api.post("/v1/experiments", json=guarded_spec(), headers=ADMIN).status_code == 201
     assert api.post("/v1/experiments/fraud-v7/start", headers=ADMIN).status_code == 200
@@ -214,11 +221,12 @@ def test_assignments_are_counted_per_experiment_and_variant(api: TestClient) -> 
     served: dict[str, int] = {}
     for i in range(40):
         body = {"experiment": "fraud-v7", "unit_id": f"u{i}", "attributes": {"country": "DE"}}
-        for _ in range(50):  # the config cache hears of the start within a moment
-            answer = api.post("/v1/assign", json=body, headers=CLIENT).json()
-            if answer.get("in_experiment"):
-                break
-            time.sleep(0.02)
+        # the config cache hears of the start within a moment
+        answer = wait_for(
+            partial(_assign, api, body),
+            until=lambda got: got.get("in_experiment"),
+            what=f"{body['unit_id']} assigned into the experiment",
+        )
         served[answer["variant"]] = served.get(answer["variant"], 0) + 1
 
     def counted() -> dict[str, float]:
@@ -228,8 +236,6 @@ def test_assignments_are_counted_per_experiment_and_variant(api: TestClient) -> 
             for v in ("baseline", "candidate")
         }
 
-    for _ in range(200):  # written by the exposure buffer's flush, a few ms later
-        if sum(counted().values()) == 40:
-            break
-        time.sleep(0.02)
+    # written by the exposure buffer's flush, a few ms later
+    wait_for(counted, until=lambda c: sum(c.values()) == 40, what="40 assignments counted")
     assert counted() == {v: float(served.get(v, 0)) for v in ("baseline", "candidate")}

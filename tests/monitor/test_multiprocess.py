@@ -10,10 +10,10 @@ import httpx
 from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests._factories import guarded_spec
 from tests._live import LiveServer
 from tests._wait import wait_for
 from tests.conftest import ADMIN
-from tests.monitor._support import guarded_spec
 
 
 def _healthz_count(text: str) -> float:

@@ -13,7 +13,6 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
-from service.app import create_app
 from service.metrics import Metrics
 from service.monitor import WebhookSender
 from service.webhook_targets import (
@@ -22,8 +21,8 @@ from service.webhook_targets import (
     refused_targets,
     resolve_target,
 )
-from tests.conftest import ADMIN, make_settings
-from tests.foundation.spec_factory import simple_spec
+from tests._factories import simple_spec
+from tests.conftest import ADMIN, AppFactory, make_settings, running_app
 from tests.monitor._support import WEBHOOK_SECRET, HookHandler, loopback_receiver
 
 PUBLIC = "93.184.216.34"
@@ -231,9 +230,8 @@ async def test_an_http_date_retry_after_is_honoured_with_jitter() -> None:
 
 
 @pytest.fixture
-def strict_api(redis_url: str) -> Iterator[TestClient]:
-    with TestClient(create_app(make_settings(redis_url))) as client:
-        yield client
+def strict_api(make_api: AppFactory) -> TestClient:
+    return make_api(webhook_allow_private=False)
 
 
 def test_the_api_refuses_bad_targets_naming_the_field(strict_api: TestClient) -> None:
@@ -265,7 +263,7 @@ def test_the_api_refuses_bad_targets_naming_the_field(strict_api: TestClient) ->
 
 def test_allowing_private_targets_lets_a_local_receiver_in(redis_url: str) -> None:
     settings = make_settings(redis_url, webhook_allow_private=True)
-    with TestClient(create_app(settings)) as api:
+    with running_app(settings) as api:
         spec = simple_spec(webhooks=["http://127.0.0.1:9000/hook"])
         assert api.post("/v1/experiments", json=spec, headers=ADMIN).status_code == 201
         spec = simple_spec("exp-b", webhooks=["https://u:p@127.0.0.1/hook"])

@@ -11,6 +11,7 @@ import pytest
 
 from service.metrics import Metrics
 from service.monitor import SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookSender, sign, verify
+from tests._wait import await_for
 from tests.monitor._support import WEBHOOK_SECRET, HookHandler, Receiver, loopback_receiver
 
 
@@ -135,7 +136,7 @@ async def test_send_never_blocks_and_drops_when_full() -> None:
     sender = _sender(httpx.MockTransport(slow), metrics=metrics, queue_max=2, concurrency=1)
     await sender.start()
     sender.send("a", "x", {})
-    await asyncio.sleep(0.01)  # the first one is in flight, holding the only slot
+    await await_for(lambda: seen, what="the first one in flight, holding the only slot")
     results = [sender.send("b", "x", {}) for _ in range(5)]  # returns at once
     assert results == [1, 1, 0, 0, 0]
     assert metrics.sample("sharpen_webhook_deliveries_total", {"outcome": "dropped"}) == 3

@@ -27,7 +27,7 @@ from sharpen.openfeature import SharpenProvider
 from tests._live import LiveServer
 from tests._streams import exposed, tracked
 from tests._wait import wait_for
-from tests.assign._helpers import act, create, launch
+from tests.assignment._helpers import act, create, launch
 from tests.conftest import CLIENT_KEY, ROOT
 
 T = TypeVar("T")

@@ -12,6 +12,7 @@ from scipy import stats as sps
 from service.results import build_results, spec_plan
 from service.spec import ExperimentRecord, parse_spec
 from service.stats import ProportionStats, compare, plan_experiment
+from tests._factories import metric, simple_spec
 from tests.results.cellgen import Units, to_cells
 
 HOUR = 3600
@@ -21,39 +22,18 @@ COUNTRIES = ["US", "CA", "DE", "FR"]
 
 
 def _spec(**analysis: Any) -> dict[str, Any]:
-    return {
-        "key": "exp-r",
-        "variants": [{"key": "control", "weight": 1}, {"key": "treatment", "weight": 1}],
-        "baseline": "control",
-        "segments": ["country"],
-        "metrics": [
-            {
-                "name": "conversion",
-                "kind": "proportion",
-                "value": "converted",
-                "role": "primary",
-                "mde": 0.05,
-                "baseline_mean": 0.3,
-            },
-            {
-                "name": "recall",
-                "kind": "ratio",
-                "numerator": "tp",
-                "denominator": "pos",
-                "role": "guardrail",
-                "margin": 0.02,
-            },
-            {
-                "name": "latency",
-                "kind": "mean",
-                "value": "latency_ms",
-                "role": "guardrail",
-                "direction": "decrease",
-                "margin": 0.05,
-            },
+    return simple_spec(
+        "exp-r",
+        segments=["country"],
+        metrics=[
+            metric("conversion", value="converted", role="primary", mde=0.05, baseline_mean=0.3),
+            metric("recall", "ratio", numerator="tp", denominator="pos", role="guardrail",
+                   margin=0.02),
+            metric("latency", "mean", value="latency_ms", role="guardrail", direction="decrease",
+                   margin=0.05),
         ],
-        "analysis": {"design": "always_valid", "min_days": 7, "looks": 4, **analysis},
-    }
+        analysis={"design": "always_valid", "min_days": 7, "looks": 4, **analysis},
+    )  # fmt: skip
 
 
 def _record(spec: dict[str, Any], days: float) -> ExperimentRecord:
@@ -296,7 +276,8 @@ def test_the_verdict_at_the_planned_size_is_final(design: str) -> None:
     assert latest["past_plan"] is True and latest["interval"] == "always_valid"
     # What the old fixed branch did: the horizon's test on the current totals.
     arms = [latest[arm] for arm in ("baseline", "treatment")]
-    now = compare(*(ProportionStats(a["units"], round(a["mean"] * a["units"])) for a in arms))
+    baseline, treatment = (ProportionStats(a["units"], round(a["mean"] * a["units"])) for a in arms)
+    now = compare(baseline, treatment)
     assert now.absolute.p_value < 0.01, "re-tested, the later data would read 'better'"
     assert latest["information"] > 1.4
     assert res["decision"]["action"] == "stop"

@@ -3,33 +3,15 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from service.app import create_app
 from service.stats import ArmSummary, Look, analyze
-from tests.conftest import ADMIN, CLIENT, make_settings
-from tests.foundation.spec_factory import simple_spec
-
-
-@pytest.fixture
-def worker_api(redis_url: str) -> Iterator[TestClient]:
-    settings = make_settings(redis_url, run_worker=True, aggregator_block_ms=20)
-    with TestClient(create_app(settings)) as client:
-        yield client
-
-
-def _wait_units(api: TestClient, key: str, total: int, timeout_s: float = 30) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        res: dict[str, Any] = api.get(f"/v1/experiments/{key}/results", headers=ADMIN).json()
-        if sum(res["units"].values()) >= total or time.monotonic() > deadline:
-            return res
-        time.sleep(0.1)
+from tests._factories import simple_spec
+from tests.conftest import ADMIN, CLIENT, results_with_units
 
 
 def test_results_count_ingested_events(worker_api: TestClient) -> None:
@@ -56,7 +38,7 @@ def test_results_count_ingested_events(worker_api: TestClient) -> None:
         )
     accepted = worker_api.post("/v1/events", json={"events": events}, headers=CLIENT)
     assert accepted.status_code == 202, accepted.text
-    res = _wait_units(worker_api, "exp-h", 400)
+    res = results_with_units(worker_api, "exp-h", 400)
     assert res["units"] == {"control": 200, "treatment": 200}
     row = next(r for r in res["metrics"] if r["role"] == "primary" and r["segment"] is None)
     assert row["baseline"]["mean"] == pytest.approx(np.mean(truth["control"]))

@@ -18,9 +18,9 @@ from service.app import create_app
 from service.results import build_results, spec_plan
 from service.spec import ExperimentRecord, parse_spec
 from service.store import keys
+from tests._factories import simple_spec
 from tests._wait import wait_for
 from tests.conftest import ADMIN, CLIENT, make_settings
-from tests.foundation.spec_factory import simple_spec
 from tests.results.cellgen import Units, to_cells
 
 DAY = 86_400

@@ -6,7 +6,7 @@ import copy
 from typing import Any
 
 from service.spec import ExperimentRecord, RolloutState, StepEntry, parse_spec
-from tests.monitor._support import guarded_spec
+from tests._factories import guarded_spec
 
 STEPS: list[dict[str, Any]] = [
     {"traffic": 0.01, "min_duration": "1h", "min_units": 2000},
@@ -44,7 +44,7 @@ def record_at(
     return ExperimentRecord(
         key=parsed.key,
         spec=parsed,
-        status=status,  # type: ignore[arg-type]
+        status=status,
         created_at=started_at,
         updated_at=started_at,
         started_at=started_at,

@@ -11,10 +11,10 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from service.cli import app
+from tests._factories import simple_spec
 from tests._live import LiveServer
 from tests._wait import wait_for
 from tests.conftest import ADMIN, ADMIN_KEY, CLIENT, ROOT
-from tests.foundation.spec_factory import simple_spec
 from tests.rollout._support import ramped_spec
 
 EXAMPLE = ROOT / "examples" / "fraud-v8-rollout.yaml"

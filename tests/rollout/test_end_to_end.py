@@ -19,6 +19,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 import sharpen
+from tests._factories import metric
+from tests._factories import spec as experiment_spec
 from tests._live import LiveServer
 from tests._wait import wait_for
 from tests.conftest import ADMIN, CLIENT_KEY
@@ -30,24 +32,18 @@ BATCH = 200  # new units per round of traffic
 
 
 def spec(key: str, steps: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "key": key,
-        "hypothesis": "the new model scores better and keeps requests ok",
-        "variants": [
-            {"key": "baseline", "weight": 50, "payload": {"model": "v1"}},
-            {"key": "candidate", "weight": 50, "payload": {"model": "v2"}},
+    return experiment_spec(
+        key,
+        models=("v1", "v2"),
+        hypothesis="the new model scores better and keeps requests ok",
+        metrics=[
+            metric("score", "mean", role="primary", mde=0.05, baseline_mean=1.0, baseline_sd=0.2),
+            metric("ok", role="guardrail", margin=0.05),
         ],
-        "baseline": "baseline",
-        "metrics": [
-            {"name": "score", "kind": "mean", "value": "score", "role": "primary",
-             "mde": 0.05, "baseline_mean": 1.0, "baseline_sd": 0.2},
-            {"name": "ok", "kind": "proportion", "value": "ok", "role": "guardrail",
-             "margin": 0.05},
-        ],
-        "analysis": {"min_days": 0},
-        "guardrails": {"auto_rollback": True},
-        "rollout": {"steps": steps, "auto_advance": True},
-    }  # fmt: skip
+        analysis={"min_days": 0},
+        guardrails={"auto_rollback": True},
+        rollout={"steps": steps, "auto_advance": True},
+    )
 
 
 class Traffic:
@@ -110,7 +106,7 @@ def _step_metric(api: httpx.Client, key: str) -> float | None:
 
 def test_a_good_candidate_ramps_to_its_full_share_by_itself(sharpen_live: LiveServer) -> None:
     key = "good-v2"
-    steps = [
+    steps: list[dict[str, Any]] = [
         {"traffic": FIRST, "min_duration": "1s", "min_units": 40},
         {"traffic": 0.2, "min_duration": "1s", "min_units": 80},
         {"traffic": 0.5, "min_duration": "1s", "min_units": 120},
@@ -164,7 +160,7 @@ def test_a_harmful_candidate_is_rolled_back_during_the_first_step(
     sharpen_live: LiveServer,
 ) -> None:
     key = "broken-v2"
-    steps = [
+    steps: list[dict[str, Any]] = [
         {"traffic": FIRST, "min_duration": "1h", "min_units": 100},
         {"traffic": 0.5, "min_duration": "1h"},
         {"traffic": 1.0},

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from service.rollout import rollout_gate, rollout_section
+from service.rollout import Gate, rollout_gate, rollout_section
 from tests.monitor._support import guardrail_row, results_doc
 from tests.rollout._support import ramped_spec, record_at
 
@@ -12,7 +12,9 @@ T0 = 1_000_000.0
 HOUR = 3600.0
 
 
-def _gate(entries: list[tuple[int, float, int]], doc: dict[str, Any], now: float, **spec: Any):
+def _gate(
+    entries: list[tuple[int, float, int]], doc: dict[str, Any], now: float, **spec: Any
+) -> Gate:
     record = record_at(ramped_spec(**spec), entries, started_at=T0)
     gate = rollout_gate(record, doc, now)
     assert gate is not None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from service.journal import Journal
@@ -26,7 +28,7 @@ async def test_daily_units_of_a_ramped_experiment(redis_url: str) -> None:
     try:
         clock = Clock()
         store, journal = ExperimentStore(redis, clock=clock), Journal(redis, clock=clock)
-        steps = [{"traffic": 0.1, "min_duration": "1d"}, {"traffic": 1.0}]
+        steps: list[dict[str, Any]] = [{"traffic": 0.1, "min_duration": "1d"}, {"traffic": 1.0}]
         spec = ramped_spec(steps=steps, impact={"value_per_unit": 1.0, "currency": "USD"})
         await store.create(ExperimentSpec.model_validate(spec), actor="alice")
         await store.transition("fraud-v7", "start", "alice")

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from service.results import spec_plan
 from service.spec import parse_spec
 from service.stats import RampStep, StatsInputError, ramp_timing, ramp_units
-from tests.foundation.spec_factory import fraud_spec
+from tests._factories import fraud_spec
 from tests.rollout._support import STEPS
 
 DT = 1e-4  # days per tick of the reference

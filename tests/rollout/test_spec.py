@@ -10,10 +10,10 @@ from fastapi.testclient import TestClient
 
 from service.spec import ExperimentSpec, parse_spec
 from service.spec.duration import format_duration, parse_duration
+from tests._factories import fraud_spec
 from tests.conftest import ADMIN
-from tests.foundation.spec_factory import fraud_spec
 
-STEPS = [
+STEPS: list[dict[str, Any]] = [
     {"traffic": 0.01, "min_duration": "1h", "min_units": 2000},
     {"traffic": 0.05, "min_duration": "6h"},
     {"traffic": 0.2, "min_duration": "1d"},

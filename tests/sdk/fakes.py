@@ -120,13 +120,3 @@ class FakeService:
 
     def exposures(self) -> list[dict[str, Any]]:
         return [e for r in self.posted("/v1/exposures") for e in json.loads(r.content)["exposures"]]
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
-    """Poll ``predicate`` until true; a generous safety net, not a speed limit."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.005)
-    return predicate()

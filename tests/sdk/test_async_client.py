@@ -12,6 +12,7 @@ import pytest
 
 import sharpen
 from sharpen import AsyncClient, RetryPolicy
+from tests._wait import await_for
 from tests.sdk.fakes import API_KEY, FakeService, document, entry
 
 FAST_RETRY = RetryPolicy(base_delay=0.01, max_delay=0.02)
@@ -73,16 +74,6 @@ def _candidate_unit() -> str:
     )
 
 
-async def _wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while loop.time() < deadline:
-        if predicate():
-            return True
-        await asyncio.sleep(0.005)
-    return predicate()
-
-
 async def test_construction_does_no_io_and_first_assign_loads(
     service: FakeService, make_client: Any
 ) -> None:
@@ -113,11 +104,12 @@ async def test_background_polling(service: FakeService, make_client: Any) -> Non
         result: sharpen.Assignment = await client.assign("fraud-v7", "u1")
         return result.reason
 
-    for _ in range(2000):
-        if await reason() == "rolled_back":
-            break
-        await asyncio.sleep(0.005)
-    assert await reason() == "rolled_back"
+    await await_for(
+        reason,
+        until=lambda got: got == "rolled_back",
+        what="the poll to pick up the rollback",
+        interval_s=0.005,
+    )
 
 
 async def test_remote_mode(service: FakeService, fake: AsyncFake, make_client: Any) -> None:
@@ -206,7 +198,7 @@ async def test_full_batch_is_sent_by_the_background_task(
     await client.start()
     for i in range(3):
         client.track("fraud-v7", f"u{i}", {"n": i})
-    assert await _wait_until(lambda: client.stats.events_sent == 3)
+    await await_for(lambda: client.stats.events_sent, until=lambda n: n == 3, what="3 events sent")
 
 
 async def test_retry_reuses_the_idempotency_key(service: FakeService, make_client: Any) -> None:

@@ -11,7 +11,8 @@ import pytest
 
 import sharpen
 from sharpen import Client, RetryPolicy
-from tests.sdk.fakes import API_KEY, FakeService, document, entry, wait_until
+from tests._wait import wait_for
+from tests.sdk.fakes import API_KEY, FakeService, document, entry
 
 FAST_RETRY = RetryPolicy(base_delay=0.01, max_delay=0.02)
 
@@ -61,8 +62,13 @@ def test_refresh_sends_if_none_match_and_keeps_config_on_304(
 def test_background_polling_picks_up_a_new_config(service: FakeService, make_client: Any) -> None:
     client = make_client(poll_interval=0.02)
     service.set_config(document(entry(status="rolled_back"), etag='"v2"'))
-    assert wait_until(lambda: client.assign("fraud-v7", "u1").reason == "rolled_back")
-    assert wait_until(lambda: client.stats.config_not_modified >= 1)
+    wait_for(
+        lambda: client.assign("fraud-v7", "u1").reason,
+        until=lambda reason: reason == "rolled_back",
+        what="the poll to pick up the rollback",
+        interval_s=0.005,
+    )
+    wait_for(lambda: client.stats.config_not_modified >= 1, what="a 304 on a later poll")
     conditional = [r for r in service.gets() if "If-None-Match" in r.headers]
     assert conditional and conditional[-1].headers["If-None-Match"] == '"v2"'
 
@@ -326,13 +332,13 @@ def test_full_batch_is_sent_in_the_background(service: FakeService, make_client:
     client = make_client(max_batch=3)
     for i in range(3):
         client.track("fraud-v7", f"u{i}", {"n": i})
-    assert wait_until(lambda: client.stats.events_sent == 3)
+    wait_for(lambda: client.stats.events_sent, until=lambda n: n == 3, what="3 events sent")
 
 
 def test_time_based_flush(service: FakeService, make_client: Any) -> None:
     client = make_client(flush_interval=0.02)
     client.track("fraud-v7", "u1", {"n": 1})
-    assert wait_until(lambda: client.stats.events_sent == 1)
+    wait_for(lambda: client.stats.events_sent, until=lambda n: n == 1, what="1 event sent")
 
 
 def test_retry_reuses_the_idempotency_key(service: FakeService, make_client: Any) -> None:

@@ -14,8 +14,9 @@ import httpx
 import pytest
 
 from sharpen import AsyncClient, Client, RetryPolicy
+from tests._wait import wait_for
 from tests.sdk.conftest import FAST_RETRY
-from tests.sdk.fakes import API_KEY, FakeService, wait_until
+from tests.sdk.fakes import API_KEY, FakeService
 
 RECORDS = "/v1/models/fraud/records"
 LABELS = "/v1/models/fraud/labels"
@@ -286,4 +287,6 @@ def test_full_batches_go_out_in_the_background(service: FakeService, make_client
     client = make_client(max_batch=4)
     for i in range(4):
         client.log_prediction("fraud", f"r{i}", 1)
-    assert wait_until(lambda: client.stats.predictions_sent == 4)
+    wait_for(
+        lambda: client.stats.predictions_sent, until=lambda n: n == 4, what="4 predictions sent"
+    )

@@ -32,7 +32,7 @@ from service.store import keys
 from service.store.event_codec import decode_events_entry
 from tests._live import LiveServer
 from tests._wait import wait_for
-from tests.assign._helpers import act, launch, wait_status
+from tests.assignment._helpers import act, launch, wait_status
 from tests.conftest import ADMIN_KEY, CLIENT_KEY
 
 UNITS = 10_000

@@ -17,7 +17,7 @@ from service.stats import (
 from tests.stats._reference import fieller_by_roots
 
 
-def test_p_value_and_multiplier_agree():
+def test_p_value_and_multiplier_agree() -> None:
     for alpha in (0.01, 0.05, 0.1):
         for t in (0.05, 0.5, 1.0, 3.0):
             m = float(cs_multiplier(alpha, t))
@@ -26,7 +26,7 @@ def test_p_value_and_multiplier_agree():
             assert float(always_valid_p(m * 0.99, t, alpha)) > alpha
 
 
-def test_tuning_minimises_the_width_at_the_planned_size():
+def test_tuning_minimises_the_width_at_the_planned_size() -> None:
     alpha = 0.05
     x_star = mixture_tuning(alpha)
     widths = [float(cs_multiplier(alpha, t)) for t in np.linspace(0.2, 5.0, 400)]
@@ -36,13 +36,13 @@ def test_tuning_minimises_the_width_at_the_planned_size():
     assert x_star == pytest.approx(-2 * math.log(alpha) + math.log(1 - 2 * math.log(alpha)))
 
 
-def test_no_information_means_an_infinite_interval_and_p_of_one():
+def test_no_information_means_an_infinite_interval_and_p_of_one() -> None:
     assert math.isinf(float(cs_multiplier(0.05, 0.0)))
     assert float(always_valid_p(5.0, 0.0, 0.05)) == 1.0
     assert float(always_valid_p(math.nan, 1.0, 0.05)) == 1.0
 
 
-def test_gbstats_sequential_known_values():
+def test_gbstats_sequential_known_values() -> None:
     # gbstats 0.8.0 SequentialTwoSidedTTest, tuning parameter 5000 (total units),
     # equal arms; our mixture tuned to 2500 units per variant is the same mixture.
     a = MeanStats(n=3400, sum=1396.87, sum_sq=52377.9767)
@@ -60,7 +60,7 @@ def test_gbstats_sequential_known_values():
     assert res.status == "inconclusive" and res.relative_ci[0] < 0 < res.relative_ci[1]
 
 
-def test_scalar_helpers_equal_the_array_functions():
+def test_scalar_helpers_equal_the_array_functions() -> None:
     from service.stats._always_valid import multiplier_at, p_value_at
 
     for alpha in (0.001, 0.05):

@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 
-from service.stats import ArmSummary, Look, StatsInputError, analyze
+from service.stats import ArmSummary, Design, Look, StatsInputError, analyze
 
 DESIGN_EXAMPLE = [Look(ArmSummary(1000, 98, 98), ArmSummary(1000, 105, 105))]
 
 
 @pytest.mark.parametrize("design", ["fixed", "group_sequential", "always_valid"])
-def test_row_shape_is_the_results_metrics_row(design):
+def test_row_shape_is_the_results_metrics_row(design: Design) -> None:
     res = analyze(
         kind="mean",
         direction="increase",
@@ -43,7 +43,7 @@ def _looks(pairs: list[tuple[int, int, int]]) -> list[Look]:
     return [Look(ArmSummary(n, c), ArmSummary(n, t)) for n, c, t in pairs]
 
 
-def test_group_sequential_status_is_the_first_crossing_and_direction_aware():
+def test_group_sequential_status_is_the_first_crossing_and_direction_aware() -> None:
     looks = _looks([(4000, 400, 520), (8000, 800, 1000), (12000, 1200, 1380)])
     up = analyze(
         kind="proportion",
@@ -67,7 +67,7 @@ def test_group_sequential_status_is_the_first_crossing_and_direction_aware():
     assert half > 1.96 * abs(up.absolute_estimate / up.verdict.z)
 
 
-def test_fixed_design_waits_for_the_horizon():
+def test_fixed_design_waits_for_the_horizon() -> None:
     looks = _looks([(5000, 500, 640)])
     early = analyze(
         kind="proportion",
@@ -87,7 +87,7 @@ def test_fixed_design_waits_for_the_horizon():
     assert done.status == "better" and done.verdict.final
 
 
-def test_ratio_metric_and_degenerate_looks():
+def test_ratio_metric_and_degenerate_looks() -> None:
     ratio = [
         Look(ArmSummary(500, 300, 500, 900, 2000, 800), ArmSummary(500, 330, 560, 905, 2030, 860))
     ]
@@ -157,7 +157,7 @@ def test_ratio_metric_and_degenerate_looks():
         ),
     ],
 )
-def test_bad_input_names_the_field(kwargs, field):
+def test_bad_input_names_the_field(kwargs: dict[str, Any], field: str) -> None:
     args = {
         "kind": "mean",
         "direction": "increase",

@@ -15,7 +15,7 @@ def _arm(rng: np.random.Generator, n: int, rho: float, shift: float) -> CupedSta
 
 
 @pytest.mark.parametrize("rho", [0.3, 0.6, 0.9])
-def test_variance_reduction_is_one_minus_rho_squared(rho):
+def test_variance_reduction_is_one_minus_rho_squared(rho: float) -> None:
     rng = np.random.default_rng(int(rho * 10))
     c, t = _arm(rng, 20_000, rho, 0.0), _arm(rng, 20_000, rho, 0.1)
     adjusted, plain = cuped_test(c, t), welch_test(c.metric, t.metric)
@@ -23,7 +23,7 @@ def test_variance_reduction_is_one_minus_rho_squared(rho):
     assert abs(ratio - (1 - rho**2)) < 0.02
 
 
-def test_cuped_is_unbiased_and_its_variance_is_right_across_experiments():
+def test_cuped_is_unbiased_and_its_variance_is_right_across_experiments() -> None:
     rng = np.random.default_rng(11)
     rho, sims = 0.7, 400
     adjusted, plain, ses = [], [], []
@@ -41,7 +41,7 @@ def test_cuped_is_unbiased_and_its_variance_is_right_across_experiments():
     assert np.mean(ses) == pytest.approx(adjusted_a.std(), rel=0.1)
 
 
-def test_theta_is_pooled_over_both_arms():
+def test_theta_is_pooled_over_both_arms() -> None:
     rng = np.random.default_rng(5)
     c, t = _arm(rng, 5000, 0.6, 0.0), _arm(rng, 5000, 0.6, 0.5)
     both = c + t
@@ -53,7 +53,7 @@ def test_theta_is_pooled_over_both_arms():
     assert both.n == 10_000
 
 
-def test_constant_covariate_falls_back_to_plain_welch():
+def test_constant_covariate_falls_back_to_plain_welch() -> None:
     c = CupedStats(3, 3.0, 5.0, 3.0, 3.0, 3.0)
     t = CupedStats(3, 6.0, 14.0, 3.0, 3.0, 6.0)
     plain = welch_test(c.metric, t.metric)

@@ -20,14 +20,14 @@ from service.stats import (
 FIVE = [0.2, 0.4, 0.6, 0.8, 1.0]
 
 
-def test_obrien_fleming_type_five_looks_known_values():
+def test_obrien_fleming_type_five_looks_known_values() -> None:
     # Lan & DeMets O'Brien-Fleming-type spending, 5 equal looks, two-sided 0.05
     # (Jennison & Turnbull 2000, Table 7.6; gsDesign sfLDOF).
     bounds = lan_demets_boundaries(FIVE, 0.05)
     assert bounds == pytest.approx([4.877, 3.357, 2.680, 2.290, 2.031], abs=1.5e-3)
 
 
-def test_pocock_type_five_looks_known_values():
+def test_pocock_type_five_looks_known_values() -> None:
     bounds = lan_demets_boundaries(FIVE, 0.05, Spending("pocock"))
     assert bounds == pytest.approx([2.438, 2.427, 2.410, 2.397, 2.386], abs=1.5e-3)
 
@@ -57,26 +57,26 @@ def test_every_look_spends_exactly_its_share(
     assert spent.sum() == pytest.approx(spending.cumulative(fractions[-1], alpha), abs=1e-9)
 
 
-def test_single_look_is_the_fixed_test():
+def test_single_look_is_the_fixed_test() -> None:
     assert lan_demets_boundaries([1.0], 0.05) == pytest.approx([1.959964], abs=1e-6)
     assert repeated_p_value([2.5], [1.0]) == pytest.approx(2 * sps.norm.sf(2.5), rel=2e-3)
 
 
-def test_final_look_spends_what_is_left_even_early():
+def test_final_look_spends_what_is_left_even_early() -> None:
     early = lan_demets_boundaries([0.3, 0.6], 0.05, final=True)
     upper, lower = crossing_probabilities([0.3, 0.6], early)
     assert sum(upper) + sum(lower) == pytest.approx(0.05, abs=1e-6)
     assert early[1] < lan_demets_boundaries([0.3, 0.6], 0.05)[1]
 
 
-def test_boundaries_depend_only_on_earlier_looks():
+def test_boundaries_depend_only_on_earlier_looks() -> None:
     # The Lan-DeMets property that makes unplanned, irregular looks possible.
     short = lan_demets_boundaries([0.25, 0.5], 0.05)
     long = lan_demets_boundaries([0.25, 0.5, 0.6, 0.95], 0.05)
     assert long[:2] == pytest.approx(short, abs=1e-12)
 
 
-def test_crossing_probabilities_match_brownian_simulation():
+def test_crossing_probabilities_match_brownian_simulation() -> None:
     rng = np.random.default_rng(4)
     fractions = np.array([0.15, 0.4, 0.45, 0.8, 1.0])
     bounds = lan_demets_boundaries(fractions.tolist(), 0.05)
@@ -89,7 +89,7 @@ def test_crossing_probabilities_match_brownian_simulation():
     assert crossed.mean() == pytest.approx(sum(upper) + sum(lower), abs=0.008)
 
 
-def test_power_with_twenty_peeks_is_close_to_the_fixed_design():
+def test_power_with_twenty_peeks_is_close_to_the_fixed_design() -> None:
     # Bernoulli p=0.10, +6% relative, 20k units per arm at the end, 20 equal looks.
     p0, p1, n = 0.10, 0.106, 20_000
     drift = (p1 - p0) / math.sqrt((p0 * (1 - p0) + p1 * (1 - p1)) / n)
@@ -100,7 +100,7 @@ def test_power_with_twenty_peeks_is_close_to_the_fixed_design():
     assert sequential == pytest.approx(0.485, abs=0.01)
 
 
-def test_group_sequential_test_verdicts_and_p_values():
+def test_group_sequential_test_verdicts_and_p_values() -> None:
     fractions = FIVE
     bounds = lan_demets_boundaries(fractions, 0.05)
     quiet = group_sequential_test([0.5, 1.0, 1.5, 1.8, 1.9], fractions)
@@ -117,7 +117,7 @@ def test_group_sequential_test_verdicts_and_p_values():
     )
 
 
-def test_degenerate_and_repeated_looks():
+def test_degenerate_and_repeated_looks() -> None:
     res = group_sequential_test([math.nan, 1.0, 1.5, 1.5, 2.5], [0.1, 0.5, 0.5, 1.0, 1.0])
     assert res.looks[0].crossed is False and math.isnan(res.looks[0].boundary)
     # A look with no new information is tested against the earlier look's boundary.
@@ -127,7 +127,7 @@ def test_degenerate_and_repeated_looks():
     assert res.horizon == 4 and res.looks[4].past_plan and not res.crossed
 
 
-def test_looks_past_the_plan_are_shown_not_tested():
+def test_looks_past_the_plan_are_shown_not_tested() -> None:
     # The horizon (information 1) spends all the alpha: a later look, however large its
     # z, is kept, marked past the plan, and changes neither verdict nor p-value.
     at_plan = group_sequential_test([1.0, 1.5], [0.5, 1.0])

@@ -10,6 +10,7 @@ from service.stats import (
     PLAN_SHARE,
     Direction,
     GuardrailCell,
+    GuardrailStatus,
     MeanStats,
     ProportionStats,
     StatsBatch,
@@ -40,7 +41,9 @@ from tests.stats._sim import cumulative_binomial, cumulative_normal
         ((float("nan"), float("nan")), "increase", "inconclusive"),
     ],
 )
-def test_status_rule(ci, direction, status):
+def test_status_rule(
+    ci: tuple[float, float], direction: Direction, status: GuardrailStatus
+) -> None:
     assert classify_guardrail(ci, direction, 0.02) == status
 
 
@@ -94,7 +97,7 @@ def _statuses(sim: Sim, alpha_each: float) -> np.ndarray:
     return result
 
 
-def test_family_wise_false_alarms_in_a_a_over_segments_and_looks():
+def test_family_wise_false_alarms_in_a_a_over_segments_and_looks() -> None:
     rng = np.random.default_rng(2024)
     sim = _simulate(rng, SIMS, {})
     family = len(GUARDS) * SEGMENTS
@@ -106,7 +109,7 @@ def test_family_wise_false_alarms_in_a_a_over_segments_and_looks():
     assert unsplit.mean() > 0.08
 
 
-def test_planted_regression_in_one_segment_is_flagged_and_nothing_else():
+def test_planted_regression_in_one_segment_is_flagged_and_nothing_else() -> None:
     rng = np.random.default_rng(7)
     # recall drops 10% in segment 3 only.
     sim = _simulate(rng, 1, {(0, 3): -0.10})
@@ -117,7 +120,7 @@ def test_planted_regression_in_one_segment_is_flagged_and_nothing_else():
     assert (statuses[others] < 2).all()
 
 
-def test_check_guardrails_splits_alpha_and_keeps_order():
+def test_check_guardrails_splits_alpha_and_keeps_order() -> None:
     cells = [
         GuardrailCell(
             "latency",

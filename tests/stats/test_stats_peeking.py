@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from service.stats import (
@@ -79,7 +80,7 @@ def _significant_anywhere(
     return hits
 
 
-def test_naive_peeking_at_a_fixed_test_inflates_errors():
+def test_naive_peeking_at_a_fixed_test_inflates_errors() -> None:
     looks = np.linspace(PLANNED / 20, PLANNED, 20).astype(int)
     n, sc, st = _proportion_looks(1, looks)
     comp = compare_batch(proportion_batch(n, sc), proportion_batch(n, st), ALPHA)
@@ -87,7 +88,7 @@ def test_naive_peeking_at_a_fixed_test_inflates_errors():
     assert naive > 0.12  # the harness can see a broken design
 
 
-def test_fixed_design_verdicts_only_at_the_horizon():
+def test_fixed_design_verdicts_only_at_the_horizon() -> None:
     looks = np.linspace(PLANNED / 10, PLANNED, 10).astype(int)
     n, sc, st = _proportion_looks(2, looks)
     fpr = _significant_anywhere("fixed", n, sc, st).mean()
@@ -102,7 +103,7 @@ def test_fixed_design_verdicts_only_at_the_horizon():
     ],
     ids=["20-equal-looks", "7-irregular-looks"],
 )
-def test_group_sequential_peeking_at_every_look(fractions):
+def test_group_sequential_peeking_at_every_look(fractions: npt.NDArray[np.float64]) -> None:
     looks = (fractions * PLANNED).astype(int)
     n, sc, st = _proportion_looks(3, looks)
     fpr = _significant_anywhere("group_sequential", n, sc, st).mean()
@@ -141,7 +142,7 @@ def test_looks_past_the_plan_buy_no_second_chance(design: Design) -> None:
     assert _status_ever_significant(design, n, sc, st).mean() <= ALPHA + SLACK
 
 
-def test_group_sequential_means_with_welch():
+def test_group_sequential_means_with_welch() -> None:
     rng = np.random.default_rng(5)
     looks = np.linspace(PLANNED / 10, PLANNED, 10).astype(int)
     n, s_c, q_c = cumulative_normal(rng, SIMS, looks, 50.0, 20.0)
@@ -167,7 +168,7 @@ def test_group_sequential_means_with_welch():
     assert hits / SIMS <= ALPHA + SLACK
 
 
-def test_always_valid_under_continuous_monitoring():
+def test_always_valid_under_continuous_monitoring() -> None:
     # 100 looks, one every 1% of the plan, and on to twice the planned size.
     looks = np.linspace(PLANNED / 50, 2 * PLANNED, 100).astype(int)
     n, sc, st = _proportion_looks(6, looks)

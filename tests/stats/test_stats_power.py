@@ -11,6 +11,7 @@ from statsmodels.stats.power import NormalIndPower
 from statsmodels.stats.proportion import proportion_effectsize
 
 from service.stats import (
+    Design,
     ProportionStats,
     RatioStats,
     Spending,
@@ -28,7 +29,7 @@ from tests.stats._sim import cumulative_binomial, proportion_batch
 
 
 @pytest.mark.parametrize(("effect", "n"), [(0.05, 4000), (0.2, 300), (0.01, 90_000)])
-def test_single_look_recursion_equals_normal_ind_power(effect, n):
+def test_single_look_recursion_equals_normal_ind_power(effect: float, n: int) -> None:
     z = sps.norm.ppf(0.975)
     drift = effect * math.sqrt(n / 2)
     upper, lower = crossing_probabilities([1.0], [z], drift)
@@ -36,7 +37,7 @@ def test_single_look_recursion_equals_normal_ind_power(effect, n):
     assert upper[0] + lower[0] == pytest.approx(ref, abs=1e-9)
 
 
-def test_fixed_plan_is_normal_ind_power():
+def test_fixed_plan_is_normal_ind_power() -> None:
     plan = plan_experiment(
         kind="proportion", baseline_mean=0.1, mde=0.06, design="fixed", alpha=0.05, power=0.8
     )
@@ -53,7 +54,7 @@ def test_fixed_plan_is_normal_ind_power():
     )
 
 
-def test_inflation_factors_known_values():
+def test_inflation_factors_known_values() -> None:
     # Lan-DeMets O'Brien-Fleming-type and Pocock-type, 5 equal looks, alpha 0.05, 80%
     # power (Jennison & Turnbull 2000, ch. 7; gsDesign): about 1.025 and 1.21.
     assert inflation_factor("group_sequential", 0.05, 0.8, 5) == pytest.approx(1.025, abs=0.004)
@@ -64,7 +65,7 @@ def test_inflation_factors_known_values():
     assert 1.6 < inflation_factor("always_valid", 0.05, 0.8, 10) < 1.95
 
 
-def test_days_and_minimum_days():
+def test_days_and_minimum_days() -> None:
     plan = plan_experiment(
         kind="proportion",
         baseline_mean=0.1,
@@ -89,7 +90,7 @@ def test_days_and_minimum_days():
 
 
 @pytest.mark.parametrize("design", ["fixed", "group_sequential", "always_valid"])
-def test_mde_inverts_the_plan(design):
+def test_mde_inverts_the_plan(design: Design) -> None:
     plan = plan_experiment(kind="proportion", baseline_mean=0.2, mde=0.05, design=design, looks=8)
     mde = minimum_detectable_effect(
         kind="proportion",
@@ -111,7 +112,7 @@ def test_mde_inverts_the_plan(design):
     assert by_days > 0
 
 
-def test_plan_input_errors_name_the_field():
+def test_plan_input_errors_name_the_field() -> None:
     with pytest.raises(StatsInputError) as err:
         plan_experiment(kind="mean", baseline_mean=50.0, mde=0.02)
     assert err.value.field == "baseline_sd"
@@ -124,7 +125,7 @@ SIMS = 600
 
 
 @pytest.mark.parametrize("design", ["fixed", "group_sequential", "always_valid"])
-def test_plan_delivers_the_requested_power(design):
+def test_plan_delivers_the_requested_power(design: Design) -> None:
     # Smaller than scripts/validate_stats.py: 600 experiments, 10 looks, tolerance
     # +/- 5 points (3 standard deviations). Forgetting the inflation of the
     # always-valid design would give about 55% and fail.
@@ -165,7 +166,7 @@ def test_plan_delivers_the_requested_power(design):
     assert power == pytest.approx(0.8, abs=0.05)
 
 
-def test_ratio_plan_uses_the_delta_method_variance_of_historical_stats():
+def test_ratio_plan_uses_the_delta_method_variance_of_historical_stats() -> None:
     rng = np.random.default_rng(12)
     den = rng.poisson(4, 5000) + 1.0
     num = rng.binomial(den.astype(int), 0.6).astype(float)
@@ -194,7 +195,7 @@ def _ratio_units(
     return num.sum(1), (num**2).sum(1), den.sum(1), (den**2).sum(1), (num * den).sum(1)
 
 
-def test_ratio_plan_delivers_the_requested_power():
+def test_ratio_plan_delivers_the_requested_power() -> None:
     # A multiplicative effect scales each unit's revenue and so its spread: planning
     # with the baseline's sd for both arms gives ~68 % power for a planned 80 % at a
     # +30 % change; the plan that scales the treatment arm's sd gives 80 %.
@@ -208,6 +209,6 @@ def test_ratio_plan_delivers_the_requested_power():
         StatsBatch.from_columns("ratio", np.full(sims, n), *_ratio_units(rng, sims, n, scale))
         for scale in (1.0, 1.0 + mde)
     ]
-    comp = compare_batch(*batches)
+    comp = compare_batch(batches[0], batches[1])
     power = float(((comp.abs_p < 0.05) & (comp.abs_estimate > 0)).mean())
     assert power == pytest.approx(0.8, abs=0.05)

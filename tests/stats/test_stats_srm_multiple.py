@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 import pytest
 from scipy import stats as sps
@@ -18,7 +20,7 @@ from service.stats import (
 )
 
 
-def test_chi_square_equals_scipy():
+def test_chi_square_equals_scipy() -> None:
     counts, weights = [10_234, 10_110, 5_120], [40, 40, 20]
     expected = np.array(weights) / 100 * sum(counts)
     assert chi_square_p(counts, weights) == pytest.approx(
@@ -26,19 +28,19 @@ def test_chi_square_equals_scipy():
     )
 
 
-def test_clear_mismatch_is_flagged_by_both():
+def test_clear_mismatch_is_flagged_by_both() -> None:
     res = srm_check([10_000, 10_800], [50, 50])
     assert res.chi_square_p < 0.001 and res.sequential_p < 0.001
     assert not res.ok
     assert res.to_dict()["ok"] is False
 
 
-def test_balanced_split_is_clean():
+def test_balanced_split_is_clean() -> None:
     res = srm_check([10_021, 9_987], [1, 1])
     assert res.ok and res.sequential_p > 0.5 and res.chi_square_p > 0.5
 
 
-def test_sequential_srm_is_safe_under_continuous_checking():
+def test_sequential_srm_is_safe_under_continuous_checking() -> None:
     # 200 A/A experiments of 20,000 units, checked after every 200 units (100 checks),
     # flagged at 0.05 to make any excess visible. Chi-square peeking is not safe.
     rng = np.random.default_rng(9)
@@ -56,14 +58,14 @@ def test_sequential_srm_is_safe_under_continuous_checking():
     assert chi_flag.mean() > 0.15
 
 
-def test_sequential_srm_finds_a_small_real_imbalance():
+def test_sequential_srm_finds_a_small_real_imbalance() -> None:
     rng = np.random.default_rng(10)
     treated = rng.binomial(200_000, 0.49)  # a 49/51 split
     assert sequential_srm_p([200_000 - treated, treated], [1, 1]) < 0.001
 
 
 @pytest.mark.parametrize(("method", "sm"), [("holm", "holm"), ("bh", "fdr_bh")])
-def test_corrections_equal_statsmodels(method, sm):
+def test_corrections_equal_statsmodels(method: Literal["holm", "bh"], sm: str) -> None:
     p = [0.001, 0.02, 0.03, 0.2, 0.04, 0.5, 0.0101]
     res = adjust_p_values(p, method, 0.05)
     reject, adjusted, _, _ = multipletests(p, alpha=0.05, method=sm)
@@ -84,7 +86,7 @@ def test_holm_equals_statsmodels_on_random_families(seed: int) -> None:
     assert res.reject == tuple(bool(r) for r in reject)
 
 
-def test_no_correction_and_degenerate_p_values():
+def test_no_correction_and_degenerate_p_values() -> None:
     res = adjust_p_values([0.01, float("nan")], "none")
     assert res.p_values == (0.01, 1.0) and res.reject == (True, False)
     assert adjust_p_values([], "holm").p_values == ()
@@ -93,7 +95,7 @@ def test_no_correction_and_degenerate_p_values():
     assert err.value.field == "correction"
 
 
-def test_srm_input_errors_name_the_field():
+def test_srm_input_errors_name_the_field() -> None:
     with pytest.raises(StatsInputError) as err:
         srm_check([1, 2], [1, 0])
     assert err.value.field == "weights"
@@ -117,7 +119,7 @@ def _flagged(treated: np.ndarray, block: int, concentration: float, threshold: f
             if sequential_srm_p(counts, [1, 1], concentration) < threshold:
                 flags += 1
                 break
-    return flags / treated.shape[0]
+    return flags / int(treated.shape[0])
 
 
 def test_tuned_sequential_srm_finds_a_small_mismatch_by_the_planned_size() -> None:

@@ -9,14 +9,13 @@ import service.stats as st
 from service.stats import CupedStats, MeanStats, ProportionStats, RatioStats, StatsBatch
 
 
-def test_public_face_is_sorted_and_complete():
-    # isort-style order, as ruff's RUF022 keeps it: CONSTANTS, Classes, functions.
-    assert st.__all__ == sorted(st.__all__, key=lambda n: (not n.isupper(), n[0].islower(), n))
+def test_public_face_is_complete() -> None:
+    # (ruff's RUF022 keeps ``__all__`` sorted)
     public = {n for n in dir(st) if not n.startswith("_") and n != "annotations"}
     assert public == set(st.__all__)
 
 
-def test_mean_stats_merge_and_moments():
+def test_mean_stats_merge_and_moments() -> None:
     rng = np.random.default_rng(1)
     x = rng.normal(3.0, 2.0, 1000)
     a = MeanStats(600, float(x[:600].sum()), float((x[:600] ** 2).sum()))
@@ -27,13 +26,13 @@ def test_mean_stats_merge_and_moments():
     assert merged.variance == pytest.approx(x.var(ddof=1), rel=1e-9)
 
 
-def test_known_gbstats_statistic():
+def test_known_gbstats_statistic() -> None:
     s = MeanStats(n=3407, sum=1396.87, sum_sq=52377.9767)
     assert s.mean == pytest.approx(0.41000000, abs=1e-8)
     assert s.variance == pytest.approx(15.21, abs=1e-9)
 
 
-def test_proportion_and_ratio_and_cuped_merge():
+def test_proportion_and_ratio_and_cuped_merge() -> None:
     p = ProportionStats(10, 3) + ProportionStats(30, 5)
     assert (p.n, p.sum, p.sum_sq) == (40, 8, 8)
     assert p.variance == pytest.approx(0.2 * 0.8)
@@ -45,7 +44,7 @@ def test_proportion_and_ratio_and_cuped_merge():
     assert c.covariate == MeanStats(4, 4, 4)
 
 
-def test_ratio_variance_is_the_delta_method_on_units():
+def test_ratio_variance_is_the_delta_method_on_units() -> None:
     rng = np.random.default_rng(2)
     y = rng.poisson(3, 500) + 1.0
     x = rng.binomial(y.astype(int), 0.3).astype(float)
@@ -66,17 +65,19 @@ def test_ratio_variance_is_the_delta_method_on_units():
         CupedStats(1, 1, 1, 1, 1, 1),
     ],
 )
-def test_degenerate_statistics_do_not_raise(stats):
+def test_degenerate_statistics_do_not_raise(
+    stats: MeanStats | ProportionStats | RatioStats | CupedStats,
+) -> None:
     assert math.isfinite(stats.mean)
     assert stats.variance == 0.0
 
 
-def test_constant_data_has_zero_not_negative_variance():
+def test_constant_data_has_zero_not_negative_variance() -> None:
     s = MeanStats(3, 0.3, 0.03)  # three units of 0.1: cancellation-prone
     assert s.variance == 0.0
 
 
-def test_batch_from_stats_matches_columns():
+def test_batch_from_stats_matches_columns() -> None:
     stats = [RatioStats(3, 4, 6, 6, 12, 8), RatioStats(2, 3, 5, 4, 8, 6)]
     b = StatsBatch.from_stats(stats)
     assert b.kind == "ratio"

@@ -7,10 +7,11 @@ spread over the past hours so the hourly timeline and the group-sequential looks
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
+from tests._factories import metric, spec
 
 KEY = "ranker-v2"
 UNITS = 1200
@@ -18,37 +19,21 @@ HOURS = 6
 
 
 def scenario_spec(key: str = KEY) -> dict[str, Any]:
-    return {
-        "key": key,
-        "description": "Ranker v2 against v1",
-        "hypothesis": "v2's fresher features lift click-through without slowing pages down",
-        "lever": "features",
-        "variants": [
-            {"key": "control", "weight": 1, "payload": {"model": "ranker-v1"}},
-            {"key": "treatment", "weight": 1, "payload": {"model": "ranker-v2"}},
+    return spec(
+        key,
+        arms=("control", "treatment"),
+        weight=1,
+        models=("ranker-v1", "ranker-v2"),
+        description="Ranker v2 against v1",
+        hypothesis="v2's fresher features lift click-through without slowing pages down",
+        lever="features",
+        segments=["device"],
+        metrics=[
+            metric("ctr", value="clicked", role="primary", mde=0.25, baseline_mean=0.3),
+            metric("latency_ms", "mean", role="guardrail", direction="decrease", margin=0.05),
         ],
-        "baseline": "control",
-        "segments": ["device"],
-        "metrics": [
-            {
-                "name": "ctr",
-                "kind": "proportion",
-                "value": "clicked",
-                "role": "primary",
-                "mde": 0.25,
-                "baseline_mean": 0.3,
-            },
-            {
-                "name": "latency_ms",
-                "kind": "mean",
-                "value": "latency_ms",
-                "role": "guardrail",
-                "direction": "decrease",
-                "margin": 0.05,
-            },
-        ],
-        "analysis": {"looks": 4, "min_days": 7, "expected_daily_units": 5000},
-    }
+        analysis={"looks": 4, "min_days": 7, "expected_daily_units": 5000},
+    )
 
 
 def scenario_events(key: str = KEY, units: int = UNITS, seed: int = 3) -> list[dict[str, Any]]:
@@ -76,11 +61,3 @@ def scenario_events(key: str = KEY, units: int = UNITS, seed: int = 3) -> list[d
             }
         )
     return events
-
-
-def wait_for(check: Callable[[], bool], timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("the aggregator did not count the events in time")
-        time.sleep(0.1)

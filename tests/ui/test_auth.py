@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from urllib.parse import quote
 
 import pytest
 import redis
 from fastapi.testclient import TestClient
 
-from service.app import create_app
 from service.settings import Settings
-from tests.conftest import ADMIN, ADMIN_KEY, CLIENT_KEY, make_settings
-from tests.foundation.spec_factory import simple_spec
+from tests._factories import simple_spec
+from tests.conftest import ADMIN, ADMIN_KEY, CLIENT_KEY, AppFactory, make_settings, running_app
 from tests.ui.helpers import csrf_token, login
 
 PAGES = [
@@ -155,9 +153,8 @@ def test_session_cookie_holds_a_random_id_and_redis_its_digest(
 
 
 @pytest.fixture
-def https_api(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings), base_url="https://testserver") as client:
-        yield client
+def https_api(settings: Settings, make_api: AppFactory) -> TestClient:
+    return make_api(settings, base_url="https://testserver")
 
 
 def test_cookies_are_secure_over_https(https_api: TestClient) -> None:
@@ -216,7 +213,7 @@ def test_logging_in_again_replaces_the_old_session(
 def test_a_token_from_another_session_is_refused(
     api: TestClient, settings: Settings, running: str
 ) -> None:
-    with TestClient(create_app(settings)) as other:
+    with running_app(settings) as other:
         foreign = login(other)
     login(api)
     res = api.post("/ui/experiments/exp-a/stop", data={"csrf_token": foreign})
@@ -260,7 +257,7 @@ OTHER_ADMIN_KEY = "other-admin-key-0002"
 def _restarted(redis_url: str, admin_keys: list[str], cookie: str) -> TestClient:
     """The service restarted on the same Redis with ``admin_keys``; the browser's cookie."""
     settings = make_settings(redis_url, admin_keys=admin_keys)
-    client = TestClient(create_app(settings))
+    client = running_app(settings)
     client.cookies.set("sharpen_session", cookie, path="/ui")
     return client
 

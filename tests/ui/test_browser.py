@@ -17,8 +17,8 @@ import httpx
 import pytest
 
 from tests._live import LiveServer
-from tests.conftest import ADMIN, ADMIN_KEY, CLIENT, CLIENT_KEY, ROOT
-from tests.ui.scenario import KEY, UNITS, scenario_events, scenario_spec, wait_for
+from tests.conftest import ADMIN, ADMIN_KEY, CLIENT, CLIENT_KEY, ROOT, results_with_units
+from tests.ui.scenario import KEY, UNITS, scenario_events, scenario_spec
 
 pytestmark = pytest.mark.needs_chromium
 
@@ -65,17 +65,12 @@ def server(server_env: dict[str, str], tmp_path: Path) -> Iterator[LiveServer]:
     live.stop()
 
 
-def _units(http: httpx.Client) -> int:
-    res = http.get(f"/v1/experiments/{KEY}/results", headers=ADMIN).json()
-    return int(sum(res["units"].values()))
-
-
 def _seed(http: httpx.Client) -> None:
     assert http.post("/v1/experiments", json=scenario_spec(), headers=ADMIN).status_code == 201
     assert http.post(f"/v1/experiments/{KEY}/start", headers=ADMIN).status_code == 200
     res = http.post("/v1/events", json={"events": scenario_events()}, headers=CLIENT)
     assert res.status_code == 202, res.text
-    wait_for(lambda: _units(http) >= UNITS)
+    results_with_units(http, KEY, UNITS, timeout_s=60)
 
 
 def _more_events(http: httpx.Client, count: int) -> None:
@@ -188,7 +183,7 @@ def test_log_in_see_the_breach_and_roll_back(browser: Any, server: LiveServer) -
             units_before = page.locator("#units").inner_text()
             assert f"{UNITS // 2:,}" in units_before
             _more_events(http, 40)
-            wait_for(lambda: _units(http) >= UNITS + 40)
+            results_with_units(http, KEY, UNITS + 40, timeout_s=60)
             expect(page.locator('#units [data-variant="control"]')).to_contain_text(
                 f"{UNITS // 2 + 20:,}", timeout=15_000
             )

@@ -7,26 +7,16 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 from markupsafe import escape
 
-from service.app import create_app
 from service.ui._experiment_view import segment_label
-from tests.conftest import ADMIN, CLIENT, make_settings
-from tests.foundation.spec_factory import simple_spec
+from tests._factories import simple_spec
+from tests.conftest import ADMIN, CLIENT, results_with_units
 from tests.ui.helpers import Element, csrf_token, elements, login, plotted
-from tests.ui.scenario import KEY, UNITS, scenario_events, scenario_spec, wait_for
-
-
-@pytest.fixture
-def worker_api(redis_url: str) -> Iterator[TestClient]:
-    settings = make_settings(redis_url, run_worker=True, aggregator_block_ms=20)
-    with TestClient(create_app(settings)) as client:
-        yield client
+from tests.ui.scenario import KEY, UNITS, scenario_events, scenario_spec
 
 
 def seed(api: TestClient, key: str = KEY, seed_: int = 3, **changes: Any) -> dict[str, Any]:
@@ -37,14 +27,7 @@ def seed(api: TestClient, key: str = KEY, seed_: int = 3, **changes: Any) -> dic
     for i in range(0, len(events), 500):
         res = api.post("/v1/events", json={"events": events[i : i + 500]}, headers=CLIENT)
         assert res.status_code == 202, res.text
-
-    def counted() -> bool:
-        res = api.get(f"/v1/experiments/{key}/results", headers=ADMIN).json()
-        return bool(sum(res["units"].values()) >= UNITS)
-
-    wait_for(counted)
-    results: dict[str, Any] = api.get(f"/v1/experiments/{key}/results", headers=ADMIN).json()
-    return results
+    return results_with_units(api, key, UNITS, timeout_s=60)
 
 
 def _forest(el: Element) -> tuple[str, str, float | None, float | None, float | None]:

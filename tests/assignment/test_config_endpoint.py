@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 import sharpen
-from tests.assign._helpers import act, create, launch, wait_status, wait_until
+from tests._wait import wait_for
+from tests.assignment._helpers import act, create, launch, wait_status
 from tests.conftest import ADMIN, CLIENT
 
 
@@ -60,7 +61,10 @@ def test_identical_configs_share_an_etag_across_versions(api: TestClient) -> Non
     etag = api.get("/v1/config", headers=CLIENT).headers["ETag"]
     create(api, "c-draft")  # not served: the document is unchanged
     runtime = api.app.state.runtime  # type: ignore[attr-defined]
-    wait_until(lambda: "c-draft" in runtime.assigner.config().experiments)
+    wait_for(
+        lambda: "c-draft" in runtime.assigner.config().experiments,
+        what="the cache to hold the draft",
+    )
     assert api.get("/v1/config", headers=CLIENT).headers["ETag"] == etag
 
 

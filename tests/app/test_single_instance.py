@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 
 from service.embedded import free_port
+from tests.app._serve import serve_args, serve_env, serve_process
 from tests.conftest import require_binary
-from tests.foundation._serve import serve_args, serve_env, serve_process
 
 
 def _second(port: int, data: Path) -> subprocess.CompletedProcess[str]:

@@ -19,7 +19,7 @@ import sharpen
 from sharpen._stream import EventParser, ServerEvent
 from tests._live import LiveServer
 from tests._wait import await_for, wait_for
-from tests.assign._helpers import act, start
+from tests.assignment._helpers import act, start
 from tests.conftest import CLIENT, CLIENT_KEY
 
 OTHER_KEY = "test-client-key-other-0002"

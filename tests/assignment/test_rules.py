@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from tests.assign._helpers import (
+from tests._wait import wait_for
+from tests.assignment._helpers import (
     act,
     assign,
     assign_batch,
     create,
     launch,
     wait_status,
-    wait_until,
 )
 from tests.conftest import ADMIN, CLIENT
 
@@ -91,7 +91,11 @@ def test_targeting_misses_get_the_baseline(api: TestClient) -> None:
 def test_a_draft_serves_the_baseline_and_is_not_in_the_config(api: TestClient) -> None:
     create(api, "drafty")  # no config version bump: the cache's poll notices a new experiment
     body = {"experiment": "drafty", "unit_id": "user-1"}
-    wait_until(lambda: api.post("/v1/assign", json=body, headers=CLIENT).status_code == 200)
+    wait_for(
+        lambda: api.post("/v1/assign", json=body, headers=CLIENT),
+        until=lambda answer: answer.status_code == 200,
+        what="the cache to know the draft",
+    )
     got = assign(api, "drafty", "user-1")
     assert (got["variant"], got["in_experiment"], got["reason"]) == (
         "baseline",

@@ -10,8 +10,8 @@ import yaml
 from fastapi.testclient import TestClient
 
 from service.spec.examples import FRAUD_V7
+from tests._factories import fraud_spec
 from tests.conftest import ADMIN, ROOT
-from tests.foundation.spec_factory import fraud_spec
 
 
 def _fields(response: Any) -> list[str]:

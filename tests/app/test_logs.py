@@ -16,9 +16,9 @@ from fastapi.testclient import TestClient
 
 from service.app import create_app
 from service.logs import JSONFormatter, Redactor, configure_logging, settings_secrets
+from tests._factories import simple_spec
 from tests._live import LiveServer
 from tests.conftest import ADMIN, ADMIN_KEY, CLIENT, CLIENT_KEY, make_settings
-from tests.foundation.spec_factory import simple_spec
 
 
 @pytest.fixture

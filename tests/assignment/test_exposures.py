@@ -12,7 +12,6 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
-from service.app import create_app
 from service.assignment import Assigner, ExposureBuffer, StaticConfig, compile_entries
 from service.errors import RateLimited, Unavailable
 from service.spec import ExperimentRecord, parse_spec
@@ -20,9 +19,9 @@ from service.spec.sdk_config import sdk_entry
 from service.store import RedisSettings, close, connect, keys
 from service.store.event_codec import exposure_event
 from service.store.exposures import ExposureLog
-from tests._wait import await_for
-from tests.assign._helpers import assign, assign_batch, launch, make_spec, wait_until
-from tests.conftest import ADMIN, CLIENT, make_settings
+from tests._wait import await_for, wait_for
+from tests.assignment._helpers import assign, assign_batch, launch, make_spec
+from tests.conftest import ADMIN, CLIENT, make_settings, running_app
 
 UNITS = [f"user-{i}" for i in range(600)]
 SLOW_FLUSH = {"exposure_flush_interval_s": 5.0}  # nothing flushes before shutdown
@@ -46,7 +45,11 @@ def test_each_exposure_is_written_once_while_running(
     launch(api, "expo", traffic=0.5, segments=["country"])
     exposed = _expected(api, "expo")
     assert 150 < len(exposed) < 250
-    wait_until(lambda: redis_sync.xlen(keys.exposures_stream("expo")) >= len(exposed))
+    wait_for(
+        lambda: redis_sync.xlen(keys.exposures_stream("expo")),
+        until=lambda written: written >= len(exposed),
+        what=f"{len(exposed)} exposures written",
+    )
     entries = _entries(redis_sync, "expo")
     assert {(f["unit_id"], f["variant"]) for _, f in entries} == exposed
     assert len(entries) == len(exposed)
@@ -78,7 +81,7 @@ def test_each_exposure_is_written_once_while_running(
 
 
 def test_leaving_the_app_flushes_everything(redis_url: str, redis_sync: redis.Redis) -> None:
-    with TestClient(create_app(make_settings(redis_url, **SLOW_FLUSH))) as client:
+    with running_app(make_settings(redis_url, **SLOW_FLUSH)) as client:
         launch(client, "expo")
         exposed = _expected(client, "expo", n=20)  # quick: well within the 5 s flush interval
         assert len(exposed) == 40  # traffic 1.0: everyone is in

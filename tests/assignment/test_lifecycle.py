@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import redis
 from fastapi.testclient import TestClient
 
-from service.app import create_app
 from service.assignment import ConfigCache
 from service.settings import Settings
 from service.spec import parse_spec
 from service.store import ExperimentStore, RedisSettings, close, connect, keys
 from service.store.config_feed import ConfigFeed
-from tests.assign._helpers import act, assign_batch, launch, make_spec, wait_status, wait_until
-from tests.conftest import CLIENT, make_settings
+from tests._wait import await_for, wait_for
+from tests.assignment._helpers import act, assign_batch, launch, make_spec, wait_status
+from tests.conftest import CLIENT, make_settings, running_app
 
 UNITS = [f"user-{i}" for i in range(2000)]
 
@@ -33,15 +31,19 @@ def test_rollback_through_one_instance_serves_baseline_on_the_other(
     redis_url: str, redis_sync: redis.Redis
 ) -> None:
     settings = _pubsub_only(redis_url)
-    with TestClient(create_app(settings)) as one, TestClient(create_app(settings)) as two:
+    with running_app(settings) as one, running_app(settings) as two:
         launch(one, "roll")
         wait_status(two, "roll", "running")
         before = assign_batch(two, "roll", UNITS)
         assert {x["variant"] for x in before} == {"baseline", "candidate"}
 
         act(one, "roll", "rollback")
-        took = wait_until(lambda: _reason(two, "roll") == "rolled_back")
-        print(f"rollback visible on the other instance after {took * 1000:.0f} ms")
+        wait_for(
+            lambda: _reason(two, "roll"),
+            until=lambda reason: reason == "rolled_back",
+            what="the other instance to serve the rollback",
+            interval_s=0.005,
+        )
         exposures_then = redis_sync.xlen(keys.exposures_stream("roll"))
         after = assign_batch(two, "roll", UNITS)
     assert all(
@@ -63,12 +65,16 @@ def test_ship_through_one_instance_serves_the_shipped_variant_on_the_other(
     redis_url: str,
 ) -> None:
     settings = _pubsub_only(redis_url)
-    with TestClient(create_app(settings)) as one, TestClient(create_app(settings)) as two:
+    with running_app(settings) as one, running_app(settings) as two:
         launch(one, "shipit")
         wait_status(two, "shipit", "running")
         act(one, "shipit", "ship", variant="candidate")
-        took = wait_until(lambda: _reason(two, "shipit") == "shipped")
-        print(f"ship visible on the other instance after {took * 1000:.0f} ms")
+        wait_for(
+            lambda: _reason(two, "shipit"),
+            until=lambda reason: reason == "shipped",
+            what="the other instance to serve the ship",
+            interval_s=0.005,
+        )
         after = assign_batch(two, "shipit", UNITS)
         config = two.get("/v1/config", headers=CLIENT).json()["experiments"]["shipit"]
     assert {(x["variant"], x["reason"], x["in_experiment"]) for x in after} == {
@@ -98,11 +104,13 @@ async def test_polling_alone_picks_up_a_change(redis_url: str) -> None:
         assert cache.current.experiments["polled"].status == "draft"
         assert "polled" not in cache.current.served
         await store.transition("polled", "start", actor="test")
-        for _ in range(400):
-            current = cache.current
-            if current is not None and current.experiments["polled"].status == "running":
-                break
-            await asyncio.sleep(0.01)
+        await await_for(
+            lambda: cache.current,
+            until=lambda current: (
+                current is not None and current.experiments["polled"].status == "running"
+            ),
+            what="the poll to reload the started experiment",
+        )
         assert cache.current.experiments["polled"].status == "running"
         assert "polled" in cache.current.served
         assert cache.reloads == 2

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any
 
 import httpx
 import orjson
 from fastapi.testclient import TestClient
 
+from tests._factories import metric, spec
+from tests._wait import wait_for
 from tests.conftest import ADMIN, CLIENT
 
 __all__ = [
@@ -22,32 +22,14 @@ __all__ = [
     "served_status",
     "start",
     "wait_status",
-    "wait_until",
 ]
 
 Client = TestClient | httpx.Client
 
 
 def make_spec(key: str, **overrides: Any) -> dict[str, Any]:
-    spec: dict[str, Any] = {
-        "key": key,
-        "variants": [
-            {"key": "baseline", "weight": 50, "payload": {"model": "v6"}},
-            {"key": "candidate", "weight": 50, "payload": {"model": "v7"}},
-        ],
-        "baseline": "baseline",
-        "metrics": [
-            {
-                "name": "conv",
-                "kind": "proportion",
-                "value": "converted",
-                "role": "primary",
-                "mde": 0.05,
-            }
-        ],
-    }
-    spec.update(overrides)
-    return spec
+    conv = metric("conv", value="converted", role="primary", mde=0.05)
+    return spec(key, models=("v6", "v7"), metrics=[conv], **overrides)
 
 
 def create(client: Client, key: str, **overrides: Any) -> dict[str, Any]:
@@ -98,17 +80,6 @@ def assign_batch(
     return out
 
 
-def wait_until(predicate: Callable[[], bool], timeout_s: float = 10.0) -> float:
-    """Poll ``predicate`` until true; return the seconds it took (fails after ``timeout_s``,
-    a guard against hangs, not a performance bound)."""
-    began = time.monotonic()
-    while not predicate():
-        if time.monotonic() - began > timeout_s:
-            raise AssertionError(f"condition not met within {timeout_s} s")
-        time.sleep(0.005)
-    return time.monotonic() - began
-
-
 def served_status(client: Client, key: str) -> str | None:
     response = client.get("/v1/config", headers=CLIENT)
     assert response.status_code == 200, response.text
@@ -116,9 +87,14 @@ def served_status(client: Client, key: str) -> str | None:
     return None if entry is None else str(entry["status"])
 
 
-def wait_status(client: Client, key: str, status: str) -> float:
+def wait_status(client: Client, key: str, status: str) -> None:
     """Wait until ``client``'s config cache serves ``key`` with ``status``."""
-    return wait_until(lambda: served_status(client, key) == status)
+    wait_for(
+        lambda: served_status(client, key),
+        until=lambda served: served == status,
+        what=f"the config to serve {key} as {status}",
+        interval_s=0.005,
+    )
 
 
 def launch(client: Client, key: str, **overrides: Any) -> dict[str, Any]:

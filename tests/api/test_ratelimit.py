@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from fastapi.testclient import TestClient
 
-from service.app import create_app
 from service.auth_limits import TokenBucket
-from tests.conftest import ADMIN, CLIENT, make_settings
+from tests.conftest import ADMIN, CLIENT, AppFactory
 
 OTHER_ADMIN_KEY = "other-admin-key-0002"
 OTHER = {"Authorization": f"Bearer {OTHER_ADMIN_KEY}"}
@@ -25,15 +22,12 @@ def test_token_bucket_refills_at_its_rate() -> None:
 
 
 @pytest.fixture
-def limited(redis_url: str) -> Iterator[TestClient]:
-    settings = make_settings(
-        redis_url,
+def limited(make_api: AppFactory) -> TestClient:
+    return make_api(
         admin_keys=["tester=test-admin-key-0001", f"other={OTHER_ADMIN_KEY}"],
         admin_rate_limit_per_s=0.01,
         admin_rate_limit_burst=3,
     )
-    with TestClient(create_app(settings)) as client:
-        yield client
 
 
 def test_admin_key_over_its_rate_gets_429_with_retry_after(limited: TestClient) -> None:

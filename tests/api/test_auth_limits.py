@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 
-from service.app import create_app
 from service.auth_limits import FailedAuthLimit, TokenBucket
 from service.metrics import Metrics
-from tests.conftest import ADMIN, ADMIN_KEY, make_settings
+from tests.conftest import ADMIN, ADMIN_KEY, AppFactory
 
 
 class Clock:
@@ -137,10 +135,8 @@ def test_a_warning_names_the_address_once_a_minute(caplog: pytest.LogCaptureFixt
 
 
 @pytest.fixture
-def strict(redis_url: str) -> Iterator[TestClient]:
-    settings = make_settings(redis_url, auth_fail_burst=2, auth_fail_per_min=1.0)
-    with TestClient(create_app(settings)) as client:
-        yield client
+def strict(make_api: AppFactory) -> TestClient:
+    return make_api(auth_fail_burst=2, auth_fail_per_min=1.0)
 
 
 def test_the_api_refuses_an_address_over_the_limit_even_with_the_right_key(

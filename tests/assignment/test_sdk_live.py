@@ -14,7 +14,8 @@ import redis
 import sharpen
 from service.store import keys
 from tests._live import LiveServer
-from tests.assign._helpers import launch, wait_until
+from tests._wait import wait_for
+from tests.assignment._helpers import launch
 from tests.conftest import CLIENT, CLIENT_KEY
 
 UNITS = [f"user-{i}" for i in range(300)]
@@ -77,7 +78,10 @@ def test_sdk_against_a_live_service(
     restarted: LiveServer | None = None
     try:
         # 1. Both modes give the same answers; remote ones come from the service.
-        wait_until(lambda: local.config is not None and set(local.config.experiments) >= set(SPECS))
+        wait_for(
+            lambda: local.config is not None and set(local.config.experiments) >= set(SPECS),
+            what="the local client to load every experiment",
+        )
         remote_answers = _answers(remote)
         assert _answers(local) == remote_answers
         assert remote.stats.remote_errors == 0
@@ -90,7 +94,12 @@ def test_sdk_against_a_live_service(
         assert local.stats.exposures_sent == in_experiment
         in_first = sum(1 for _, inside, _, _ in remote_answers[: len(UNITS)] if inside)
         # Each client (sync and async, local and remote) exposed each unit once.
-        wait_until(lambda: _exposures(redis_sync) == 2 * in_experiment + 2 * in_first)
+        expected = 2 * in_experiment + 2 * in_first
+        wait_for(
+            lambda: _exposures(redis_sync),
+            until=lambda written: written == expected,
+            what=f"{expected} exposures written",
+        )
 
         # 2. The service dies: a fresh client falls back at once; an old one evaluates
         #    locally from the config it holds.
@@ -112,8 +121,12 @@ def test_sdk_against_a_live_service(
         restarted = LiveServer(env, log=tmp_path / "restarted.log")
         restarted.port = live_server.port
         restarted.start()
-        wait_until(lambda: _served(url) >= set(SPECS))
-        wait_until(lambda: fresh.config is not None)
+        wait_for(
+            lambda: _served(url),
+            until=lambda served: served >= set(SPECS),
+            what="every spec served",
+        )
+        wait_for(lambda: fresh.config is not None, what="the fresh client's config")
         # A targeting miss: answered by the service (not "fallback"), and no exposure.
         assert fresh.assign("sdk-geo", "user-1", {"country": "FR"}).reason == "targeting"
         fresh.close(timeout=1)

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from tests._factories import fraud_spec, simple_spec
 from tests.conftest import ADMIN
-from tests.foundation.spec_factory import fraud_spec, simple_spec
 
 ACTIONS = ("start", "stop", "ship", "rollback")
 LEGAL = {

@@ -11,10 +11,10 @@ import httpx
 import redis
 
 from service.embedded import EmbeddedRedis
+from tests._factories import fraud_spec
 from tests._live import LiveServer
+from tests.app._serve import serve_process
 from tests.conftest import require_binary
-from tests.foundation._serve import serve_process
-from tests.foundation.spec_factory import fraud_spec
 
 
 def _alive(pid: int) -> bool:

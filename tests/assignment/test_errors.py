@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.assign._helpers import launch
+from tests.assignment._helpers import launch
 from tests.conftest import ADMIN, CLIENT
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 import sharpen
-from tests.assign._helpers import assign_batch, launch
+from tests.assignment._helpers import assign_batch, launch
 from tests.conftest import CLIENT
 
 UNITS = [f"unit-{i}" for i in range(100_000)]
