@@ -16,7 +16,7 @@ from service.api.errors import install_error_handlers
 from service.api.front import Front
 from service.api.limits import BodySizeLimit
 from service.api.ratelimit import AdminRateLimit
-from service.api.request_metrics import RequestTable
+from service.api.request_table import RequestTable
 from service.auth import Authenticate, KeyRing
 from service.auth_limits import FailedAuthLimit
 from service.components import running, wire

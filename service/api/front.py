@@ -11,7 +11,7 @@ For each request :class:`Front`
    :mod:`service.api.assign`, then the assigner), with no send wrapper and no FastAPI
    machinery: the assignment hot path; hands every other request
    to the FastAPI app (its error handling, body limits, admin rate limit, routes);
-4. records the request in the per-worker table (:mod:`service.api.request_metrics`) and,
+4. records the request in the per-worker table (:mod:`service.api.request_table`) and,
    with ``SHARPEN_ACCESS_LOG``, writes an access line.
 
 :class:`service.app.SharpenApp` sends every HTTP request here first.
@@ -34,7 +34,7 @@ from service.api.assign import (
     read_rest,
     too_large,
 )
-from service.api.request_metrics import RequestTable
+from service.api.request_table import RequestTable
 from service.assignment import Assigner
 from service.auth import Authenticate
 from service.errors import SharpenServiceError
