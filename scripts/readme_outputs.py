@@ -53,7 +53,7 @@ BLOCK = re.compile(
     re.S | re.M,
 )
 CLI_TABLE = "cli-table"
-_TIME = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC")
+_TIME = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d(?::\d\d)? UTC")
 _COMMON_OPTIONS = {"--url", "--api-key", "--help"}
 Runner = Callable[[list[str]], str]
 
@@ -81,7 +81,7 @@ def blocks(path: str, text: str) -> list[Block]:
 
 
 def mask_times(text: str) -> str:
-    return _TIME.sub("YYYY-MM-DD HH:MM:SS UTC", text)
+    return _TIME.sub("YYYY-MM-DD HH:MM UTC", text)
 
 
 def argv_of(command: str) -> list[str]:
